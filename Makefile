@@ -1,0 +1,54 @@
+# Two commands do everything on a fresh Linux machine with Python 3.11:
+#   make book   -- build the HTML book into _build/html (creates .venv on first use)
+#   make test   -- the whole test suite: unit tests, notebook replay (nbval), strict book build, browser test
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+JB := $(VENV)/bin/jupyter-book
+export TQDM_DISABLE := 1
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: book test unit nbval build-strict browser execute full bench venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -c scripts/constraints.txt -e '.[dev]'
+	$(PY) -c "import torch, torchvision, ot, wganbook; print('torch', torch.__version__, 'torchvision', torchvision.__version__)"
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(JB) build . --path-output . -W -n --keep-going
+	@echo "Open _build/html/index.html"
+
+build-strict: book
+
+unit: $(STAMP)
+	$(PY) -m pytest tests -q
+
+nbval: $(STAMP)
+	$(PY) -m pytest --nbval book/ --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
+
+test: $(STAMP)
+	$(MAKE) build-strict
+	$(MAKE) unit
+	$(MAKE) nbval
+
+# Re-execute the stored notebooks in place (quick defaults, fresh kernel each).
+execute: $(STAMP)
+	$(PY) scripts/execute_notebooks.py
+
+# Rerun every chapter at paper scale (GPU) into runs/full, never touching book/.
+full: $(STAMP)
+	$(PY) -m wganbook book --preset full --out runs/full $(ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf _build
