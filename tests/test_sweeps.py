@@ -1,0 +1,145 @@
+"""Tests of wganbook.sweeps: grid expansion, run bookkeeping, statistics and tables."""
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from wganbook import sweeps
+
+
+def fake_train(calls):
+    """A fake train function: the 'metric' is a known function of the config."""
+
+    def train_fn(cfg, data=None):
+        calls.append(dict(cfg))
+        value = cfg.get("lr", 1.0) * 10 + cfg["seed"]
+        hist = {"step": [1, 2], "w1_estimate": [0.5, value], "w1_exact": [1.0, float("nan")]}
+        return SimpleNamespace(generator=None, critic=None, history=hist,
+                               config=SimpleNamespace(data=cfg.get("data")), wall_time=0.25,
+                               value=value)
+
+    return train_fn
+
+
+def value_metric(result):
+    return {"value": result.value, "w1_estimate": result.history["w1_estimate"][-1]}
+
+
+def test_expand_grid_is_cartesian_product_in_order():
+    combos = sweeps.expand_grid({"a": [1, 2], "b": ["x", "y", "z"]})
+    assert len(combos) == 2 * 3
+    assert combos[0] == {"a": 1, "b": "x"} and combos[1] == {"a": 1, "b": "y"}
+    assert combos[-1] == {"a": 2, "b": "z"}
+    assert sweeps.expand_grid({}) == [{}]
+
+
+def test_expand_grid_dict_values_are_labelled():
+    combos = sweeps.expand_grid({"variant": [{"name": "gp", "method": "wgan-gp", "lam": 0.1},
+                                             {"method": "wgan-clip"}]})
+    assert combos == [{"variant": "gp"}, {"variant": "method=wgan-clip"}]
+
+
+@pytest.mark.parametrize("grid,exc", [
+    ({"a": []}, ValueError),
+    ({"a": 3}, TypeError),
+    ({"a": "abc"}, TypeError),
+    ({"seed": [1, 2]}, ValueError),
+    ([("a", [1])], TypeError),
+])
+def test_bad_grids_raise(grid, exc):
+    with pytest.raises(exc):
+        sweeps.expand_grid(grid)
+
+
+def test_run_grid_one_run_per_combo_and_seed():
+    calls = []
+    recs = sweeps.run_grid({"data": "8gaussians", "steps": 3, "lr": 1.0}, {"lr": [0.1, 0.2], "n_critic": [1, 5]},
+                           seeds=[0, 1, 2], metric=value_metric, train_fn=fake_train(calls))
+    assert len(recs) == len(calls) == 2 * 2 * 3
+    # grid values override base; seed is set per run; order is combo-major, seed-minor
+    assert calls[0] == {"data": "8gaussians", "steps": 3, "lr": 0.1, "n_critic": 1, "seed": 0}
+    assert [r["seed"] for r in recs[:3]] == [0, 1, 2]
+    assert recs[3]["combo"] == {"lr": 0.1, "n_critic": 5}
+    for r in recs:
+        assert r["metrics"]["value"] == pytest.approx(r["combo"]["lr"] * 10 + r["seed"])
+        assert r["result"] is None and r["wall_time"] == 0.25
+        assert r["history"]["step"] == [1, 2]
+
+
+def test_run_grid_dict_entries_merge_settings_and_keep_results():
+    calls = []
+    recs = sweeps.run_grid({"data": "8gaussians"},
+                           {"variant": [{"name": "a", "lr": 0.3, "lam": 0.1}, {"name": "b", "lr": 0.5}]},
+                           seeds=[4], metric=value_metric, train_fn=fake_train(calls), keep_results=True)
+    assert calls[0] == {"data": "8gaussians", "lr": 0.3, "lam": 0.1, "seed": 4}
+    assert recs[1]["combo"] == {"variant": "b"}
+    assert recs[1]["result"].value == pytest.approx(0.5 * 10 + 4)
+
+
+@pytest.mark.parametrize("kwargs,exc", [
+    (dict(base={"seed": 1}, grid={}, seeds=[0]), ValueError),
+    (dict(base={}, grid={}, seeds=[]), ValueError),
+    (dict(base={}, grid={}, seeds=[0.5]), TypeError),
+    (dict(base={}, grid={}, seeds=[0], metric="accuracy"), ValueError),
+    (dict(base=[1], grid={}, seeds=[0]), TypeError),
+])
+def test_run_grid_validates_before_training(kwargs, exc):
+    calls = []
+    with pytest.raises(exc):
+        sweeps.run_grid(train_fn=fake_train(calls), **kwargs)
+    assert calls == []
+
+
+def test_summarize_statistics_match_hand_computation():
+    recs = [{"combo": {"m": "a"}, "seed": s, "metrics": {"x": v}} for s, v in enumerate([1.0, 2.0, 6.0])]
+    recs += [{"combo": {"m": "b"}, "seed": 0, "metrics": {"x": 5.0}},
+             {"combo": {"m": "b"}, "seed": 1, "metrics": {"x": float("nan")}},
+             {"combo": {"m": "b"}, "seed": 2, "metrics": {}}]
+    rows = sweeps.summarize(recs, "m", "x")
+    assert [r["m"] for r in rows] == ["a", "b"]
+    a, b = rows
+    assert a["mean"] == pytest.approx(3.0)
+    # sample std: sqrt(((1-3)^2 + (2-3)^2 + (6-3)^2) / 2) = sqrt(7)
+    assert a["std"] == pytest.approx(math.sqrt(7.0))
+    assert (a["min"], a["max"], a["n"], a["missing"]) == (1.0, 6.0, 3, 0)
+    assert (b["mean"], b["std"], b["n"], b["missing"]) == (5.0, 0.0, 1, 2)
+    # grouping by the seed (a record field) and by nothing
+    assert len(sweeps.summarize(recs, "seed", "x")) == 3
+    (allrow,) = sweeps.summarize(recs, [], "x")
+    assert allrow["n"] == 4 and allrow["mean"] == pytest.approx(14.0 / 4)
+
+
+def test_summarize_group_without_values_is_nan_and_empty_raises():
+    (row,) = sweeps.summarize([{"combo": {"m": "a"}, "metrics": {}}], "m", "x")
+    assert row["n"] == 0 and math.isnan(row["mean"]) and row["missing"] == 1
+    with pytest.raises(ValueError):
+        sweeps.summarize([], "m", "x")
+    with pytest.raises(KeyError):
+        sweeps.summarize([{"combo": {}, "metrics": {"x": 1}}], "m", "x")
+
+
+def test_markdown_table_layout():
+    t = sweeps.markdown_table([{"a": "x|y", "b": 1.23456, "c": 3}, {"a": "z", "b": float("nan")}],
+                              headers={"b": "B"})
+    lines = t.split("\n")
+    assert lines[0] == "| a | B | c |"
+    assert lines[1] == "| --- | --- | --- |"
+    assert lines[2] == "| x\\|y | 1.23 | 3 |"
+    assert lines[3] == "| z | nan |  |"
+
+
+def test_summary_table_mean_pm_std():
+    recs = [{"combo": {"m": "a"}, "metrics": {"x": v, "y": 2 * v}} for v in (1.0, 3.0)]
+    t = sweeps.summary_table(recs, "m", ["x", "y"], floatfmt=".2f")
+    assert t.split("\n")[2] == f"| a | 2.00 ± {math.sqrt(2):.2f} | 4.00 ± {2 * math.sqrt(2):.2f} | 2 |"
+    t = sweeps.summary_table(recs, "m", ["x"], floatfmt=".1f", spread="range")
+    assert t.split("\n")[2] == "| a | 2.0 [1.0, 3.0] | 2 |"
+    with pytest.raises(ValueError):
+        sweeps.summary_table(recs, "m", ["x"], spread="iqr")
+
+
+def test_final_metrics_history_part_uses_last_finite_value():
+    assert sweeps._last_finite([1.0, 2.0, float("nan"), None]) == 2.0
+    assert sweeps._last_finite([]) is None
+    assert sweeps._last_finite(None) is None

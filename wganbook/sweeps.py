@@ -1,0 +1,513 @@
+r"""Small hyper-parameter sweeps: one training run per grid point and seed, and their summary.
+
+A *sweep* trains ``wganbook.train.train(TrainConfig(**base, **combo, seed=s))`` for every
+combination ``combo`` of the grid (the Cartesian product of its value lists) and every seed,
+evaluates the final generator, and returns one *record* per run::
+
+    {"combo": {...}, "seed": s, "metrics": {...}, "history": {...}, "wall_time": t,
+     "config": {...}, "result": TrainResult or None}
+
+The final metrics depend on the data (see :func:`final_metrics`):
+
+* 2-D toys: ``"w1_target"`` -- exact W1 between generated and fresh target samples; for the
+  Gaussian mixtures also ``"modes"`` (modes covered) and ``"high_quality"`` (share of samples
+  within 3 standard deviations of a mode), from :mod:`wganbook.metrics`;
+* images: ``"fd"`` -- the Fréchet distance in the feature space of a small classifier
+  (:func:`wganbook.metrics.sample_quality`; not comparable with published FIDs);
+* always, when the run recorded them: ``"w1_exact"`` (last exact batch W1) and ``"w1_estimate"``
+  (the critic's last W1 estimate :math:`\hat W = \bar f(\text{real}) - \bar f(\text{fake})`).
+
+:func:`summarize` groups records and reports mean, standard deviation, min, max and count of one
+metric per group; :func:`markdown_table` renders rows (dicts) as a Markdown table, and
+:func:`summary_table` does both for several metrics at once ("mean ± std" cells).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+__all__ = [
+    "expand_grid",
+    "final_metrics",
+    "run_grid",
+    "summarize",
+    "markdown_table",
+    "summary_table",
+    "TOY_METRICS",
+    "IMAGE_METRICS",
+]
+
+#: Final metrics computed for 2-D toys (``modes``/``high_quality`` only for Gaussian mixtures).
+TOY_METRICS = ("modes", "high_quality", "w1_target")
+#: Final metrics computed for image datasets.
+IMAGE_METRICS = ("fd",)
+_HISTORY_METRICS = ("w1_exact", "w1_estimate")
+
+
+# ---------------------------------------------------------------------------------------------
+# Grid expansion
+# ---------------------------------------------------------------------------------------------
+def _label(value: Any) -> Any:
+    """The value recorded in ``combo`` for one grid entry (dict entries get a short label)."""
+    if isinstance(value, Mapping):
+        if "name" in value:
+            return value["name"]
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return value
+
+
+def _overrides(key: str, value: Any) -> dict:
+    """The TrainConfig keyword arguments of one grid entry."""
+    if isinstance(value, Mapping):
+        return {k: v for k, v in value.items() if k != "name"}
+    return {key: value}
+
+
+def expand_grid(grid: Mapping[str, Sequence]) -> List[dict]:
+    r"""All combinations of a grid, in order (the last key varies fastest).
+
+    For ``grid = {k_1: [v_{11}, ...], ..., k_m: [v_{m1}, ...]}`` the combinations are the
+    Cartesian product :math:`\prod_j \{v_{j1}, v_{j2}, \dots\}`, i.e.
+    :math:`\prod_j |\mathrm{grid}[k_j]|` dicts ``{k_1: v_1, ..., k_m: v_m}``. An empty grid has
+    one (empty) combination.
+
+    A grid value may be a **dict** of several ``TrainConfig`` settings that belong together,
+    e.g. ``{"variant": [{"name": "clip", "method": "wgan-clip"}, {"name": "gp", "method":
+    "wgan-gp", "lam": 0.1}]}``; such a dict is merged into the configuration and the combination
+    records its ``"name"`` (or ``"k=v,..."`` without one).
+
+    Parameters
+    ----------
+    grid : dict of str to list
+        Parameter name -> non-empty list of values.
+
+    Returns
+    -------
+    list of dict
+        The combinations (labels, as recorded in each record's ``"combo"``).
+
+    Raises
+    ------
+    TypeError
+        If ``grid`` is not a mapping or a value is not a list/tuple.
+    ValueError
+        If a value list is empty or a key is ``"seed"`` (seeds are passed separately).
+    """
+    return [dict((k, _label(v)) for k, v in c) for c in _combos(grid)]
+
+
+def _combos(grid: Mapping[str, Sequence]) -> List[list]:
+    if not isinstance(grid, Mapping):
+        raise TypeError(f"grid must be a dict of parameter name -> list of values, got {type(grid).__name__}")
+    keys = list(grid)
+    for k in keys:
+        if not isinstance(k, str):
+            raise TypeError(f"grid keys must be str, got {k!r}")
+        if k == "seed":
+            raise ValueError("grid must not contain 'seed'; pass the seeds as run_grid(..., seeds=[...])")
+        v = grid[k]
+        if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple)):
+            raise TypeError(f"grid[{k!r}] must be a list of values, got {type(v).__name__}")
+        if len(v) == 0:
+            raise ValueError(f"grid[{k!r}] is empty; each grid entry needs at least one value")
+    return [list(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Final metrics of one run
+# ---------------------------------------------------------------------------------------------
+def _last_finite(seq) -> Optional[float]:
+    if seq is None:
+        return None
+    for v in reversed(list(seq)):
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(f):
+            return f
+    return None
+
+
+def final_metrics(result, dataset: Optional[str] = None, n: Optional[int] = None, seed: int = 0,
+                  features=None) -> Dict[str, float]:
+    r"""Evaluate the final state of one training run.
+
+    With :math:`n` generated samples :math:`x_i = G(z_i)`:
+
+    * toys: ``w1_target`` :math:`= W_1(\hat P_g, \hat P_r)` on :math:`n` generated and :math:`n`
+      fresh target samples (:func:`wganbook.metrics.w1_to_target`); for ``8gaussians`` and
+      ``25gaussians`` also ``modes`` and ``high_quality`` (:func:`wganbook.metrics.mode_coverage`);
+    * images: ``fd`` :math:`= \lVert\mu_g-\mu_r\rVert^2 + \mathrm{Tr}(\Sigma_g+\Sigma_r-2(\Sigma_g\Sigma_r)^{1/2})`
+      in classifier features (:func:`wganbook.metrics.sample_quality`);
+    * from the history, when present: ``w1_exact`` (last exact batch W1) and ``w1_estimate``
+      (last critic estimate :math:`\bar f(\text{real})-\bar f(\text{fake})`).
+
+    Parameters
+    ----------
+    result : TrainResult
+        Has ``.generator``, ``.history`` and ``.config`` (whose ``.data`` names the dataset).
+    dataset : str, optional
+        Dataset name (default ``result.config.data``).
+    n : int, optional
+        Number of generated samples (default 2048 for toys, 1000 for images).
+    seed : int, optional
+        Seed of the evaluation noise.
+    features : callable, optional
+        Feature extractor for images (default: ``ClassifierFeatures(dataset)``).
+
+    Returns
+    -------
+    dict of str to float
+        The metrics above (keys absent when not applicable).
+    """
+    from . import data as wdata
+    from . import metrics as wmetrics
+
+    if dataset is None:
+        dataset = getattr(getattr(result, "config", None), "data", None)
+    if not isinstance(dataset, str):
+        raise ValueError("dataset must be given (a dataset name) when result.config has no 'data'")
+    out: Dict[str, float] = {}
+    if wdata.is_toy(dataset):
+        n = 2048 if n is None else int(n)
+        x = wmetrics.generate(result.generator, n, seed=seed)
+        out["w1_target"] = float(wmetrics.w1_to_target(x, dataset))
+        if dataset in wmetrics.MODE_DATASETS:
+            cov = wmetrics.mode_coverage(x, dataset)
+            out["modes"] = int(cov["modes"])
+            out["high_quality"] = float(cov["high_quality"])
+    elif dataset in wdata.IMAGE_DATASETS:
+        n = 1000 if n is None else int(n)
+        out["fd"] = float(wmetrics.sample_quality(result.generator, dataset, n=n, features=features, seed=seed))
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: "
+                         f"{', '.join(tuple(wdata.TOY_DATASETS) + tuple(wdata.IMAGE_DATASETS))}")
+    hist = getattr(result, "history", None) or {}
+    for key in _HISTORY_METRICS:
+        v = _last_finite(hist.get(key))
+        if v is not None:
+            out[key] = v
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The sweep
+# ---------------------------------------------------------------------------------------------
+def _default_train():
+    from .train import TrainConfig, train
+
+    def train_fn(config_kwargs: dict, **kwargs):
+        return train(TrainConfig(**config_kwargs), **kwargs)
+
+    return train_fn
+
+
+def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Iterable[int],
+             metric: Union[None, str, Sequence[str], Callable] = None, *, data=None,
+             train_fn: Optional[Callable] = None, keep_results: bool = False,
+             n_eval: Optional[int] = None, eval_seed: int = 0, features=None,
+             verbose: bool = False) -> List[dict]:
+    r"""Train one model per grid combination and seed; return one record per run.
+
+    For every combination ``combo`` of :func:`expand_grid` ``(grid)`` and every seed ``s`` the
+    run is ``train.train(TrainConfig(**{**base, **combo, "seed": s}), data=data)`` (grid values
+    override ``base``). The number of runs is :math:`|\text{seeds}|\prod_j |\mathrm{grid}[k_j]|`.
+
+    Parameters
+    ----------
+    base : dict
+        ``TrainConfig`` keyword arguments shared by all runs (e.g. ``data``, ``steps``).
+        Must not contain ``"seed"``.
+    grid : dict of str to list
+        Values to sweep (see :func:`expand_grid`; dict values bundle several settings).
+    seeds : iterable of int
+        Seeds; every combination is trained once per seed.
+    metric : None, str, list of str or callable, optional
+        Which final metrics to keep. ``None``: all of :func:`final_metrics`. A name or list of
+        names: only those (a ``KeyError``-free subset; unknown names raise ``ValueError``). A
+        callable ``metric(result) -> dict`` replaces :func:`final_metrics` altogether.
+    data : optional
+        Passed to ``train(..., data=data)`` (e.g. preloaded images), so it is loaded once.
+    train_fn : callable, optional
+        ``train_fn(config_kwargs: dict, data=...) -> result``; default builds
+        ``TrainConfig(**config_kwargs)`` and calls :func:`wganbook.train.train`. Tests inject a
+        fake here.
+    keep_results : bool, optional
+        Keep each run's result object (generator, critic) in ``record["result"]``; default
+        ``False`` keeps only metrics and history, to save memory.
+    n_eval : int, optional
+        Number of generated samples for the final metrics (see :func:`final_metrics`).
+    eval_seed : int, optional
+        Seed of the evaluation noise.
+    features : callable, optional
+        Image feature extractor for the Fréchet distance.
+    verbose : bool, optional
+        Print one line per finished run.
+
+    Returns
+    -------
+    list of dict
+        Records ``{"combo", "seed", "metrics", "history", "wall_time", "config", "result"}`` in
+        the order combination-major, seed-minor.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On a malformed grid, seeds or metric (before any training starts).
+    """
+    if not isinstance(base, Mapping):
+        raise TypeError(f"base must be a dict of TrainConfig arguments, got {type(base).__name__}")
+    if "seed" in base:
+        raise ValueError("base must not contain 'seed'; pass the seeds as run_grid(..., seeds=[...])")
+    seeds = list(seeds) if not isinstance(seeds, int) else [seeds]
+    if not seeds:
+        raise ValueError("seeds must be a non-empty list of int")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"seeds must be ints, got {s!r}")
+    combos = _combos(grid)
+    if metric is None or callable(metric):
+        wanted = None
+    else:
+        wanted = [metric] if isinstance(metric, str) else list(metric)
+        allowed = TOY_METRICS + IMAGE_METRICS + _HISTORY_METRICS
+        for m in wanted:
+            if m not in allowed:
+                raise ValueError(f"unknown metric {m!r}; metric must be one of: {', '.join(allowed)}")
+    if train_fn is None:
+        train_fn = _default_train()
+
+    records = []
+    for combo in combos:
+        label = dict((k, _label(v)) for k, v in combo)
+        kwargs = dict(base)
+        for k, v in combo:
+            kwargs.update(_overrides(k, v))
+        for s in seeds:
+            cfg = dict(kwargs, seed=int(s))
+            t0 = time.perf_counter()
+            result = train_fn(cfg, data=data)
+            wall = float(getattr(result, "wall_time", None) or (time.perf_counter() - t0))
+            if callable(metric):
+                mets = dict(metric(result))
+            else:
+                mets = final_metrics(result, dataset=cfg.get("data"), n=n_eval, seed=eval_seed,
+                                     features=features)
+                if wanted is not None:
+                    mets = {m: mets[m] for m in wanted if m in mets}
+            history = getattr(result, "history", None)
+            records.append({
+                "combo": label,
+                "seed": int(s),
+                "metrics": mets,
+                "history": dict(history) if history is not None else {},
+                "wall_time": wall,
+                "config": cfg,
+                "result": result if keep_results else None,
+            })
+            if verbose:
+                shown = ", ".join(f"{k}={_fmt(v, '.3g')}" for k, v in mets.items())
+                print(f"{_fmt_combo(label)} seed={s}: {shown}")
+    return records
+
+
+def _fmt_combo(label: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in label.items()) or "(base)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries
+# ---------------------------------------------------------------------------------------------
+def _lookup(record: Mapping, key: str):
+    """A value of a record by name: combo, then metrics, then the record itself, then config."""
+    for part in ("combo", "metrics"):
+        d = record.get(part)
+        if isinstance(d, Mapping) and key in d:
+            return d[key]
+    if key in record:
+        return record[key]
+    cfg = record.get("config")
+    if isinstance(cfg, Mapping) and key in cfg:
+        return cfg[key]
+    raise KeyError(key)
+
+
+def summarize(records: Sequence[Mapping], by: Union[str, Sequence[str]], metric: str) -> List[dict]:
+    r"""Mean, standard deviation, min, max and count of one metric per group of records.
+
+    Records are grouped by the values of the keys ``by`` (looked up in ``record["combo"]``, then
+    ``record["metrics"]``, the record itself (e.g. ``"seed"``), then ``record["config"]``), in order
+    of first appearance. For the finite values :math:`v_1..v_n` of ``metric`` in a group:
+
+    .. math::
+
+        \text{mean} = \frac1n\sum_i v_i, \qquad
+        \text{std} = \sqrt{\frac{1}{n-1}\sum_i (v_i - \text{mean})^2}\ \ (0 \text{ when } n = 1).
+
+    Runs whose value is missing or not finite (a diverged run) are not averaged; they are counted
+    in ``"missing"``.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`run_grid` (or any dicts with the looked-up keys).
+    by : str or list of str
+        Grouping key(s); ``[]`` puts all records in one group.
+    metric : str
+        Metric name (e.g. ``"modes"``, ``"fd"``, ``"w1_target"``).
+
+    Returns
+    -------
+    list of dict
+        One row per group: the ``by`` values, ``"metric"``, ``"mean"``, ``"std"``, ``"min"``,
+        ``"max"``, ``"n"`` (finite values) and ``"missing"``; statistics are ``nan`` when ``n = 0``.
+
+    Raises
+    ------
+    KeyError
+        If a record lacks a grouping key.
+    ValueError
+        If ``records`` is empty.
+    """
+    if isinstance(by, str):
+        by = [by]
+    by = list(by)
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a str, got {type(metric).__name__}")
+    if len(records) == 0:
+        raise ValueError("records is empty; run_grid returned no runs")
+    groups: Dict[tuple, list] = {}
+    missing: Dict[tuple, int] = {}
+    for r in records:
+        key = tuple(_lookup(r, b) for b in by)
+        groups.setdefault(key, [])
+        missing.setdefault(key, 0)
+        try:
+            v = float(_lookup(r, metric))
+        except (KeyError, TypeError, ValueError):
+            missing[key] += 1
+            continue
+        if math.isfinite(v):
+            groups[key].append(v)
+        else:
+            missing[key] += 1
+    rows = []
+    for key, vals in groups.items():
+        a = np.asarray(vals, dtype=np.float64)
+        n = int(a.size)
+        row = dict(zip(by, key))
+        row.update({
+            "metric": metric,
+            "mean": float(a.mean()) if n else float("nan"),
+            "std": float(a.std(ddof=1)) if n > 1 else (0.0 if n == 1 else float("nan")),
+            "min": float(a.min()) if n else float("nan"),
+            "max": float(a.max()) if n else float("nan"),
+            "n": n,
+            "missing": missing[key],
+        })
+        rows.append(row)
+    return rows
+
+
+def _fmt(v: Any, floatfmt: str) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (float, np.floating)):
+        if not math.isfinite(float(v)):
+            return "nan" if math.isnan(float(v)) else ("inf" if v > 0 else "-inf")
+        return format(float(v), floatfmt)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    return str(v).replace("|", "\\|")
+
+
+def markdown_table(rows: Sequence[Mapping], columns: Optional[Sequence[str]] = None,
+                   headers: Optional[Mapping[str, str]] = None, floatfmt: str = ".3g") -> str:
+    r"""Render rows (dicts) as a GitHub-flavoured Markdown table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One dict per row.
+    columns : list of str, optional
+        Columns to show, in order (default: the keys of the first row, then new keys of later
+        rows in order of appearance).
+    headers : dict of str to str, optional
+        Display names of columns (default: the column names).
+    floatfmt : str, optional
+        ``format`` spec for floats (default ``".3g"``); ints and strings are shown as they are,
+        missing cells as empty.
+
+    Returns
+    -------
+    str
+        ``| a | b |`` / ``| --- | --- |`` / one line per row, joined by newlines.
+    """
+    if columns is None:
+        columns = []
+        for r in rows:
+            for k in r:
+                if k not in columns:
+                    columns.append(k)
+    columns = list(columns)
+    if not columns:
+        raise ValueError("markdown_table needs at least one column")
+    headers = dict(headers or {})
+    lines = ["| " + " | ".join(str(headers.get(c, c)) for c in columns) + " |",
+             "| " + " | ".join("---" for _ in columns) + " |"]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r[c], floatfmt) if c in r and r[c] is not None else ""
+                                       for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def summary_table(records: Sequence[Mapping], by: Union[str, Sequence[str]], metrics: Sequence[str],
+                  floatfmt: str = ".3g", headers: Optional[Mapping[str, str]] = None,
+                  spread: str = "std") -> str:
+    r"""A Markdown table with one row per group and one ``mean ± spread`` cell per metric.
+
+    Uses :func:`summarize` for each metric; ``spread="std"`` shows the standard deviation,
+    ``spread="range"`` shows ``mean [min, max]``. The last column is the number of runs ``n``.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`run_grid`.
+    by : str or list of str
+        Grouping key(s).
+    metrics : list of str
+        Metric names (columns).
+    floatfmt : str, optional
+        ``format`` spec of the numbers.
+    headers : dict of str to str, optional
+        Display names of ``by`` keys and metrics.
+    spread : {"std", "range"}, optional
+        What follows the mean.
+
+    Returns
+    -------
+    str
+        The Markdown table.
+    """
+    if spread not in ("std", "range"):
+        raise ValueError(f"unknown spread {spread!r}; spread must be one of: std, range")
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    by = [by] if isinstance(by, str) else list(by)
+    rows: Dict[tuple, dict] = {}
+    for m in metrics:
+        for s in summarize(records, by, m):
+            key = tuple(s[b] for b in by)
+            row = rows.setdefault(key, {b: s[b] for b in by})
+            if spread == "std":
+                row[m] = f"{_fmt(s['mean'], floatfmt)} ± {_fmt(s['std'], floatfmt)}"
+            else:
+                row[m] = f"{_fmt(s['mean'], floatfmt)} [{_fmt(s['min'], floatfmt)}, {_fmt(s['max'], floatfmt)}]"
+            row["n"] = max(row.get("n", 0), s["n"] + s["missing"])
+    return markdown_table(list(rows.values()), columns=by + list(metrics) + ["n"], headers=headers,
+                          floatfmt=floatfmt)
