@@ -1,0 +1,742 @@
+r"""Sample-quality metrics: Fréchet distance, feature extractors, toy mode coverage.
+
+The Fréchet distance between two sets of features is the 2-Wasserstein distance
+between the Gaussians fitted to them (the maths of ``pytorch-fid``):
+
+.. math::
+
+    d^2 = \lVert \mu_1 - \mu_2 \rVert_2^2
+          + \operatorname{Tr}\bigl(\Sigma_1 + \Sigma_2 - 2 (\Sigma_1 \Sigma_2)^{1/2}\bigr).
+
+Two feature spaces are offered:
+
+* ``InceptionFeatures`` -- the 2048-d pool3 features of pytorch-fid's TF-ported
+  InceptionV3: with these weights the distance *is* the FID (its numbers are only comparable
+  with published FIDs under the same protocol: sample counts, reference set, resizing).
+* ``ClassifierFeatures`` -- the penultimate layer of a small CNN trained, deterministically,
+  on the dataset itself ("FD-classifier"). It is cheap and works offline, but its numbers are
+  **not comparable with published FIDs**: they only rank models trained on the same dataset.
+
+For the 2-D toys, ``mode_coverage`` counts the modes of the Gaussian mixtures that a sample
+covers and ``w1_to_target`` measures the exact W1 to fresh target samples.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "frechet_distance",
+    "gaussian_frechet",
+    "feature_statistics",
+    "InceptionFeatures",
+    "ClassifierFeatures",
+    "sample_quality",
+    "generate",
+    "mode_centres",
+    "mode_coverage",
+    "w1_to_target",
+    "cache_dir",
+    "MODE_DATASETS",
+]
+
+ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
+
+#: Toy datasets with discrete modes (accepted by :func:`mode_coverage`).
+MODE_DATASETS = ("8gaussians", "25gaussians")
+
+
+# ---------------------------------------------------------------------------------------------
+# Fréchet distance (pytorch-fid's maths)
+# ---------------------------------------------------------------------------------------------
+def _as_float64(x: ArrayLike, name: str) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        x = x.detach().to("cpu", torch.float64).numpy()
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be an array or tensor of numbers, got {type(x).__name__}") from exc
+    return arr
+
+
+def _sqrtm(a: np.ndarray) -> np.ndarray:
+    """Matrix square root by :func:`scipy.linalg.sqrtm`, silencing its warnings (checked by the caller)."""
+    from scipy import linalg
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        out = linalg.sqrtm(a)
+    if isinstance(out, tuple):  # very old SciPy returned (sqrtm, errest) with disp=False only
+        out = out[0]
+    return np.asarray(out)
+
+
+def gaussian_frechet(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike,
+                     eps: float = 1e-6) -> float:
+    r"""Fréchet (2-Wasserstein) distance between two Gaussians, as pytorch-fid computes it.
+
+    .. math::
+
+        d^2\bigl(\mathcal N(\mu_1, \Sigma_1), \mathcal N(\mu_2, \Sigma_2)\bigr)
+        = \lVert \mu_1 - \mu_2 \rVert_2^2
+          + \operatorname{Tr}\bigl(\Sigma_1 + \Sigma_2 - 2 (\Sigma_1 \Sigma_2)^{1/2}\bigr)
+
+    The square root is :func:`scipy.linalg.sqrtm` of :math:`\Sigma_1 \Sigma_2`; when it is not
+    finite (nearly singular product) it is recomputed with :math:`\varepsilon I` added to both
+    covariances, and a small imaginary part from round-off is dropped (an imaginary diagonal
+    larger than ``1e-3`` raises, as in pytorch-fid).
+
+    Parameters
+    ----------
+    mu1, mu2 : array_like, shape (d,)
+        Means.
+    sigma1, sigma2 : array_like, shape (d, d)
+        Covariance matrices.
+    eps : float, optional
+        Diagonal offset used only when the plain square root is not finite.
+
+    Returns
+    -------
+    float
+        :math:`d^2` (the quantity called "FID"; it is a squared distance).
+
+    Raises
+    ------
+    ValueError
+        If the shapes disagree or the square root has a significant imaginary part.
+    """
+    mu1 = np.atleast_1d(_as_float64(mu1, "mu1"))
+    mu2 = np.atleast_1d(_as_float64(mu2, "mu2"))
+    sigma1 = np.atleast_2d(_as_float64(sigma1, "sigma1"))
+    sigma2 = np.atleast_2d(_as_float64(sigma2, "sigma2"))
+    if mu1.shape != mu2.shape or mu1.ndim != 1:
+        raise ValueError(f"mu1 and mu2 must be vectors of the same length, got {mu1.shape} and {mu2.shape}")
+    d = mu1.shape[0]
+    if sigma1.shape != (d, d) or sigma2.shape != (d, d):
+        raise ValueError(f"sigma1 and sigma2 must have shape ({d}, {d}), got {sigma1.shape} and {sigma2.shape}")
+
+    diff = mu1 - mu2
+    covmean = _sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        offset = np.eye(d) * eps
+        covmean = _sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            m = np.max(np.abs(covmean.imag))
+            raise ValueError(f"Imaginary component {m} in the matrix square root (too few samples "
+                             "for the feature dimension?)")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+
+
+def feature_statistics(feats: ArrayLike) -> tuple:
+    r"""Mean and (unbiased) covariance of a feature matrix.
+
+    .. math::
+
+        \mu = \frac1n \sum_i x_i, \qquad
+        \Sigma = \frac1{n-1} \sum_i (x_i - \mu)(x_i - \mu)^\top
+
+    Parameters
+    ----------
+    feats : array_like, shape (n, d)
+        One feature vector per row, n >= 2.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(mu, sigma)`` in float64, shapes (d,) and (d, d).
+    """
+    x = _as_float64(feats, "feats")
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.ndim != 2:
+        raise ValueError(f"feats must have shape (n, d), got {x.shape}")
+    if x.shape[0] < 2:
+        raise ValueError(f"feats needs at least 2 rows to estimate a covariance, got {x.shape[0]}")
+    return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
+
+
+def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike, eps: float = 1e-6) -> float:
+    r"""Fréchet distance between the Gaussians fitted to two feature sets.
+
+    .. math::
+
+        \mathrm{FD}(A, B) = \lVert \mu_A - \mu_B \rVert_2^2
+          + \operatorname{Tr}\bigl(\Sigma_A + \Sigma_B - 2 (\Sigma_A \Sigma_B)^{1/2}\bigr)
+
+    with the empirical means and unbiased covariances of the rows (see
+    :func:`feature_statistics` and :func:`gaussian_frechet`). With Inception pool3 features this
+    is the FID; reliable values need more samples than feature dimensions.
+
+    Parameters
+    ----------
+    feats_a, feats_b : array_like, shape (n, d) and (m, d)
+        Features (numpy arrays or tensors), n, m >= 2. 1-D inputs are treated as d = 1.
+    eps : float, optional
+        See :func:`gaussian_frechet`.
+
+    Returns
+    -------
+    float
+        The squared Fréchet distance (0 for identical sets).
+    """
+    mu_a, s_a = feature_statistics(feats_a)
+    mu_b, s_b = feature_statistics(feats_b)
+    if mu_a.shape != mu_b.shape:
+        raise ValueError(f"feats_a and feats_b must have the same feature dimension, got "
+                         f"{mu_a.shape[0]} and {mu_b.shape[0]}")
+    return gaussian_frechet(mu_a, s_a, mu_b, s_b, eps=eps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature extractors
+# ---------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """Folder of the on-disk cache: ``$WGANBOOK_CACHE`` or ``~/.cache/wganbook``.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created by this function).
+    """
+    env = os.environ.get("WGANBOOK_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "wganbook"
+
+
+def _to_unit_rgb(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] images (N, C, H, W) -> [0, 1], grey levels repeated to 3 channels."""
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+    x = ((images.float() + 1.0) / 2.0).clamp(0.0, 1.0)
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    elif x.shape[1] != 3:
+        raise ValueError(f"images must have 1 or 3 channels, got {x.shape[1]}")
+    return x
+
+
+def _resolve(device) -> torch.device:
+    from .train import resolve_device
+
+    return resolve_device(device)
+
+
+_FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+
+class InceptionFeatures:
+    r"""pytorch-fid's InceptionV3 pool3 features (2048-d): the feature space of the FID.
+
+    Images in :math:`[-1, 1]` are mapped to :math:`[0, 1]` (:math:`x \mapsto (x + 1)/2`),
+    grey-level images are repeated to 3 channels, and pytorch-fid's network resizes them
+    bilinearly to 299 x 299 and normalises them internally, exactly as ``python -m pytorch_fid``.
+
+    Parameters
+    ----------
+    weights_path : str or path-like, optional
+        A local copy of pytorch-fid's TF-ported weights (``pt_inception-2015-12-05-6726825d.pth``).
+        Without it the weights are taken from the torch-hub cache, downloading them there when
+        ``download`` is true.
+    device : str, optional
+        ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
+    batch_size : int, optional
+        Images per forward pass.
+    download : bool, optional
+        Allow downloading the weights into the torch-hub cache.
+    random_init : bool, optional
+        Build the architecture with random weights (for offline tests of the pipeline; the
+        resulting numbers are meaningless).
+
+    Raises
+    ------
+    RuntimeError
+        When no weights are available (offline, nothing cached): the message says where to put
+        the file and how to download it.
+    """
+
+    dim = 2048
+
+    def __init__(self, weights_path=None, device="auto", batch_size: int = 50, download: bool = True,
+                 random_init: bool = False):
+        import pytorch_fid.inception as fid_inception
+
+        self.device = _resolve(device)
+        self.batch_size = int(batch_size)
+        self.name = "inception-pool3"
+        state = None
+        if not random_init:
+            state = self._load_state(weights_path, download, fid_inception.FID_WEIGHTS_URL)
+
+        def build():
+            net = fid_inception._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+            net.Mixed_5b = fid_inception.FIDInceptionA(192, pool_features=32)
+            net.Mixed_5c = fid_inception.FIDInceptionA(256, pool_features=64)
+            net.Mixed_5d = fid_inception.FIDInceptionA(288, pool_features=64)
+            net.Mixed_6b = fid_inception.FIDInceptionC(768, channels_7x7=128)
+            net.Mixed_6c = fid_inception.FIDInceptionC(768, channels_7x7=160)
+            net.Mixed_6d = fid_inception.FIDInceptionC(768, channels_7x7=160)
+            net.Mixed_6e = fid_inception.FIDInceptionC(768, channels_7x7=192)
+            net.Mixed_7b = fid_inception.FIDInceptionE_1(1280)
+            net.Mixed_7c = fid_inception.FIDInceptionE_2(2048)
+            if state is not None:
+                net.load_state_dict(state)
+            return net
+
+        original = fid_inception.fid_inception_v3
+        fid_inception.fid_inception_v3 = build  # InceptionV3 looks the builder up at call time
+        try:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                model = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
+        finally:
+            fid_inception.fid_inception_v3 = original
+        self.model = model.to(self.device).eval()
+
+    @staticmethod
+    def _load_state(weights_path, download, url):
+        if weights_path is not None:
+            path = Path(weights_path).expanduser()
+            if not path.is_file():
+                raise RuntimeError(f"weights_path {str(path)!r} does not exist; download pytorch-fid's "
+                                   f"Inception weights from {url}")
+            return torch.load(path, map_location="cpu", weights_only=True)
+        hub = Path(torch.hub.get_dir()) / "checkpoints" / _FID_WEIGHTS_FILE
+        if hub.is_file():
+            return torch.load(hub, map_location="cpu", weights_only=True)
+        help_text = (f"pytorch-fid's Inception weights are not available. Download {url} (e.g. "
+                     f"`python -c \"import pytorch_fid.inception as i; i.fid_inception_v3()\"` on a "
+                     f"machine with internet) and either place the file at {hub} (the torch-hub "
+                     f"cache, $TORCH_HOME/hub/checkpoints/) or pass InceptionFeatures("
+                     f"weights_path='.../{_FID_WEIGHTS_FILE}').")
+        if not download:
+            raise RuntimeError(help_text)
+        try:
+            return torch.hub.load_state_dict_from_url(url, progress=False, map_location="cpu")
+        except Exception as exc:  # offline: URLError, HTTPError, socket errors ...
+            raise RuntimeError(help_text + f" (download failed: {type(exc).__name__})") from exc
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        """Pool3 features of images in [-1, 1].
+
+        Parameters
+        ----------
+        images : torch.Tensor, shape (N, C, H, W)
+            Images in [-1, 1], C in {1, 3}.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, 2048)
+            Features in float64.
+        """
+        out = []
+        for i in range(0, images.shape[0], self.batch_size):
+            x = _to_unit_rgb(images[i:i + self.batch_size]).to(self.device)
+            out.append(self.model(x)[0].flatten(1).double().cpu())
+        return torch.cat(out).numpy()
+
+
+class _SmallCNN(nn.Module):
+    """conv32 -> conv64/2 -> conv128/2 -> global average -> 128 (features) -> classes."""
+
+    def __init__(self, channels: int, n_classes: int, feature_dim: int = 128):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Linear(128, feature_dim), nn.ReLU(),
+        )
+        self.head = nn.Linear(feature_dim, n_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+# epochs per dataset: digits trains in a few seconds on a CPU
+_CLASSIFIER_EPOCHS = {"digits": 30, "mnist": 2, "fashion-mnist": 3, "cifar10": 10}
+_CLASSIFIER_VERSION = 1
+_CLASSIFIER_MEMORY: dict = {}
+
+
+class ClassifierFeatures:
+    r"""Penultimate-layer features of a small CNN trained on the dataset itself.
+
+    The network (three 3x3 convolutions with ReLU, global average pooling, a 128-unit ReLU layer
+    = the features, a linear classifier) is trained with Adam (lr 1e-3, batch 128, cross-entropy)
+    on the training split, from a fixed seed, on the CPU unless ``device`` says otherwise. Global
+    random state is left untouched. The trained weights are cached in memory and on disk
+    (:func:`cache_dir`), so later calls are instant and give identical features.
+
+    The Fréchet distance in this space ("FD-classifier") ranks generators of the same dataset;
+    it is **not comparable with published FIDs** (different network, feature dimension and
+    sample counts).
+
+    Parameters
+    ----------
+    dataset : str
+        An image dataset name of ``wganbook.data.IMAGE_DATASETS``.
+    seed : int, optional
+        Seed of the initialisation and of the minibatch order.
+    epochs : int, optional
+        Training epochs; default depends on the dataset (digits: 30).
+    device : str, optional
+        Device for training and features (``"cpu"`` by default for reproducible numbers).
+    root : str, optional
+        Data folder passed to ``wganbook.data.load_images``.
+    cache : bool, optional
+        Use the on-disk cache.
+
+    Attributes
+    ----------
+    test_accuracy : float
+        Accuracy on the held-out split (``train=False``).
+    dim : int
+        Feature dimension (128).
+    """
+
+    dim = 128
+
+    def __init__(self, dataset: str, seed: int = 0, epochs: Optional[int] = None, device="cpu",
+                 root=None, cache: bool = True):
+        from . import data as wdata
+
+        if dataset not in wdata.IMAGE_DATASETS:
+            raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: "
+                             f"{', '.join(wdata.IMAGE_DATASETS)}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        self.dataset = dataset
+        self.seed = seed
+        self.epochs = int(epochs if epochs is not None else _CLASSIFIER_EPOCHS.get(dataset, 5))
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        self.device = _resolve(device)
+        self.name = f"classifier-{dataset}"
+        key = (dataset, seed, self.epochs, _CLASSIFIER_VERSION)
+        fname = f"classifier-{dataset}-seed{seed}-ep{self.epochs}-v{_CLASSIFIER_VERSION}.pt"
+        entry = _CLASSIFIER_MEMORY.get(key)
+        if entry is None and cache:
+            path = cache_dir() / fname
+            if path.is_file():
+                try:
+                    entry = torch.load(path, map_location="cpu", weights_only=True)
+                except Exception:  # corrupt cache file: retrain
+                    entry = None
+        if entry is None:
+            entry = self._train(wdata, root)
+            if cache:
+                self._save(entry, cache_dir() / fname)
+        _CLASSIFIER_MEMORY[key] = entry
+        shape = wdata.image_shape(dataset)
+        self.model = _SmallCNN(shape[0], entry["n_classes"])
+        self.model.load_state_dict(entry["state"])
+        self.model.to(self.device).eval()
+        self.test_accuracy = float(entry["test_accuracy"])
+
+    def _train(self, wdata, root) -> dict:
+        x, y = wdata.load_images(self.dataset, root=root, train=True)
+        xt, yt = wdata.load_images(self.dataset, root=root, train=False)
+        n_classes = int(max(int(y.max()), int(yt.max())) + 1)
+        dev = self.device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            net = _SmallCNN(x.shape[1], n_classes).to(dev)
+        gen = torch.Generator().manual_seed(self.seed)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        x, y = x.to(dev), y.to(dev)
+        bs = 128
+        net.train()
+        for _ in range(self.epochs):
+            perm = torch.randperm(x.shape[0], generator=gen).to(dev)
+            for i in range(0, x.shape[0], bs):
+                idx = perm[i:i + bs]
+                loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        net.eval()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, xt.shape[0], 1000):
+                pred = net(xt[i:i + 1000].to(dev)).argmax(1).cpu()
+                correct += int((pred == yt[i:i + 1000]).sum())
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        return {"state": state, "n_classes": n_classes, "test_accuracy": correct / max(1, xt.shape[0])}
+
+    @staticmethod
+    def _save(entry: dict, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+            torch.save(entry, tmp)
+            os.replace(tmp, path)
+        except OSError:  # read-only home: the in-memory cache still works
+            pass
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> np.ndarray:
+        """Penultimate-layer features of images in [-1, 1].
+
+        Parameters
+        ----------
+        images : torch.Tensor, shape (N, C, H, W)
+            Images of the classifier's dataset, in [-1, 1].
+
+        Returns
+        -------
+        numpy.ndarray, shape (N, 128)
+            Features in float64.
+        """
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
+        out = []
+        for i in range(0, images.shape[0], 1000):
+            x = images[i:i + 1000].to(self.device, torch.float32)
+            out.append(self.model.body(x).double().cpu())
+        return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def generate(generator: nn.Module, n: int, seed: int = 0, device=None, batch_size: int = 1000) -> torch.Tensor:
+    r"""Draw ``n`` samples :math:`G(z)`, :math:`z \sim p_z`, from a seeded CPU noise stream.
+
+    Buffers (e.g. BatchNorm running statistics) are restored afterwards, so sampling has no side
+    effect on the generator; the global random state is not used.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        A generator with ``sample_z(n, generator=None, device=None)`` or a ``z_dim`` attribute.
+    n : int
+        Number of samples.
+    seed : int, optional
+        Seed of the noise.
+    device : torch.device, optional
+        Where to run the generator (default: where its parameters are).
+    batch_size : int, optional
+        Samples per forward pass.
+
+    Returns
+    -------
+    torch.Tensor
+        ``n`` samples on the CPU.
+    """
+    from .train import sample_noise
+
+    if device is None:
+        p = next(generator.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    gen = torch.Generator().manual_seed(int(seed))
+    buffers = {k: v.clone() for k, v in generator.named_buffers()}
+    out = []
+    try:
+        for i in range(0, n, batch_size):
+            m = min(batch_size, n - i)
+            z = sample_noise(generator, m, gen, torch.device("cpu")).to(device)
+            out.append(generator(z).detach().cpu())
+    finally:
+        if buffers:
+            named = dict(generator.named_buffers())
+            for k, v in buffers.items():
+                named[k].copy_(v)
+    return torch.cat(out) if out else torch.empty(0)
+
+
+_REAL_STATS: dict = {}
+
+
+def sample_quality(generator: nn.Module, dataset: str, n: int = 1000, features=None, seed: int = 0,
+                   device=None, root=None) -> float:
+    r"""Fréchet distance between generated and held-out real images in a feature space.
+
+    .. math::
+
+        \mathrm{FD} = \lVert \mu_g - \mu_r \rVert_2^2
+          + \operatorname{Tr}\bigl(\Sigma_g + \Sigma_r - 2 (\Sigma_g \Sigma_r)^{1/2}\bigr)
+
+    where :math:`(\mu_g, \Sigma_g)` are the feature statistics of ``n`` samples of the generator
+    and :math:`(\mu_r, \Sigma_r)` those of (up to) ``n`` held-out real images
+    (``load_images(dataset, train=False)``, the first ``n``). By default the features are those of
+    ``ClassifierFeatures(dataset)`` ("FD-classifier", not comparable with published FIDs); pass an
+    ``InceptionFeatures`` for the FID.
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        Image generator (outputs in [-1, 1]).
+    dataset : str
+        Image dataset name.
+    n : int, optional
+        Number of generated samples (and at most that many real ones).
+    features : callable, optional
+        ``images -> (N, d) features``; default ``ClassifierFeatures(dataset)``.
+    seed : int, optional
+        Seed of the generator's noise.
+    device : torch.device, optional
+        Where to run the generator.
+    root : str, optional
+        Data folder for ``load_images``.
+
+    Returns
+    -------
+    float
+        The Fréchet distance (lower is better).
+    """
+    from . import data as wdata
+
+    if dataset not in wdata.IMAGE_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wdata.IMAGE_DATASETS)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an int >= 2, got {n!r}")
+    if features is None:
+        features = ClassifierFeatures(dataset, root=root)
+    key = (id(features), dataset, n, str(root))
+    stats = _REAL_STATS.get(key)
+    if stats is None or stats[0] is not features:
+        real, _ = wdata.load_images(dataset, root=root, train=False)
+        stats = (features, feature_statistics(features(real[:n])))
+        _REAL_STATS[key] = stats
+    mu_r, s_r = stats[1]
+    fake = generate(generator, n, seed=seed, device=device)
+    mu_g, s_g = feature_statistics(features(fake))
+    return gaussian_frechet(mu_g, s_g, mu_r, s_r)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-D toys
+# ---------------------------------------------------------------------------------------------
+def mode_centres(dataset: str) -> tuple:
+    r"""Centres and standard deviation of the Gaussian-mixture toys of ``gan_toy.py``.
+
+    8 Gaussians: :math:`\tfrac{2}{1.414}(\cos\tfrac{k\pi}{4}, \sin\tfrac{k\pi}{4})`, std
+    :math:`0.02 / 1.414`. 25 Gaussians: :math:`\{-4,-2,0,2,4\}^2 / 2.828`, std :math:`0.05 / 2.828`.
+
+    Parameters
+    ----------
+    dataset : str
+        ``"8gaussians"`` or ``"25gaussians"``.
+
+    Returns
+    -------
+    tuple
+        ``(centres, std)``: a float32 tensor (K, 2) and a float.
+    """
+    if dataset == "8gaussians":
+        s = 1.0 / math.sqrt(2.0)
+        c = [(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)]
+        return torch.tensor(c, dtype=torch.float32) * 2.0 / 1.414, 0.02 / 1.414
+    if dataset == "25gaussians":
+        g = [(2.0 * x, 2.0 * y) for x in range(-2, 3) for y in range(-2, 3)]
+        return torch.tensor(g, dtype=torch.float32) / 2.828, 0.05 / 2.828
+    raise ValueError(f"dataset {dataset!r} has no discrete modes; dataset must be one of: {', '.join(MODE_DATASETS)}")
+
+
+def mode_coverage(samples: torch.Tensor, dataset: str, std_threshold: float = 3.0,
+                  min_share: float = 0.2) -> dict:
+    r"""Modes of a Gaussian-mixture toy covered by a sample, and the share of good samples.
+
+    A sample :math:`x` is *high quality* when it lies within ``std_threshold`` standard
+    deviations of its nearest mode centre :math:`c_{k(x)}`:
+    :math:`\lVert x - c_{k(x)} \rVert_2 \le t\,\sigma`. A mode is *covered* when it receives at
+    least
+
+    .. math::
+
+        m = \max\bigl(1, \lceil s \cdot n / K \rceil\bigr)
+
+    high-quality samples, i.e. a share ``min_share`` = :math:`s` of what a perfect generator
+    would put there (``n`` samples, ``K`` modes). This is the usual protocol of mode-collapse
+    studies (high quality = within 3 std); the threshold on counts is our choice and excludes
+    modes hit by a few stray samples.
+
+    Parameters
+    ----------
+    samples : torch.Tensor, shape (n, 2)
+        Generated points.
+    dataset : str
+        ``"8gaussians"`` or ``"25gaussians"``.
+    std_threshold : float, optional
+        :math:`t`.
+    min_share : float, optional
+        :math:`s` (0 counts a mode with one high-quality sample as covered).
+
+    Returns
+    -------
+    dict
+        ``{"modes": covered modes (int), "high_quality": share of high-quality samples (float),
+        "total_modes": K, "counts": high-quality samples per mode (list of int)}``.
+    """
+    centres, std = mode_centres(dataset)
+    x = samples.detach().to("cpu", torch.float32) if isinstance(samples, torch.Tensor) else \
+        torch.as_tensor(np.asarray(samples), dtype=torch.float32)
+    if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] < 1:
+        raise ValueError(f"samples must have shape (n, 2) with n >= 1, got {tuple(x.shape)}")
+    if std_threshold <= 0:
+        raise ValueError(f"std_threshold must be > 0, got {std_threshold}")
+    if min_share < 0:
+        raise ValueError(f"min_share must be >= 0, got {min_share}")
+    dist = torch.cdist(x.double(), centres.double())
+    d_min, nearest = dist.min(dim=1)
+    good = d_min <= std_threshold * std
+    k = centres.shape[0]
+    counts = torch.bincount(nearest[good], minlength=k)
+    need = max(1, math.ceil(min_share * x.shape[0] / k))
+    return {
+        "modes": int((counts >= need).sum()),
+        "high_quality": float(good.double().mean()),
+        "total_modes": int(k),
+        "counts": [int(c) for c in counts],
+    }
+
+
+def w1_to_target(samples: torch.Tensor, dataset: str, n: Optional[int] = None, seed: int = 12345) -> float:
+    r"""Exact W1 between samples and fresh samples of a 2-D toy target.
+
+    .. math::
+
+        W_1(\hat P_g, \hat P_r) = \min_{\pi \in \Pi(\hat P_g, \hat P_r)}
+            \sum_{ij} \pi_{ij} \lVert x_i - y_j \rVert_2
+
+    with the empirical measures of the first ``n`` samples and ``n`` target samples drawn by
+    ``wganbook.data.sample_toy(dataset, n, seed=seed)`` (a fixed seed, so that values along a
+    training run are comparable). Even a perfect generator has a positive value (finite-sample
+    bias).
+
+    Parameters
+    ----------
+    samples : torch.Tensor, shape (m, 2)
+        Generated points.
+    dataset : str
+        A toy dataset name.
+    n : int, optional
+        Number of points per side (default all samples, at most 2048).
+    seed : int, optional
+        Seed of the target samples.
+
+    Returns
+    -------
+    float
+        Exact minibatch W1 (Euclidean ground cost).
+    """
+    from . import data as wdata
+    from .transport import w1
+
+    if dataset not in wdata.TOY_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wdata.TOY_DATASETS)}")
+    x = samples.detach().to("cpu", torch.float32)
+    n = min(x.shape[0], 2048) if n is None else int(n)
+    if n < 1 or n > x.shape[0]:
+        raise ValueError(f"n must be in [1, {x.shape[0]}], got {n}")
+    y = wdata.sample_toy(dataset, n, seed=seed)
+    return float(w1(x[:n], y))

@@ -1,0 +1,143 @@
+"""Notebook conveniences: quiet, reproducible defaults and ``glue`` for numbers quoted in the prose.
+
+Outputs stored in the book are compared by ``pytest --nbval``; these helpers keep them stable:
+PNG figures of a fixed size and resolution, no progress bars, no warnings, and glued values
+stored as ``text/plain`` strings (rounded) only.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+from typing import Any, Optional
+
+__all__ = ["setup_notebook", "glue", "format_value", "FIGSIZE", "DPI"]
+
+#: Default figure size (inches) and resolution of the book's figures.
+FIGSIZE = (6.4, 4.0)
+DPI = 80
+
+
+def setup_notebook(seed: Optional[int] = None) -> None:
+    """Configure a chapter notebook: quiet warnings, PNG figures, no progress bars.
+
+    * ``TQDM_DISABLE=1`` (progress bars stay out of stored outputs),
+    * warnings filtered (``DeprecationWarning``, ``UserWarning``, ``FutureWarning``, ``RuntimeWarning``),
+    * matplotlib: inline PNG (no SVG), ``figure.dpi`` = 80, figure size 6.4 x 4.0 in,
+      ``savefig.bbox = "tight"``,
+    * if ``seed`` is given, ``wganbook.data.seed_everything(seed)``.
+
+    Torch's thread count is left at its default.
+
+    Parameters
+    ----------
+    seed : int, optional
+        Seed every random number generator.
+
+    Returns
+    -------
+    None
+    """
+    os.environ["TQDM_DISABLE"] = "1"
+    for cat in (DeprecationWarning, UserWarning, FutureWarning, RuntimeWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=cat)
+    import matplotlib
+
+    matplotlib.rcParams.update({
+        "figure.dpi": DPI,
+        "savefig.dpi": DPI,
+        "figure.figsize": FIGSIZE,
+        "savefig.bbox": "tight",
+        "svg.fonttype": "none",
+        "axes.grid": False,
+        "image.interpolation": "nearest",
+    })
+    try:  # inline backend, PNG only (IPython only; silently skipped elsewhere)
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None:
+            try:
+                from matplotlib_inline.backend_inline import set_matplotlib_formats
+            except ImportError:  # pragma: no cover - old IPython
+                from IPython.display import set_matplotlib_formats  # type: ignore
+            set_matplotlib_formats("png")
+            try:
+                ip.run_line_magic("matplotlib", "inline")
+            except Exception:  # pragma: no cover
+                pass
+            matplotlib.rcParams.update({"figure.dpi": DPI, "figure.figsize": FIGSIZE})
+    except ImportError:  # pragma: no cover - no IPython
+        pass
+    if seed is not None:
+        from .data import seed_everything
+
+        seed_everything(seed)
+
+
+def format_value(value: Any, fmt: Optional[str] = None) -> str:
+    """Format a value for the prose: ``fmt`` if given, else floats with 3 significant digits.
+
+    Parameters
+    ----------
+    value : object
+        A number, string, or anything with ``str``.
+    fmt : str, optional
+        A format spec such as ``".2f"`` or ``"{:.1%}"``.
+
+    Returns
+    -------
+    str
+        The text stored in the notebook.
+    """
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy / torch scalars
+    if fmt is not None:
+        return fmt.format(value) if "{" in fmt else format(value, fmt)
+    if isinstance(value, bool) or isinstance(value, numbers.Integral):
+        return str(value)
+    if isinstance(value, numbers.Real):
+        return format(float(value), ".3g")
+    return str(value)
+
+
+class _Text:
+    """A value whose only rich representation is ``text/plain``."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def glue(name: str, value: Any, fmt: Optional[str] = None, display: bool = False) -> str:
+    """Store a value under ``name`` for ``{glue:text}`` roles in the prose (MyST-NB).
+
+    The value is formatted to a string first (:func:`format_value`), so the stored output is
+    ``text/plain`` only and stable under ``nbval``. Without ``myst_nb`` the text is printed.
+
+    Parameters
+    ----------
+    name : str
+        Glue key (referenced as ``{glue:text}`name``` in markdown cells).
+    value : object
+        The value.
+    fmt : str, optional
+        Format spec (default: 3 significant digits for floats).
+    display : bool, optional
+        Also show the value in the cell output.
+
+    Returns
+    -------
+    str
+        The formatted text.
+    """
+    text = format_value(value, fmt)
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        print(f"{name} = {text}")
+        return text
+    _glue(name, _Text(text), display=display)
+    return text

@@ -1,0 +1,478 @@
+"""Per-chapter parameter presets and their validation (the one validation function of the book).
+
+Every chapter notebook declares its knobs in a ``parameters`` cell with ``None`` meaning "take
+from the preset" and then calls::
+
+    params = presets.validate("ch04", {"preset": preset, "seed": seed, "device": device, "lam": lam})
+
+``validate`` fills ``None`` values from ``PRESETS[chapter][preset]``, rejects unknown names and
+bad values at once (``ValueError`` / ``TypeError`` naming the parameter and the allowed values)
+and returns a ``Params`` dict (a plain dict whose keys are also attributes: ``params.lam``).
+
+Adding a chapter parameter
+--------------------------
+Add ``"name": value`` to the chapter's ``"quick"`` and ``"full"`` dicts below. Its type is that
+of the quick value (bool, int, float, str, or a list of one of them). If the name needs a range
+or a set of allowed values (or its preset value is ``None``), add one line to ``SCHEMA``, e.g.
+``"n_modes": Int(lo=1)``; shared names (method, dataset, lr, lam, steps, ...) are already there.
+Every chapter also accepts ``preset``, ``seed`` and ``device``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Tuple, Union
+
+__all__ = [
+    "PRESETS",
+    "SCHEMA",
+    "PRESET_NAMES",
+    "Params",
+    "Spec",
+    "Int",
+    "Float",
+    "Bool",
+    "Str",
+    "Choice",
+    "Seq",
+    "Device",
+    "get_preset",
+    "validate",
+    "check_value",
+]
+
+#: The preset names every chapter offers.
+PRESET_NAMES = ("quick", "full")
+
+#: Parameters every chapter accepts, with their defaults.
+BASE = {"seed": 0, "device": "auto"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema
+# ---------------------------------------------------------------------------------------------
+Choices = Union[Tuple[str, ...], Callable[[], Tuple[str, ...]]]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Type and constraint of one parameter.
+
+    Parameters
+    ----------
+    kind : str
+        One of ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"choice"``, ``"seq"``, ``"device"``.
+    lo, hi : float, optional
+        Inclusive bounds (``lo_open`` makes the lower bound strict).
+    choices : tuple or callable, optional
+        Allowed strings for ``"choice"`` (a callable is evaluated lazily).
+    item : Spec, optional
+        Item spec of a ``"seq"``.
+    length : int, optional
+        Required length of a ``"seq"``.
+    none_ok : bool, optional
+        ``None`` is a valid final value (e.g. "use the method's default").
+    """
+
+    kind: str
+    lo: Optional[float] = None
+    hi: Optional[float] = None
+    lo_open: bool = False
+    choices: Optional[Choices] = None
+    item: Optional["Spec"] = None
+    length: Optional[int] = None
+    none_ok: bool = False
+
+    def allowed(self) -> Tuple[str, ...]:
+        """Allowed values of a choice spec."""
+        c = self.choices() if callable(self.choices) else self.choices
+        return tuple(c or ())
+
+    def describe(self) -> str:
+        """Human-readable constraint, used in error messages."""
+        if self.kind == "choice":
+            return "one of: " + ", ".join(self.allowed())
+        if self.kind == "device":
+            return "one of: auto, cpu, cuda, cuda:N, mps"
+        if self.kind == "seq":
+            n = f" of length {self.length}" if self.length else ""
+            return f"a list{n} of items, each {self.item.describe()}"
+        rng = ""
+        if self.lo is not None and self.hi is not None:
+            rng = f" in {'(' if self.lo_open else '['}{self.lo}, {self.hi}]"
+        elif self.lo is not None:
+            rng = f" {'>' if self.lo_open else '>='} {self.lo}"
+        elif self.hi is not None:
+            rng = f" <= {self.hi}"
+        return f"a {self.kind}{rng}"
+
+
+def Int(lo: Optional[int] = None, hi: Optional[int] = None, none_ok: bool = False) -> Spec:
+    """An int (bool is not an int) with optional inclusive bounds."""
+    return Spec("int", lo=lo, hi=hi, none_ok=none_ok)
+
+
+def Float(lo: Optional[float] = None, hi: Optional[float] = None, lo_open: bool = False,
+          none_ok: bool = False) -> Spec:
+    """A finite real number (ints accepted and converted) with optional bounds."""
+    return Spec("float", lo=lo, hi=hi, lo_open=lo_open, none_ok=none_ok)
+
+
+def Bool(none_ok: bool = False) -> Spec:
+    """A bool."""
+    return Spec("bool", none_ok=none_ok)
+
+
+def Str(none_ok: bool = False) -> Spec:
+    """Any string."""
+    return Spec("str", none_ok=none_ok)
+
+
+def Choice(choices: Choices, none_ok: bool = False) -> Spec:
+    """One string out of ``choices`` (a tuple, or a callable returning one)."""
+    return Spec("choice", choices=choices, none_ok=none_ok)
+
+
+def Seq(item: Spec, length: Optional[int] = None, none_ok: bool = False) -> Spec:
+    """A non-empty list (or tuple) whose items satisfy ``item``."""
+    return Spec("seq", item=item, length=length, none_ok=none_ok)
+
+
+def Device(none_ok: bool = False) -> Spec:
+    """A device string: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``."""
+    return Spec("device", none_ok=none_ok)
+
+
+def _methods() -> Tuple[str, ...]:
+    from .objectives import METHODS
+
+    return tuple(METHODS)
+
+
+def _toys() -> Tuple[str, ...]:
+    from .data import TOY_DATASETS
+
+    return tuple(TOY_DATASETS)
+
+
+def _images() -> Tuple[str, ...]:
+    from .data import IMAGE_DATASETS
+
+    return tuple(IMAGE_DATASETS)
+
+
+def _datasets() -> Tuple[str, ...]:
+    return _toys() + _images()
+
+
+def _strategies() -> Tuple[str, ...]:
+    from .lipschitz import SAMPLING_STRATEGIES
+
+    return tuple(SAMPLING_STRATEGIES)
+
+
+#: Shared parameter names -> constraint. Names not listed take the type of their quick-preset value.
+SCHEMA = {
+    "preset": Choice(PRESET_NAMES),
+    "seed": Int(lo=0),
+    "seeds": Seq(Int(lo=0)),
+    "device": Device(),
+    "method": Choice(_methods),
+    "methods": Seq(Choice(_methods)),
+    "dataset": Choice(_datasets),
+    "toy_dataset": Choice(_toys),
+    "toy_datasets": Seq(Choice(_toys)),
+    "image_dataset": Choice(_images),
+    "steps": Int(lo=1),
+    "toy_steps": Int(lo=1),
+    "image_steps": Int(lo=1),
+    "critic_steps": Int(lo=1),
+    "batch_size": Int(lo=1, none_ok=True),
+    "n_critic": Int(lo=1, none_ok=True),
+    "lr": Float(lo=0.0, lo_open=True, none_ok=True),
+    "betas": Seq(Float(lo=0.0, hi=1.0), length=2, none_ok=True),
+    "lam": Float(lo=0.0, none_ok=True),
+    "lams": Seq(Float(lo=0.0)),
+    "clip": Float(lo=0.0, lo_open=True, none_ok=True),
+    "clips": Seq(Float(lo=0.0, lo_open=True)),
+    "k": Float(lo=0.0, lo_open=True, none_ok=True),
+    "p": Float(lo=0.0, lo_open=True, none_ok=True),
+    "strategy": Choice(_strategies, none_ok=True),
+    "strategies": Seq(Choice(_strategies)),
+    "width": Int(lo=1, none_ok=True),
+    "depth": Int(lo=1, none_ok=True),
+    "z_dim": Int(lo=1, none_ok=True),
+    "norm": Choice(("none", "layer", "batch"), none_ok=True),
+    "n_samples": Int(lo=2),
+    "n_eval": Int(lo=2),
+    "eval_every": Int(lo=0),
+    "w1_every": Int(lo=0),
+    "log_every": Int(lo=1),
+    "checkpoint_every": Int(lo=0),
+    "warmup": Bool(none_ok=True),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Presets. quick = a laptop CPU in minutes (the stored notebooks); full = paper scale on a GPU.
+# Chapter helpers own their chapter's entries.
+# ---------------------------------------------------------------------------------------------
+PRESETS = {
+    "ch01": {
+        "quick": {"n_samples": 512, "critic_steps": 500},
+        "full": {"n_samples": 4096, "critic_steps": 5000},
+    },
+    "ch02": {
+        "quick": {"n_samples": 256, "critic_steps": 1000},
+        "full": {"n_samples": 1024, "critic_steps": 10000},
+    },
+    "ch03": {
+        "quick": {"method": "wgan-clip", "toy_dataset": "8gaussians", "toy_steps": 500,
+                  "image_dataset": "digits", "image_steps": 300, "clips": [0.1, 0.01, 0.001],
+                  "seeds": [0]},
+        "full": {"method": "wgan-clip", "toy_dataset": "8gaussians", "toy_steps": 20000,
+                 "image_dataset": "mnist", "image_steps": 20000, "clips": [0.1, 0.01, 0.001],
+                 "seeds": [0, 1, 2]},
+    },
+    "ch04": {
+        "quick": {"method": "wgan-gp", "toy_dataset": "8gaussians", "toy_steps": 500,
+                  "image_dataset": "digits", "image_steps": 300, "lam": None, "seeds": [0]},
+        "full": {"method": "wgan-gp", "toy_dataset": "8gaussians", "toy_steps": 20000,
+                 "image_dataset": "cifar10", "image_steps": 100000, "lam": None, "seeds": [0, 1, 2]},
+    },
+    "ch05": {
+        "quick": {"method": "wgan-div", "toy_dataset": "8gaussians", "toy_steps": 500,
+                  "image_dataset": "digits", "image_steps": 300, "k": None, "p": None,
+                  "seeds": [0]},
+        "full": {"method": "wgan-div", "toy_dataset": "8gaussians", "toy_steps": 20000,
+                 "image_dataset": "cifar10", "image_steps": 100000, "k": None, "p": None,
+                 "seeds": [0, 1, 2]},
+    },
+    "ch06": {
+        "quick": {"image_dataset": "digits", "image_steps": 300, "batch_size": 64, "seeds": [0]},
+        "full": {"image_dataset": "mnist", "image_steps": 20000, "batch_size": 64, "seeds": [0, 1, 2]},
+    },
+    # defaults of `python -m wganbook train` (None = the method's default for the data)
+    "train": {
+        "quick": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 2000, "batch_size": None,
+                  "n_critic": None, "lr": None, "lam": None, "w1_every": 0},
+        "full": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 100000, "batch_size": None,
+                 "n_critic": None, "lr": None, "lam": None, "w1_every": 1000},
+    },
+}
+
+
+class Params(dict):
+    """A plain ``dict`` whose keys can also be read as attributes (``params.lam``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}; parameters: {', '.join(self)}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __dir__(self):  # pragma: no cover - interactive help
+        return list(self) + list(dict.__dict__)
+
+
+def _chapter(chapter: str) -> dict:
+    if not isinstance(chapter, str):
+        raise TypeError(f"chapter must be a str, got {type(chapter).__name__}")
+    if chapter not in PRESETS:
+        raise ValueError(f"unknown chapter {chapter!r}; chapter must be one of: {', '.join(PRESETS)}")
+    return PRESETS[chapter]
+
+
+def get_preset(chapter: str, preset: str = "quick") -> dict:
+    """Return a copy of a chapter's preset, including the common ``seed`` and ``device`` defaults.
+
+    Parameters
+    ----------
+    chapter : str
+        ``"ch01"`` ... ``"ch06"`` or ``"train"``.
+    preset : str, optional
+        ``"quick"`` (CPU minutes) or ``"full"`` (paper scale, GPU).
+
+    Returns
+    -------
+    dict
+        ``{"preset": preset, "seed": 0, "device": "auto", **PRESETS[chapter][preset]}``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown chapter or preset (the message lists the allowed names).
+    """
+    entry = _chapter(chapter)
+    if not isinstance(preset, str):
+        raise TypeError(f"preset must be a str, got {type(preset).__name__}")
+    if preset not in entry:
+        raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(entry)}")
+    out = {"preset": preset}
+    out.update(copy.deepcopy(BASE))
+    out.update(copy.deepcopy(entry[preset]))
+    return out
+
+
+def _infer(value: Any) -> Optional[Spec]:
+    if isinstance(value, bool):
+        return Bool()
+    if isinstance(value, numbers.Integral):
+        return Int()
+    if isinstance(value, numbers.Real):
+        return Float()
+    if isinstance(value, str):
+        return Str()
+    if isinstance(value, (list, tuple)) and value:
+        item = _infer(value[0])
+        return Seq(item) if item is not None else None
+    return None
+
+
+def check_value(name: str, value: Any, spec: Spec) -> Any:
+    """Check one value against its spec and return it normalised.
+
+    ints stay ints (``bool`` is rejected), reals become ``float`` (NaN and infinities rejected),
+    sequences become lists (tuples for fixed-length sequences such as ``betas``).
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (used in the error message).
+    value : object
+        The value.
+    spec : Spec
+        Its constraint.
+
+    Returns
+    -------
+    object
+        The normalised value.
+
+    Raises
+    ------
+    TypeError
+        Wrong type, naming the parameter and the expected type.
+    ValueError
+        Out of range or not an allowed value, naming the parameter and the allowed values.
+    """
+    if value is None:
+        if spec.none_ok:
+            return None
+        raise TypeError(f"{name} must be {spec.describe()}, got None")
+    kind = spec.kind
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
+        return value
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
+                (kind == "int" and not isinstance(value, numbers.Integral)):
+            raise TypeError(f"{name} must be {spec.describe()}, got {type(value).__name__} {value!r}")
+        value = int(value) if kind == "int" else float(value)
+        if kind == "float" and not math.isfinite(value):
+            raise ValueError(f"{name} must be {spec.describe()} (finite), got {value!r}")
+        if spec.lo is not None and (value < spec.lo or (spec.lo_open and value == spec.lo)):
+            raise ValueError(f"{name} must be {spec.describe()}, got {value!r}")
+        if spec.hi is not None and value > spec.hi:
+            raise ValueError(f"{name} must be {spec.describe()}, got {value!r}")
+        return value
+    if kind in ("str", "choice", "device"):
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a str ({spec.describe()}), got {type(value).__name__} {value!r}")
+        if kind == "choice" and value not in spec.allowed():
+            raise ValueError(f"unknown {name} {value!r}; {name} must be {spec.describe()}")
+        if kind == "device":
+            base, _, index = value.partition(":")
+            ok = value in ("auto", "cpu", "cuda", "mps") or (base == "cuda" and index.isdigit())
+            if not ok:
+                raise ValueError(f"unknown {name} {value!r}; {name} must be {spec.describe()}")
+        return value
+    if kind == "seq":
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise TypeError(f"{name} must be {spec.describe()}, got {type(value).__name__} {value!r}")
+        if len(value) == 0:
+            raise ValueError(f"{name} must be a non-empty list, got {value!r}")
+        if spec.length is not None and len(value) != spec.length:
+            raise ValueError(f"{name} must be {spec.describe()}, got {value!r}")
+        items = [check_value(f"{name}[{i}]", v, spec.item) for i, v in enumerate(value)]
+        return tuple(items) if spec.length is not None else items
+    raise ValueError(f"internal error: unknown spec kind {kind!r} for {name}")  # pragma: no cover
+
+
+def spec_for(chapter: str, name: str) -> Spec:
+    """The spec of a chapter parameter: ``SCHEMA[name]`` or the type of its quick-preset value.
+
+    Parameters
+    ----------
+    chapter : str
+        Chapter key.
+    name : str
+        Parameter name.
+
+    Returns
+    -------
+    Spec
+        The constraint used by :func:`validate`.
+    """
+    if name in SCHEMA:
+        return SCHEMA[name]
+    entry = _chapter(chapter)
+    for preset in entry.values():
+        spec = _infer(preset.get(name))
+        if spec is not None:
+            return spec
+    raise ValueError(f"parameter {name!r} of {chapter} has no type: add it to presets.SCHEMA")
+
+
+def validate(chapter: str, params: Optional[Mapping[str, Any]] = None) -> Params:
+    """Resolve and check a chapter's parameters against its preset (the book's one validator).
+
+    Values that are ``None`` are taken from ``PRESETS[chapter][preset]`` (``preset`` itself
+    defaults to ``"quick"``); parameters not given at all are taken from the preset too.
+
+    Parameters
+    ----------
+    chapter : str
+        ``"ch01"`` ... ``"ch06"`` or ``"train"``.
+    params : mapping, optional
+        Parameter name -> value (or ``None``).
+
+    Returns
+    -------
+    Params
+        Every parameter of the preset, resolved and normalised; also readable as attributes.
+
+    Raises
+    ------
+    ValueError
+        Unknown chapter, preset or parameter name; value out of range or not allowed (e.g. an
+        unknown method, dataset or strategy, a negative lr or lambda, n_critic < 1, steps < 1).
+        The message names the parameter and its allowed values.
+    TypeError
+        A value of the wrong type (e.g. a str for an int; a bool is not an int).
+    """
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict, got {type(params).__name__}")
+    _chapter(chapter)
+    preset = params.get("preset")
+    preset = "quick" if preset is None else check_value("preset", preset, SCHEMA["preset"])
+    defaults = get_preset(chapter, preset)
+    unknown = [k for k in params if k not in defaults]
+    if unknown:
+        raise ValueError(f"unknown parameter {unknown[0]!r} for {chapter}; parameters must be among: "
+                         f"{', '.join(sorted(defaults))}")
+    out = Params()
+    for name, default in defaults.items():
+        value = params.get(name)
+        if value is None:
+            value = default
+        out[name] = check_value(name, value, spec_for(chapter, name))
+    return out
