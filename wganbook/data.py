@@ -40,7 +40,9 @@ __all__ = [
     "DatasetMissingError",
 ]
 
+#: Names of the 2-D toy distributions accepted by ``sample_toy``.
 TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll", "parallel-lines")
+#: Names of the image datasets accepted by ``load_images``.
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "cifar10")
 
 _IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
