@@ -1,0 +1,117 @@
+"""Every chapter rejects bad papermill parameters at once, before any training.
+
+Two levels, to keep the time small:
+
+* one real ``papermill.execute_notebook`` run per chapter with an unknown preset: it must fail
+  within seconds with a message naming ``preset`` and the allowed values;
+* for the other invalid values, papermill injects them (``parameterize_notebook``) and the cells up
+  to and including the chapter's ``presets.validate`` call run in one kernel per chapter.
+"""
+from __future__ import annotations
+
+import queue
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
+
+papermill = pytest.importorskip("papermill")
+from papermill.parameterize import parameterize_notebook  # noqa: E402
+
+# name -> (bad value, words the error message must contain)
+BAD_VALUES = {
+    "preset": ("huge", ["preset", "quick", "full"]),
+    "seed": ("zero", ["seed"]),
+    "device": ("tpu", ["device", "auto"]),
+    "method": ("wgan-x", ["method", "wgan-gp"]),
+    "methods": (["wgan-x"], ["method", "wgan-gp"]),
+    "dataset": ("imagenet", ["dataset", "digits"]),
+    "image_dataset": ("imagenet", ["dataset", "digits"]),
+    "toy_dataset": ("moons", ["dataset", "8gaussians"]),
+    "strategy": ("everywhere", ["strategy", "real-fake"]),
+    "strategies": (["everywhere"], ["strateg", "real-fake"]),
+    "lr": (-1e-4, ["lr"]),
+    "lam": (-10.0, ["lam"]),
+    "n_critic": (0, ["n_critic"]),
+    "steps": (2.5, ["steps"]),
+    "batch_size": ("64", ["batch_size"]),
+}
+
+
+def _validate_index(nb) -> int:
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "presets.validate(" in cell.source:
+            return i
+    raise AssertionError("no cell calls presets.validate(")
+
+
+def _parameter_names(nb) -> set:
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*(?::[^=]+)?=", cell.source, re.M))
+
+
+def _run_until_validate(kc, nb) -> str:
+    """Run the code cells up to the validate cell; return the error text ('' if none)."""
+    stop = _validate_index(nb)
+    for cell in nb.cells[: stop + 1]:
+        if cell.cell_type != "code" or "google.colab" in cell.source:
+            continue
+        msg_id = kc.execute(cell.source, store_history=False)
+        while True:
+            try:
+                msg = kc.get_iopub_msg(timeout=120)
+            except queue.Empty:
+                return "timeout"
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "error":
+                return f"{msg['content']['ename']}: {msg['content']['evalue']}"
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+    return ""
+
+
+@pytest.mark.skipif(not NOTEBOOKS, reason="no chapter notebooks")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_unknown_preset_fails_fast_through_papermill(path, tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        papermill.execute_notebook(str(path), str(tmp_path / path.name), parameters={"preset": "huge"},
+                                   cwd=str(BOOK), kernel_name="python3", progress_bar=False)
+    elapsed = time.perf_counter() - start
+    text = str(info.value)
+    assert "preset" in text and "quick" in text and "full" in text, text[-500:]
+    assert elapsed < 60, f"{path.stem} took {elapsed:.0f} s to reject a bad preset"
+
+
+@pytest.mark.skipif(not NOTEBOOKS, reason="no chapter notebooks")
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_invalid_parameter_is_rejected_with_its_name(path):
+    from jupyter_client.manager import start_new_kernel
+
+    nb = nbformat.read(path, as_version=4)
+    names = _parameter_names(nb)
+    cases = {k: v for k, v in BAD_VALUES.items() if k in names and k != "preset"}
+    assert {"seed", "device"} <= set(cases), f"{path.stem}: parameters cell lacks seed/device"
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(BOOK))
+    try:
+        # The defaults pass.
+        assert _run_until_validate(kc, nb) == "", f"{path.stem}: default parameters rejected"
+        for name, (value, words) in cases.items():
+            injected = parameterize_notebook(nb, {name: value})
+            start = time.perf_counter()
+            error = _run_until_validate(kc, injected)
+            assert error, f"{path.stem}: {name}={value!r} was accepted"
+            assert error.split(":")[0] in ("ValueError", "TypeError"), f"{path.stem}: {error}"
+            for word in words:
+                assert word in error, f"{path.stem}: {name}={value!r}: message lacks {word!r}: {error}"
+            assert time.perf_counter() - start < 10
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
