@@ -357,3 +357,21 @@ def test_resolve_hparams_merges_and_none_keeps_default():
     assert hp["n_critic"] == 3 and type(hp["n_critic"]) is int
     assert resolve_hparams("wgan-div", strategy="real+fake", k=1.0)["strategy"] == "real+fake"
     assert resolve_hparams("wgan-gp", spectral=True)["spectral"] is True
+
+
+def test_batch_c_transform_agrees_with_transport():
+    transport = pytest.importorskip("wganbook.transport")
+    torch.manual_seed(0)
+    for shape_x, shape_y in [((7, 2), (5, 2)), ((6, 1, 8, 8), (4, 1, 8, 8))]:
+        x, y, f = torch.randn(shape_x), torch.randn(shape_y), torch.randn(shape_x[0])
+        assert torch.allclose(batch_c_transform(f, x, y), transport.c_transform(f, x, y), atol=1e-4)
+
+
+def test_critic_loss_works_under_no_grad_and_returns_detached_stats():
+    torch.manual_seed(0)
+    critic = make_critic("8gaussians", width=8, depth=2)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    with torch.no_grad():
+        for method in METHODS:
+            _, st = critic_loss(method, critic, real, fake)
+            assert all(torch.isfinite(v) and not v.requires_grad for v in st.values())

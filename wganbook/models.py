@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from wganbook.data import IMAGE_DATASETS, TOY_DATASETS, image_shape
+
 __all__ = [
     "ACTIVATIONS",
     "NORMS",
@@ -43,19 +45,10 @@ __all__ = [
 
 #: Allowed hidden nonlinearities (``"leaky_relu"`` has slope 0.2).
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "tanh", "softplus", "gelu")
-#: Allowed normalisations of hidden layers: none, per-sample layer norm, batch norm.
+#: Allowed normalisations of hidden layers ("none", per-sample "layer" norm, "batch" norm).
 NORMS = ("none", "layer", "batch")
 
 _ACT_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.Softplus, nn.GELU)
-
-# Fallbacks used only while wganbook.data is not importable (same names/shapes as the contract).
-_TOY_FALLBACK = ("8gaussians", "25gaussians", "swissroll", "parallel-lines")
-_IMAGE_FALLBACK = {
-    "digits": (1, 8, 8),
-    "mnist": (1, 28, 28),
-    "fashion-mnist": (1, 28, 28),
-    "cifar10": (3, 32, 32),
-}
 
 # Per-dataset defaults for the image nets: (z_dim, width, generator depth, critic depth).
 _IMAGE_DEFAULTS = {
@@ -120,23 +113,12 @@ def _he_init(layer: nn.Module, activation: Optional[str]) -> None:
 
 def _dataset_info(data: str):
     """Return ``("toy", None)`` or ``("image", (C, H, W))`` for a dataset name."""
-    try:  # the data module is the single source of truth once present
-        from wganbook import data as _data  # noqa: WPS433 (runtime import on purpose)
-
-        toys = tuple(_data.TOY_DATASETS)
-        images = tuple(_data.IMAGE_DATASETS)
-        shape_of = _data.image_shape
-    except (ImportError, AttributeError):
-        toys = _TOY_FALLBACK
-        images = tuple(_IMAGE_FALLBACK)
-        shape_of = _IMAGE_FALLBACK.__getitem__
-    if not isinstance(data, str) or data not in toys + images:
-        raise ValueError(
-            f"unknown data {data!r}; data must be one of: " + ", ".join(map(repr, toys + images))
-        )
-    if data in toys:
+    names = tuple(TOY_DATASETS) + tuple(IMAGE_DATASETS)
+    if not isinstance(data, str) or data not in names:
+        raise ValueError(f"unknown data {data!r}; data must be one of: " + ", ".join(map(repr, names)))
+    if data in TOY_DATASETS:
         return "toy", None
-    return "image", tuple(int(s) for s in shape_of(data))
+    return "image", tuple(int(s) for s in image_shape(data))
 
 
 # ----------------------------------------------------------------------------- MLP

@@ -12,20 +12,27 @@ The critic :math:`f` scores real samples high. For real :math:`x_1..x_n` and fak
 Both players *minimise* their loss. ``critic_loss`` returns the loss and a dict of detached
 statistics with ``loss == -w1_estimate + penalty`` for every WGAN method.
 
-Methods (``METHODS``; hyper-parameter defaults in ``Method.defaults``):
+Methods (``METHODS``; hyper-parameter defaults in ``Method.defaults``, sources in brackets):
 
-========== ============================================================== =========================
-name       constraint / loss                                              defaults (source)
-========== ============================================================== =========================
-wgan-clip  clip every critic parameter to [-c, c] after each critic step  RMSProp 5e-5, c 0.01, n_critic 5 (WGAN Alg. 1)
-wgan-gp    λ·E(‖∇f(x̂)‖-1)² at real-fake interpolates                      Adam 1e-4 (0.0, 0.9), λ 10, n_critic 5 (WGAN-GP Alg. 1)
-wgan-lp    λ·E max(0, ‖∇f(x̂)‖-1)² (one-sided)                              as wgan-gp (Petzka et al. 2018)
-wgan-div   k·E‖∇f(x̂)‖^p, x̂ ~ r(x)                                        Adam 1e-4 (0.0, 0.9), k 2, p 6, real-fake, n_critic 5
-wgan-sn    spectrally normalised critic, no penalty                       Adam 1e-4 (0.5, 0.9), n_critic 5 (SNGAN Table 1, setting A)
-wgan-ct    c-transform dual on the batch (no constraint needed)           RMSProp 1e-3, n_critic 5 (Mallasto et al. reproduction)
-gan-ns     non-saturating GAN on logits f, optional GP/R1, optional SN     Adam 2e-4 (0.5, 0.999), n_critic 1 (DCGAN)
-gan-mm     minimax GAN (generator minimises E log(1-D)), as gan-ns        Adam 2e-4 (0.5, 0.999), n_critic 1
-========== ============================================================== =========================
+- ``wgan-clip``: clip every critic parameter to :math:`[-c, c]` after each critic step;
+  RMSProp 5e-5, c = 0.01, n_critic = 5 [WGAN, Algorithm 1].
+- ``wgan-gp``: :math:`\lambda\,\mathbb E(\lVert\nabla f(\hat x)\rVert - 1)^2` at real-fake
+  interpolates; Adam 1e-4, betas (0.0, 0.9), :math:`\lambda` = 10, n_critic = 5 [WGAN-GP, Algorithm 1].
+- ``wgan-lp``: one-sided :math:`\lambda\,\mathbb E\max(0, \lVert\nabla f(\hat x)\rVert - 1)^2`;
+  same defaults as wgan-gp [Petzka et al. 2018].
+- ``wgan-div``: :math:`k\,\mathbb E_{\hat x\sim r}\lVert\nabla f(\hat x)\rVert^p`; k = 2, p = 6,
+  r = real-fake interpolates, Adam 1e-4, betas (0.0, 0.9), n_critic = 5 [Wu et al. 2018; the
+  optimiser follows WGAN-GP]. Published variants: the official code uses weight 10 at real-fake
+  interpolates (``k=10.0``); bojone/gan and PyTorch-GAN use k = 2 at the raw real and fake samples
+  (``strategy="real+fake"``).
+- ``wgan-sn``: WGAN loss, spectrally normalised critic, no penalty; Adam 1e-4, betas (0.5, 0.9),
+  n_critic = 5 [SNGAN, Table 1, setting A].
+- ``wgan-ct``: c-transform dual on the batch; RMSProp 1e-3, n_critic = 5 [Mallasto et al. 2019,
+  as reproduced by Rollov et al.; qp-wgan uses n_critic 1 or 5].
+- ``gan-ns``: non-saturating GAN on logits :math:`f`, :math:`D = \sigma(f)`; optional penalty
+  "gp" or "r1" and spectral critic; Adam 2e-4, betas (0.5, 0.999), n_critic = 1 [DCGAN].
+- ``gan-mm``: minimax GAN (the generator minimises :math:`\mathbb E\log(1 - D(y))`), otherwise as
+  gan-ns [Goodfellow et al. 2014].
 
 Hyper-parameters shared by every method: ``optimizer`` ("adam" or "rmsprop"), ``lr`` (critic and,
 unless ``lr_g`` is set, generator learning rate), ``lr_g``, ``betas`` (Adam only), ``n_critic``,
@@ -78,7 +85,7 @@ HPARAM_KEYS = ("optimizer", "lr", "lr_g", "betas", "n_critic", "spectral", "pena
                "center", "strategy", "clip", "k", "p")
 #: Optimisers ``make_optimizers`` can build.
 OPTIMIZERS = ("adam", "rmsprop")
-#: Penalties of the GAN baselines: none, the WGAN-GP penalty, R1 (Mescheder et al. 2018).
+#: Penalties available to the GAN baselines ("none", the WGAN-GP penalty "gp", and "r1" of Mescheder et al. 2018).
 GAN_PENALTIES = ("none", "gp", "r1")
 
 
