@@ -375,3 +375,19 @@ def test_critic_loss_works_under_no_grad_and_returns_detached_stats():
         for method in METHODS:
             _, st = critic_loss(method, critic, real, fake)
             assert all(torch.isfinite(v) and not v.requires_grad for v in st.values())
+
+
+def test_track_grad_norm_switch():
+    critic = make_critic("8gaussians", width=8, depth=2)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    loss_a, st = critic_loss("wgan-clip", critic, real, fake, track_grad_norm=False)
+    assert "grad_norm" not in st
+    loss_b, st = critic_loss("wgan-clip", critic, real, fake)
+    assert st["grad_norm"].item() > 0 and loss_a.item() == loss_b.item()
+    _, st = critic_loss("wgan-gp", critic, real, fake, track_grad_norm=False)
+    assert "grad_norm" in st  # free for penalised methods
+    w = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    _, st = critic_loss("wgan-sn", Linear(w), real.double(), fake.double())
+    assert st["grad_norm"].item() == pytest.approx(5.0)
+    with pytest.raises(TypeError, match="track_grad_norm"):
+        critic_loss("wgan-clip", critic, real, fake, track_grad_norm="no")

@@ -388,7 +388,8 @@ def _zero(like: torch.Tensor) -> torch.Tensor:
 
 
 def critic_loss(method: MethodLike, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                generator: Optional[torch.Generator] = None, **hp) -> Tuple[torch.Tensor, Dict]:
+                generator: Optional[torch.Generator] = None, track_grad_norm: bool = True,
+                **hp) -> Tuple[torch.Tensor, Dict]:
     r"""Loss the critic minimises, and detached statistics.
 
     Real and fake are scored in one forward pass on their concatenation (safe with spectral
@@ -418,6 +419,10 @@ def critic_loss(method: MethodLike, critic: nn.Module, real: torch.Tensor, fake:
         Batches of the same shape ``(n, ...)``.
     generator : torch.Generator, optional
         Random-number generator for the penalty points (a ``torch.Generator``, not the network).
+    track_grad_norm : bool
+        For methods without a penalty, compute ``stats["grad_norm"]`` with one extra backward pass
+        through the critic (roughly doubles the cost of a critic step); with ``False`` the key is
+        left out. Penalised methods always report it (no extra cost).
     **hp
         Hyper-parameter overrides (``resolve_hparams``); keys such as ``lr`` are accepted and ignored.
 
@@ -437,16 +442,19 @@ def critic_loss(method: MethodLike, critic: nn.Module, real: torch.Tensor, fake:
     hp = resolve_hparams(m, **hp)
     _check_pair(real, fake)
     check_critic_for_method(m, critic, penalty=hp["penalty"])
+    if not isinstance(track_grad_norm, bool):
+        raise TypeError(f"track_grad_norm must be a bool; got {track_grad_norm!r}")
     with torch.enable_grad():  # the penalties and grad_norm need autograd even under no_grad()
-        return _critic_loss(m, critic, real, fake, generator, hp)
+        return _critic_loss(m, critic, real, fake, generator, hp, track_grad_norm)
 
 
-def _critic_loss(m, critic, real, fake, generator, hp):
+def _critic_loss(m, critic, real, fake, generator, hp, track_grad_norm=True):
     n = real.shape[0]
     real, fake = real.detach(), fake.detach()
     penalised = hp["penalty"] != "none"
     x = torch.cat([real, fake])
-    if not penalised:
+    track = track_grad_norm and not penalised
+    if track:
         x.requires_grad_(True)
     scores = _scores(critic, x)
     f_r, f_g = scores[:n], scores[n:]
@@ -483,15 +491,18 @@ def _critic_loss(m, critic, real, fake, generator, hp):
         norms = torch.sqrt(sq + 1e-12).detach()
     else:
         penalty = None
-        (g,) = torch.autograd.grad(scores.sum(), x, retain_graph=True)
-        norms = _flat_norms(g).detach()
+        norms = None
+        if track:
+            (g,) = torch.autograd.grad(scores.sum(), x, retain_graph=True)
+            norms = _flat_norms(g).detach()
     if penalty is not None:
         loss = loss + penalty
         stats["penalty"] = penalty.detach()
     else:
         stats["penalty"] = _zero(loss)
     stats["w1_estimate"] = w1
-    stats["grad_norm"] = norms.mean()
+    if norms is not None:
+        stats["grad_norm"] = norms.mean()
     return loss, stats
 
 
