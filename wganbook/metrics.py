@@ -41,6 +41,7 @@ __all__ = [
     "ClassifierFeatures",
     "sample_quality",
     "generate",
+    "reference_images",
     "mode_centres",
     "mode_coverage",
     "w1_to_target",
@@ -346,34 +347,78 @@ class InceptionFeatures:
 
 
 class _SmallCNN(nn.Module):
-    """conv32 -> conv64/2 -> conv128/2 -> global average -> 128 (features) -> classes."""
+    """conv w -> conv 2w /2 -> conv 4w /2 -> global average -> 4w (features) -> classes."""
 
-    def __init__(self, channels: int, n_classes: int, feature_dim: int = 128):
+    def __init__(self, channels: int, n_classes: int, width: int = 16):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(64, 128, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.ReLU(),
             nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(128, feature_dim), nn.ReLU(),
+            nn.Linear(4 * width, 4 * width), nn.ReLU(),
         )
-        self.head = nn.Linear(feature_dim, n_classes)
+        self.head = nn.Linear(4 * width, n_classes)
 
     def forward(self, x):
         return self.head(self.body(x))
 
 
 # epochs per dataset: digits trains in a few seconds on a CPU
-_CLASSIFIER_EPOCHS = {"digits": 30, "mnist": 2, "fashion-mnist": 3, "cifar10": 10}
-_CLASSIFIER_VERSION = 1
+_CLASSIFIER_EPOCHS = {"digits": 40, "mnist": 2, "fashion-mnist": 3, "cifar10": 10}
+_CLASSIFIER_WIDTH = {"digits": 16, "mnist": 32, "fashion-mnist": 32, "cifar10": 32}
+_CLASSIFIER_VERSION = 2
+_DIGITS_TEST_SHARE = 0.2
+
+
+def _classifier_split(wdata, dataset: str, root):
+    """Training and test images of the classifier: the dataset's own split, or for ``digits``
+    (no test split) a fixed random 80/20 split (seed 0)."""
+    if dataset == "digits":
+        x, y = wdata.load_images(dataset, root=root, train=True)
+        perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
+        n_test = int(round(_DIGITS_TEST_SHARE * x.shape[0]))
+        te, tr = perm[:n_test], perm[n_test:]
+        return x[tr], y[tr], x[te], y[te]
+    x, y = wdata.load_images(dataset, root=root, train=True)
+    xt, yt = wdata.load_images(dataset, root=root, train=False)
+    return x, y, xt, yt
+
+
+def reference_images(dataset: str, n: int, root=None) -> torch.Tensor:
+    """Real images that generated samples are compared with by :func:`sample_quality`.
+
+    The first ``n`` images of the test split in a fixed random order (seed 0); ``digits`` has no
+    test split, so its reference is the whole dataset (like FIDs computed against training
+    statistics).
+
+    Parameters
+    ----------
+    dataset : str
+        Image dataset name.
+    n : int
+        Maximum number of images.
+    root : str, optional
+        Data folder for ``wganbook.data.load_images``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``min(n, N)`` images in [-1, 1].
+    """
+    from . import data as wdata
+
+    x, _ = wdata.load_images(dataset, root=root, train=(dataset == "digits"))
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
+    return x[perm[:n]]
 _CLASSIFIER_MEMORY: dict = {}
 
 
 class ClassifierFeatures:
     r"""Penultimate-layer features of a small CNN trained on the dataset itself.
 
-    The network (three 3x3 convolutions with ReLU, global average pooling, a 128-unit ReLU layer
-    = the features, a linear classifier) is trained with Adam (lr 1e-3, batch 128, cross-entropy)
+    The network (three 3x3 convolutions with ReLU of widths w, 2w, 4w, global average pooling,
+    a 4w-unit ReLU layer = the features, a linear classifier; w = 16 for digits, 32 otherwise) is trained with Adam (lr 1e-3, batch 128, cross-entropy)
     on the training split, from a fixed seed, on the CPU unless ``device`` says otherwise. Global
     random state is left untouched. The trained weights are cached in memory and on disk
     (:func:`cache_dir`), so later calls are instant and give identical features.
@@ -389,7 +434,7 @@ class ClassifierFeatures:
     seed : int, optional
         Seed of the initialisation and of the minibatch order.
     epochs : int, optional
-        Training epochs; default depends on the dataset (digits: 30).
+        Training epochs; default depends on the dataset (digits: 40).
     device : str, optional
         Device for training and features (``"cpu"`` by default for reproducible numbers).
     root : str, optional
@@ -402,10 +447,8 @@ class ClassifierFeatures:
     test_accuracy : float
         Accuracy on the held-out split (``train=False``).
     dim : int
-        Feature dimension (128).
+        Feature dimension (64 for digits, 128 otherwise).
     """
-
-    dim = 128
 
     def __init__(self, dataset: str, seed: int = 0, epochs: Optional[int] = None, device="cpu",
                  root=None, cache: bool = True):
@@ -439,21 +482,39 @@ class ClassifierFeatures:
                 self._save(entry, cache_dir() / fname)
         _CLASSIFIER_MEMORY[key] = entry
         shape = wdata.image_shape(dataset)
-        self.model = _SmallCNN(shape[0], entry["n_classes"])
+        self.model = _SmallCNN(shape[0], entry["n_classes"], width=entry["width"])
+        self.dim = 4 * entry["width"]
         self.model.load_state_dict(entry["state"])
         self.model.to(self.device).eval()
         self.test_accuracy = float(entry["test_accuracy"])
 
     def _train(self, wdata, root) -> dict:
-        x, y = wdata.load_images(self.dataset, root=root, train=True)
-        xt, yt = wdata.load_images(self.dataset, root=root, train=False)
+        x, y, xt, yt = _classifier_split(wdata, self.dataset, root)
         n_classes = int(max(int(y.max()), int(yt.max())) + 1)
         dev = self.device
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            net = _SmallCNN(x.shape[1], n_classes).to(dev)
+            width = _CLASSIFIER_WIDTH.get(self.dataset, 32)
+            net = _SmallCNN(x.shape[1], n_classes, width=width).to(dev)
         gen = torch.Generator().manual_seed(self.seed)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        threads = torch.get_num_threads()
+        if dev.type == "cpu" and self.dataset == "digits":
+            torch.set_num_threads(1)  # tiny convolutions: one thread is faster on a busy machine
+        try:
+            self._fit(net, opt, gen, x, y, dev)
+        finally:
+            torch.set_num_threads(threads)
+        net.eval()
+        correct = 0
+        with torch.no_grad():
+            for i in range(0, xt.shape[0], 1000):
+                pred = net(xt[i:i + 1000].to(dev)).argmax(1).cpu()
+                correct += int((pred == yt[i:i + 1000]).sum())
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        return {"state": state, "n_classes": n_classes, "width": width, "test_accuracy": correct / max(1, xt.shape[0])}
+
+    def _fit(self, net, opt, gen, x, y, dev) -> None:
         x, y = x.to(dev), y.to(dev)
         bs = 128
         net.train()
@@ -465,14 +526,6 @@ class ClassifierFeatures:
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-        net.eval()
-        correct = 0
-        with torch.no_grad():
-            for i in range(0, xt.shape[0], 1000):
-                pred = net(xt[i:i + 1000].to(dev)).argmax(1).cpu()
-                correct += int((pred == yt[i:i + 1000]).sum())
-        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
-        return {"state": state, "n_classes": n_classes, "test_accuracy": correct / max(1, xt.shape[0])}
 
     @staticmethod
     def _save(entry: dict, path: Path) -> None:
@@ -495,7 +548,7 @@ class ClassifierFeatures:
 
         Returns
         -------
-        numpy.ndarray, shape (N, 128)
+        numpy.ndarray, shape (N, dim)
             Features in float64.
         """
         if images.ndim != 4:
@@ -604,8 +657,7 @@ def sample_quality(generator: nn.Module, dataset: str, n: int = 1000, features=N
     key = (id(features), dataset, n, str(root))
     stats = _REAL_STATS.get(key)
     if stats is None or stats[0] is not features:
-        real, _ = wdata.load_images(dataset, root=root, train=False)
-        stats = (features, feature_statistics(features(real[:n])))
+        stats = (features, feature_statistics(features(reference_images(dataset, n, root=root))))
         _REAL_STATS[key] = stats
     mu_r, s_r = stats[1]
     fake = generate(generator, n, seed=seed, device=device)
@@ -620,7 +672,8 @@ def mode_centres(dataset: str) -> tuple:
     r"""Centres and standard deviation of the Gaussian-mixture toys of ``gan_toy.py``.
 
     8 Gaussians: :math:`\tfrac{2}{1.414}(\cos\tfrac{k\pi}{4}, \sin\tfrac{k\pi}{4})`, std
-    :math:`0.02 / 1.414`. 25 Gaussians: :math:`\{-4,-2,0,2,4\}^2 / 2.828`, std :math:`0.05 / 2.828`.
+    :math:`0.02 / 1.414`. 25 Gaussians: :math:`\{-4,-2,0,2,4\}^2 / 2.828`, std :math:`0.05 / 2.828`
+    (``wganbook.data.toy_modes`` and ``toy_std``).
 
     Parameters
     ----------
@@ -632,14 +685,12 @@ def mode_centres(dataset: str) -> tuple:
     tuple
         ``(centres, std)``: a float32 tensor (K, 2) and a float.
     """
-    if dataset == "8gaussians":
-        s = 1.0 / math.sqrt(2.0)
-        c = [(1, 0), (-1, 0), (0, 1), (0, -1), (s, s), (s, -s), (-s, s), (-s, -s)]
-        return torch.tensor(c, dtype=torch.float32) * 2.0 / 1.414, 0.02 / 1.414
-    if dataset == "25gaussians":
-        g = [(2.0 * x, 2.0 * y) for x in range(-2, 3) for y in range(-2, 3)]
-        return torch.tensor(g, dtype=torch.float32) / 2.828, 0.05 / 2.828
-    raise ValueError(f"dataset {dataset!r} has no discrete modes; dataset must be one of: {', '.join(MODE_DATASETS)}")
+    from . import data as wdata
+
+    if dataset not in MODE_DATASETS:
+        raise ValueError(f"dataset {dataset!r} has no discrete modes; dataset must be one of: "
+                         f"{', '.join(MODE_DATASETS)}")
+    return wdata.toy_modes(dataset), float(wdata.toy_std(dataset))
 
 
 def mode_coverage(samples: torch.Tensor, dataset: str, std_threshold: float = 3.0,
