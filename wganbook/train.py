@@ -299,6 +299,11 @@ class TrainConfig:
         ``TQDM_DISABLE`` is unset (so never in stored notebook outputs).
     toy_defaults : bool
         Apply ``TOY_OVERRIDES`` on 2-D toys.
+    track_grad_norm : bool
+        For methods without a penalty, compute the ``"grad_norm"`` column (mean input-gradient
+        norm at the real and fake points) with one extra backward pass per critic step (about
+        doubles its cost); off, the column holds NaN. Penalised methods always report the mean
+        norm at their penalty points, for free.
     """
 
     method: str = "wgan-gp"
@@ -335,6 +340,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     progress: Optional[bool] = None
     toy_defaults: bool = True
+    track_grad_norm: bool = False
 
     def __post_init__(self):
         from . import presets as P
@@ -380,6 +386,7 @@ class TrainConfig:
         self.checkpoint_every = _check("checkpoint_every", self.checkpoint_every, P.Int(lo=0))
         self.progress = _check("progress", self.progress, P.Bool(none_ok=True))
         self.toy_defaults = _check("toy_defaults", self.toy_defaults, P.Bool())
+        self.track_grad_norm = _check("track_grad_norm", self.track_grad_norm, P.Bool())
         self._check_combination()
 
     def _check_combination(self) -> None:
@@ -812,7 +819,8 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
         history = ck["history"]
         start = int(ck["step"])
 
-    critic_step_loss, post_step, gen_kw = _prepared_losses(objectives, method, critic, hp, noise_rng)
+    critic_step_loss, post_step, gen_kw = _prepared_losses(objectives, method, critic, hp, noise_rng,
+                                                           bool(cfg.track_grad_norm))
     n_critic = int(hp["n_critic"])
     warmup = bool(hp["warmup"])
     critic_params = [p for p in critic.parameters() if p.requires_grad]
@@ -896,7 +904,8 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
                        optimizers=(opt_g, opt_c))
 
 
-def _prepared_losses(objectives, method: str, critic: nn.Module, hp: dict, rng: torch.Generator):
+def _prepared_losses(objectives, method: str, critic: nn.Module, hp: dict, rng: torch.Generator,
+                     track_grad_norm: bool = False):
     """The per-step critic loss and post-step, validated once (no per-step re-validation).
 
     Returns ``(loss_fn(real, fake) -> (loss, stats), post_step() or None, generator-loss kwargs)``.
@@ -907,10 +916,11 @@ def _prepared_losses(objectives, method: str, critic: nn.Module, hp: dict, rng: 
     fast = getattr(objectives, "_critic_loss", None)
     if fast is not None:
         def loss_fn(real, fake):
-            return fast(m, critic, real, fake, rng, full)
+            return fast(m, critic, real, fake, rng, full, track_grad_norm)
     else:  # pragma: no cover - public, re-validating path
         def loss_fn(real, fake):
-            return objectives.critic_loss(method, critic, real, fake, generator=rng, **kw)
+            return objectives.critic_loss(method, critic, real, fake, generator=rng,
+                                          track_grad_norm=track_grad_norm, **kw)
     post = None
     if getattr(m, "uses_clipping", True):
         def post():
@@ -948,7 +958,7 @@ def _record_eval(history: dict, step: int, value) -> None:
 # ---------------------------------------------------------------------------------------------
 def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_size: int = 256,
                seed: int = 0, record_every: Optional[int] = None, exact_w1: bool = False,
-               device=None, **hp) -> Dict[str, list]:
+               device=None, track_grad_norm: bool = True, **hp) -> Dict[str, list]:
     r"""Train only a critic, with ``method``'s loss and optimiser, against fixed distributions.
 
     Each step draws a real and a fake minibatch and takes one optimiser step on
@@ -982,6 +992,10 @@ def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_siz
         Also record the exact W1 of the same minibatches at each record (``"w1_exact"``).
     device : str, optional
         Device (default: the critic's).
+    track_grad_norm : bool, optional
+        Record ``"grad_norm"`` (mean input-gradient norm at the real and fake points) also for
+        methods without a penalty (one extra backward pass per step); penalised methods always
+        report the mean norm at their penalty points.
     **hp
         Hyper-parameter overrides (``lr``, ``betas``, ``optimizer``, ``lam``, ``clip``, ``k``,
         ``p``, ``strategy``, ...); the rest are the method's defaults.
@@ -1020,7 +1034,8 @@ def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_siz
     rs = _make_stream(real, batch_size, rng, dev, "real")
     fs = _make_stream(fake, batch_size, rng, dev, "fake")
     opt_c = _critic_optimizer(objectives, method, critic, hp_full)
-    critic_step_loss, post_step, _ = _prepared_losses(objectives, method, critic, hp_full, noise)
+    critic_step_loss, post_step, _ = _prepared_losses(objectives, method, critic, hp_full, noise,
+                                                      track_grad_norm)
     hist: Dict[str, list] = {"step": [], "critic_loss": [], "w1_estimate": [], "penalty": [], "grad_norm": []}
     if exact_w1:
         hist["w1_exact"] = []
