@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
 __all__ = ["chapter_notebooks", "chapter_key", "chapter_parameters", "check_datasets",
-           "glued_values", "run_book", "RESULTS_FILE"]
+           "glued_values", "run_book", "preset_table", "load_results", "results_table", "RESULTS_FILE"]
 
 RESULTS_FILE = "results.json"
 DATASET_PARAMS = ("dataset", "image_dataset")
@@ -267,3 +267,60 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use: python -m wganbook book --preset full --out runs/full")
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "method default"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def preset_table(chapters: Iterable[str]) -> str:
+    """A markdown table comparing the ``quick`` and ``full`` presets of ``chapters``.
+
+    One row per (chapter, parameter) whose value differs between the two presets, plus the
+    parameters that are the same, so a reader sees at a glance what the full scale changes.
+    """
+    from . import presets
+
+    rows = ["| chapter | parameter | quick | full |", "| --- | --- | --- | --- |"]
+    for ch in chapters:
+        quick, full = presets.get_preset(ch, "quick"), presets.get_preset(ch, "full")
+        for name in quick:
+            if name in ("preset", "seed", "device"):
+                continue
+            rows.append(f"| {ch} | `{name}` | {_fmt(quick[name])} | {_fmt(full.get(name))} |")
+    return "\n".join(rows)
+
+
+def load_results(results_dir) -> List[Dict[str, object]]:
+    """All ``results.json`` records under ``results_dir`` (recursively), sorted by path."""
+    root = Path(results_dir)
+    if not root.exists():
+        return []
+    records = []
+    for path in sorted(root.rglob(RESULTS_FILE)):
+        record = json.loads(path.read_text())
+        record.setdefault("source", str(path.relative_to(root)))
+        records.append(record)
+    return records
+
+
+def results_table(records: Iterable[Dict[str, object]]) -> str:
+    """A markdown table of full-run records: chapter, status, device, date, dataset, wall time."""
+    rows = ["| chapter | status | device | date (UTC) | dataset | wall time (min) |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for r in records:
+        machine = r.get("machine", {})
+        dev = machine.get("gpu") or machine.get("device", "?")
+        params = r.get("parameters", {})
+        dataset = params.get("dataset") or params.get("image_dataset") or "preset default"
+        date = str(r.get("started_utc", "?"))[:10]
+        wall = r.get("wall_time_s")
+        rows.append(f"| {r.get('chapter')} | {r.get('status')} | {dev} | {date} | {dataset} | "
+                    f"{'?' if wall is None else f'{wall / 60:.1f}'} |")
+    return "\n".join(rows)
