@@ -1,0 +1,624 @@
+r"""The minibatch Wasserstein-1 distance and its paradoxes (chapter 6).
+
+A WGAN never sees the distributions it compares: every step compares a *batch* of ``m`` real
+images with a batch of ``m`` generated ones. This module measures what the exact **batch**
+Wasserstein-1 distance
+
+.. math::
+
+    W_1(X, Y) = \min_{P \in \Pi_m} \sum_{i,j} P_{ij} \|x_i - y_j\|_2,
+    \qquad \Pi_m = \{P \ge 0 : P\mathbf 1 = P^\top \mathbf 1 = \tfrac1m \mathbf 1\},
+
+rewards, with the Euclidean pixel cost on flattened images in :math:`[-1, 1]` (the exact values
+come from :func:`wganbook.transport.w1`, POT's network simplex in float64):
+
+* :func:`copies_w1` -- the closed form for a batch of identical images: if every :math:`y_j = u`
+  then every coupling is optimal and :math:`W_1(X, Y) = \frac1n \sum_i \|x_i - u\|_2`;
+* :func:`paradox_sweep` / :func:`crossover` -- :math:`W_1(R, \cdot)` from a held-out real batch
+  :math:`R` to an independent real batch, to ``m`` copies of the dataset mean, to ``m`` k-means
+  centroids and to a blurred real batch, over many batches and batch sizes, and the batch size
+  above which real data wins;
+* :func:`train_exact_w1_generator` -- a generator trained on the exact batch W1 itself (the optimal
+  plan is held constant, the gradient flows through the Euclidean cost, which is the gradient of
+  :math:`W_1` by the envelope theorem), and :func:`nearest_distances` to compare its samples with
+  k-means centroids and with real images;
+* :func:`evaluate_estimates` -- a frozen critic's W1 estimate against the exact batch W1 on fresh
+  batch pairs (the c-transform estimate is computed in float64, so weak duality holds to rounding).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Dict, Optional, Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import transport
+
+__all__ = [
+    "COMPETITORS",
+    "copies_w1",
+    "mean_image",
+    "kmeans_centroids",
+    "gaussian_blur",
+    "gaussian_twin",
+    "split_halves",
+    "batch_w1_samples",
+    "paradox_sweep",
+    "paradox_summary",
+    "crossover",
+    "nearest_distances",
+    "train_exact_w1_generator",
+    "evaluate_estimates",
+]
+
+#: Batches compared with a held-out real batch in :func:`paradox_sweep` (besides ``"real"``).
+COMPETITORS = ("mean", "kmeans", "blur")
+
+
+# ---------------------------------------------------------------------------------- helpers
+def _as_tensor(x, name: str) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor or numpy.ndarray; got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample (rows are samples); got shape {tuple(x.shape)}")
+    if not torch.is_floating_point(x):
+        x = x.to(torch.float32)
+    return x
+
+
+def _flat64(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().reshape(x.shape[0], -1).to(torch.float64).numpy()
+
+
+def _pos_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value}")
+    return int(value)
+
+
+def _draw(source, n: int, gen: torch.Generator) -> torch.Tensor:
+    """``n`` rows of a tensor without replacement, or ``source(n)`` for a callable."""
+    if callable(source):
+        return source(n)
+    if n > source.shape[0]:
+        raise ValueError(f"cannot draw a batch of {n} from {source.shape[0]} samples")
+    idx = torch.randperm(source.shape[0], generator=gen)[:n]
+    return source[idx]
+
+
+# ------------------------------------------------------------------------------ closed form
+def copies_w1(x, u):
+    r"""Exact W1 between a batch and copies of one image: :math:`\frac1n \sum_i \|x_i - u\|_2`.
+
+    If the second batch consists of :math:`m` copies of the same image :math:`u`, every coupling
+    :math:`P \in \Pi(\frac1n\mathbf 1, \frac1m \mathbf 1)` has cost
+    :math:`\sum_{ij} P_{ij}\|x_i - u\| = \sum_i \frac1n \|x_i - u\|`, so all couplings are optimal
+    and
+
+    .. math::
+
+        W_1\Big(\tfrac1n\sum_i \delta_{x_i},\ \delta_u\Big) = \frac1n \sum_{i=1}^n \|x_i - u\|_2,
+
+    for every number :math:`m` of copies -- no linear programme is needed.
+
+    Parameters
+    ----------
+    x : torch.Tensor or numpy.ndarray, shape (n, ...)
+        The batch (trailing dimensions are flattened).
+    u : torch.Tensor or numpy.ndarray, shape (...)
+        One image with ``x.shape[1:]`` (or the same number of elements).
+
+    Returns
+    -------
+    float
+        :math:`\frac1n\sum_i \|x_i - u\|_2` (float64 arithmetic).
+    """
+    xt = _as_tensor(x, "x")
+    ut = _as_tensor(u, "u") if not isinstance(u, (int, float)) else None
+    if ut is None:
+        raise TypeError("u must be a torch.Tensor or numpy.ndarray (one image)")
+    xf = _flat64(xt)
+    uf = ut.detach().cpu().reshape(-1).to(torch.float64).numpy()
+    if uf.size != xf.shape[1]:
+        raise ValueError(f"u must have as many elements as one row of x ({xf.shape[1]}); got {uf.size}")
+    return float(np.linalg.norm(xf - uf[None, :], axis=1).mean())
+
+
+def mean_image(images) -> torch.Tensor:
+    r"""The dataset mean :math:`\bar x = \frac1N\sum_k x_k` (shape of one image).
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, ...)
+
+    Returns
+    -------
+    torch.Tensor, shape (...)
+    """
+    x = _as_tensor(images, "images")
+    return x.mean(dim=0)
+
+
+def kmeans_centroids(images, k: int, seed: int = 0, n_init: int = 1, max_iter: int = 100,
+                     max_samples: Optional[int] = 20000) -> torch.Tensor:
+    r"""``k`` k-means centroids of a set of images (Euclidean, scikit-learn ``KMeans``).
+
+    Lloyd's algorithm (k-means++ initialisation, ``random_state=seed``) minimises
+    :math:`\sum_k \min_c \|x_k - \mu_c\|_2^2`; each centroid is the mean of its cluster, i.e. a
+    blurred average of similar images.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, ...)
+        The images (flattened for clustering).
+    k : int
+        Number of centroids, ``1 <= k <= N``.
+    seed : int, optional
+        ``random_state`` of ``KMeans`` (deterministic).
+    n_init : int, optional
+        Number of k-means++ restarts (the best inertia is kept).
+    max_iter : int, optional
+        Lloyd iterations per restart.
+    max_samples : int or None, optional
+        Fit on a fixed random subset of at most this many images (speed on MNIST/CIFAR-10);
+        ``None`` uses all.
+
+    Returns
+    -------
+    torch.Tensor, shape (k, ...)
+        The centroids, float32, in the image shape.
+    """
+    from sklearn.cluster import KMeans
+
+    x = _as_tensor(images, "images")
+    k = _pos_int(k, "k")
+    if k > x.shape[0]:
+        raise ValueError(f"k must be at most the number of images ({x.shape[0]}); got {k}")
+    flat = _flat64(x)
+    if max_samples is not None and flat.shape[0] > max(int(max_samples), k):
+        rows = np.random.default_rng(seed).choice(flat.shape[0], int(max(max_samples, k)), replace=False)
+        flat = flat[np.sort(rows)]
+    km = KMeans(n_clusters=k, n_init=_pos_int(n_init, "n_init"), max_iter=_pos_int(max_iter, "max_iter"),
+                random_state=int(seed)).fit(flat)
+    return torch.as_tensor(km.cluster_centers_, dtype=torch.float32).reshape(k, *x.shape[1:])
+
+
+def gaussian_blur(images, sigma: float) -> torch.Tensor:
+    r"""Blur images with a normalised Gaussian kernel (separable, replicate padding).
+
+    Each channel is convolved with :math:`k(t) \propto \exp(-t^2 / 2\sigma^2)`,
+    :math:`|t| \le \lceil 3\sigma \rceil`, along rows and columns; the kernel sums to one, so
+    constant images are unchanged and the pixel range is preserved.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, C, H, W)
+    sigma : float
+        Standard deviation in pixels; ``0`` returns a copy.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, C, H, W)
+    """
+    x = _as_tensor(images, "images")
+    if x.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W); got {tuple(x.shape)}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
+        raise ValueError(f"sigma must be a non-negative finite number; got {sigma!r}")
+    if sigma == 0:
+        return x.clone()
+    r = int(math.ceil(3 * sigma))
+    t = torch.arange(-r, r + 1, dtype=x.dtype)
+    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = k / k.sum()
+    c = x.shape[1]
+    y = F.pad(x, (r, r, r, r), mode="replicate")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(y, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def gaussian_twin(images, n: int, seed: int = 0) -> torch.Tensor:
+    r"""Samples of the Gaussian with the images' mean and covariance.
+
+    :math:`x \sim \mathcal N(\bar x, \hat\Sigma)` with the empirical mean and covariance of
+    ``images`` (flattened); same first and second moments, hence the same
+    :math:`\mathbb E\|x - \bar x\|^2 = \operatorname{tr}\hat\Sigma`, but no clusters, strokes or
+    low-dimensional structure. Not clipped to :math:`[-1, 1]`.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, ...)
+    n : int
+        Number of samples.
+    seed : int, optional
+        Seed of a private NumPy generator.
+
+    Returns
+    -------
+    torch.Tensor, shape (n, ...)
+        float32 samples in the image shape.
+    """
+    x = _as_tensor(images, "images")
+    flat = _flat64(x)
+    rng = np.random.default_rng(int(seed))
+    cov = np.cov(flat, rowvar=False)
+    out = rng.multivariate_normal(flat.mean(0), cov, size=_pos_int(n, "n"), method="eigh")
+    return torch.as_tensor(out, dtype=torch.float32).reshape(-1, *x.shape[1:])
+
+
+# ------------------------------------------------------------------------------- the paradox
+def split_halves(images, seed: int = 0):
+    r"""Two disjoint halves of a set of images, in a fixed random order.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, ...)
+    seed : int, optional
+        Seed of the permutation.
+
+    Returns
+    -------
+    first, second : torch.Tensor
+        ``images[perm[:N // 2]]`` and ``images[perm[N // 2:]]`` for a seeded permutation ``perm``.
+    """
+    x = _as_tensor(images, "images")
+    if x.shape[0] < 2:
+        raise ValueError(f"images must hold at least 2 samples to split; got {x.shape[0]}")
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(int(seed)))
+    h = x.shape[0] // 2
+    return x[perm[:h]], x[perm[h:]]
+
+
+def batch_w1_samples(real, other, batch_size: int, n_batches: int, seed: int = 0) -> np.ndarray:
+    r"""Exact batch W1 between independent batches: :math:`W_1(X_k, Y_k)`, :math:`k = 1..K`.
+
+    :math:`X_k` holds ``batch_size`` rows of ``real`` (drawn without replacement); :math:`Y_k` holds
+    ``batch_size`` rows of ``other``, or ``other(batch_size)`` for a callable (e.g. a generator).
+    When ``other is real`` the two batches are disjoint rows of the same set, so the values are
+    the batch W1 between two samples of one distribution -- positive although the population
+    distance is 0.
+
+    Parameters
+    ----------
+    real : torch.Tensor, shape (N, ...)
+    other : torch.Tensor or callable
+        Second set, or a function ``n -> batch``.
+    batch_size, n_batches : int
+    seed : int, optional
+        Seed of the draws.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_batches,)
+        float64 values (Euclidean cost on flattened samples).
+    """
+    x = _as_tensor(real, "real")
+    m, k = _pos_int(batch_size, "batch_size"), _pos_int(n_batches, "n_batches")
+    gen = torch.Generator().manual_seed(int(seed))
+    out = []
+    for _ in range(k):
+        if other is x or other is real:
+            both = _draw(x, 2 * m, gen)
+            a, b = both[:m], both[m:]
+        else:
+            a, b = _draw(x, m, gen), _draw(other, m, gen)
+        out.append(transport.w1(_flat64(a), _flat64(b)))
+    return np.asarray(out, dtype=np.float64)
+
+
+def paradox_sweep(pool, reference, batch_sizes: Sequence[int], n_batches: Union[int, Callable[[int], int]] = 20,
+                  seed: int = 0, blur_sigma: float = 1.0, kmeans_n_init: int = 1,
+                  kmeans_max_samples: Optional[int] = 20000) -> Dict[str, object]:
+    r"""Exact batch W1 from held-out real batches to four kinds of batches, per batch size.
+
+    For each batch size :math:`m` and each of ``n_batches`` repetitions, draw a reference batch
+    :math:`R` of :math:`m` images from ``reference`` and an independent batch :math:`B` of
+    :math:`m` images from ``pool`` (without replacement), and record
+
+    * ``"real"``: :math:`W_1(R, B)`;
+    * ``"mean"``: :math:`W_1(R, \{\bar x\}^m) = \frac1m\sum_i \|r_i - \bar x\|` (:func:`copies_w1`),
+      :math:`\bar x` the mean of ``pool``;
+    * ``"kmeans"``: :math:`W_1(R, \{c_1..c_m\})`, the :math:`m` k-means centroids of ``pool``
+      (fitted once per :math:`m`, ``random_state=seed``);
+    * ``"blur"``: :math:`W_1(R, \mathrm{blur}_\sigma(B))`.
+
+    All with the Euclidean cost on flattened images. Using the same :math:`R` for all four makes
+    the comparisons paired.
+
+    Parameters
+    ----------
+    pool : torch.Tensor, shape (N, ...)
+        Images for :math:`B`, the mean and the centroids.
+    reference : torch.Tensor, shape (N', ...)
+        Held-out images for :math:`R` (disjoint from ``pool``).
+    batch_sizes : sequence of int
+        Values of :math:`m`, each at most ``min(N, N')``.
+    n_batches : int or callable, optional
+        Repetitions per batch size (or a function ``m -> repetitions``).
+    seed : int, optional
+        Seed of the batch draws and of k-means.
+    blur_sigma : float, optional
+        Gaussian blur of the ``"blur"`` batch, in pixels.
+    kmeans_n_init, kmeans_max_samples : optional
+        Passed to :func:`kmeans_centroids`.
+
+    Returns
+    -------
+    dict
+        ``"batch_size"``: list of :math:`m`; for each of ``"real"``, ``"mean"``, ``"kmeans"``,
+        ``"blur"``: a list (one entry per :math:`m`) of float64 arrays of per-batch W1 values;
+        ``"blur_sigma"``.
+    """
+    pool = _as_tensor(pool, "pool")
+    reference = _as_tensor(reference, "reference")
+    if pool.shape[1:] != reference.shape[1:]:
+        raise ValueError(f"pool and reference must hold images of the same shape; got "
+                         f"{tuple(pool.shape[1:])} and {tuple(reference.shape[1:])}")
+    sizes = [_pos_int(m, "batch_sizes entry") for m in batch_sizes]
+    if not sizes:
+        raise ValueError("batch_sizes must be a non-empty list of positive ints")
+    limit = min(pool.shape[0], reference.shape[0])
+    if max(sizes) > limit:
+        raise ValueError(f"every batch size must be at most {limit} (the smaller of pool and reference); "
+                         f"got {max(sizes)}")
+    reps = n_batches if callable(n_batches) else (lambda m, _n=_pos_int(n_batches, "n_batches"): _n)
+    gen = torch.Generator().manual_seed(int(seed))
+    mu = mean_image(pool)
+    out: Dict[str, object] = {"batch_size": sizes, "blur_sigma": float(blur_sigma)}
+    for key in ("real",) + COMPETITORS:
+        out[key] = []
+    for m in sizes:
+        cents = kmeans_centroids(pool, m, seed=seed, n_init=kmeans_n_init, max_samples=kmeans_max_samples)
+        vals = {key: [] for key in ("real",) + COMPETITORS}
+        for _ in range(_pos_int(reps(m), "n_batches")):
+            r = _draw(reference, m, gen)
+            b = _draw(pool, m, gen)
+            rf = _flat64(r)
+            vals["real"].append(transport.w1(rf, _flat64(b)))
+            vals["mean"].append(copies_w1(r, mu))
+            vals["kmeans"].append(transport.w1(rf, _flat64(cents)))
+            vals["blur"].append(transport.w1(rf, _flat64(gaussian_blur(b, blur_sigma))) if b.ndim == 4
+                                else float("nan"))
+        for key, v in vals.items():
+            out[key].append(np.asarray(v, dtype=np.float64))
+    return out
+
+
+def paradox_summary(sweep: Dict[str, object]) -> list:
+    r"""One row per batch size: mean W1 of each kind of batch and the share of paired wins.
+
+    For competitor :math:`c` the *win rate* is the fraction of reference batches :math:`R` with
+    :math:`W_1(R, c) < W_1(R, B)`, i.e. where the competitor is closer to the real batch than an
+    independent real batch.
+
+    Parameters
+    ----------
+    sweep : dict
+        Output of :func:`paradox_sweep`.
+
+    Returns
+    -------
+    list of dict
+        Keys ``"m"``, ``"n"`` (repetitions), ``"real"``, ``"real_std"``, and for each competitor
+        ``c``: ``c`` (mean W1), ``c + "_std"`` and ``c + "_wins"`` (win rate in [0, 1]).
+    """
+    rows = []
+    for i, m in enumerate(sweep["batch_size"]):
+        real = sweep["real"][i]
+        row = {"m": int(m), "n": int(real.size), "real": float(real.mean()), "real_std": float(real.std())}
+        for c in COMPETITORS:
+            v = sweep[c][i]
+            row[c] = float(np.mean(v))
+            row[c + "_std"] = float(np.std(v))
+            row[c + "_wins"] = float(np.mean(v < real))
+        rows.append(row)
+    return rows
+
+
+def crossover(batch_sizes: Sequence[int], real: Sequence[float], other: Sequence[float]) -> Optional[float]:
+    r"""The batch size at which an independent real batch becomes closer than a competitor.
+
+    With :math:`d(m) = \overline{W_1}(R, B)(m) - \overline{W_1}(R, c)(m)` (positive while the
+    competitor :math:`c` wins), return the first :math:`m` where :math:`d` changes sign from
+    positive to non-positive, interpolated linearly in :math:`\log_2 m` between the two grid points:
+
+    .. math::
+
+        \log_2 m^\ast = \log_2 m_k + \frac{d_k}{d_k - d_{k+1}} (\log_2 m_{k+1} - \log_2 m_k).
+
+    Parameters
+    ----------
+    batch_sizes : sequence of int
+        Increasing batch sizes.
+    real, other : sequence of float
+        Mean W1 to a real batch and to the competitor, per batch size.
+
+    Returns
+    -------
+    float or None
+        :math:`m^\ast`; ``batch_sizes[0]`` if the real batch already wins at the smallest size;
+        ``None`` if the competitor wins at every size of the grid.
+    """
+    m = np.asarray(batch_sizes, dtype=np.float64)
+    d = np.asarray(real, dtype=np.float64) - np.asarray(other, dtype=np.float64)
+    if m.ndim != 1 or m.shape != d.shape or m.size == 0:
+        raise ValueError("batch_sizes, real and other must be 1-D sequences of the same non-zero length")
+    if np.any(np.diff(m) <= 0) or np.any(m <= 0):
+        raise ValueError("batch_sizes must be positive and strictly increasing")
+    if d[0] <= 0:
+        return float(m[0])
+    for k in range(m.size - 1):
+        if d[k] > 0 >= d[k + 1]:
+            lo, hi = math.log2(m[k]), math.log2(m[k + 1])
+            return float(2 ** (lo + d[k] / (d[k] - d[k + 1]) * (hi - lo)))
+    return None
+
+
+# ------------------------------------------------------------------- minimising batch W1
+def nearest_distances(samples, references, exclude_self: bool = False, chunk: int = 1024) -> np.ndarray:
+    r"""Euclidean distance from each sample to its nearest reference: :math:`\min_k \|x_i - r_k\|_2`.
+
+    Parameters
+    ----------
+    samples : torch.Tensor, shape (n, ...)
+    references : torch.Tensor, shape (K, ...)
+        Same number of elements per row as ``samples``.
+    exclude_self : bool, optional
+        Leave-one-out: ``samples`` and ``references`` are the same set (``n == K``) and
+        :math:`\min_{k \ne i}` is taken (a real image's nearest *other* image).
+    chunk : int, optional
+        Samples per block (memory).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,)
+        float64 distances.
+    """
+    x = _as_tensor(samples, "samples").detach().cpu()
+    x = x.reshape(x.shape[0], -1).double()
+    r = _as_tensor(references, "references").detach().cpu()
+    r = r.reshape(r.shape[0], -1).double()
+    if x.shape[1] != r.shape[1]:
+        raise ValueError(f"samples and references must have the same number of features; "
+                         f"got {x.shape[1]} and {r.shape[1]}")
+    chunk = _pos_int(chunk, "chunk")
+    if exclude_self and x.shape[0] != r.shape[0]:
+        raise ValueError("exclude_self=True needs samples and references to be the same set (same length)")
+    out = []
+    for s in range(0, x.shape[0], chunk):
+        d = torch.cdist(x[s:s + chunk], r, compute_mode="donot_use_mm_for_euclid_dist")
+        if exclude_self:
+            rows = torch.arange(d.shape[0])
+            d[rows, rows + s] = float("inf")
+        out.append(d.min(dim=1).values)
+    return torch.cat(out).numpy()
+
+
+def train_exact_w1_generator(generator: torch.nn.Module, images, steps: int, batch_size: int = 64,
+                             lr: float = 1e-3, betas=(0.5, 0.999), seed: int = 0,
+                             record_every: int = 50) -> Dict[str, list]:
+    r"""Train a generator by gradient descent on the exact batch W1 (no critic).
+
+    Each step draws a real batch :math:`X` (``batch_size`` images of ``images``) and a fake batch
+    :math:`Y = G_\theta(Z)`, solves the assignment problem exactly (POT, float64) for the plan
+    :math:`P^\star`, and takes an Adam step on
+
+    .. math::
+
+        L(\theta) = \sum_{ij} P^\star_{ij}\, \|x_i - G_\theta(z_j)\|_2 = W_1(X, Y),
+
+    with :math:`P^\star` held constant: by the envelope (Danskin) theorem this is the gradient of
+    the batch W1 wherever the optimal plan is unique (:func:`wganbook.transport.w1`).
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+        A ``wganbook.models`` generator (has ``sample_z``); trained in place.
+    images : torch.Tensor, shape (N, C, H, W)
+        Real images in :math:`[-1, 1]`.
+    steps : int
+        Number of generator updates.
+    batch_size : int, optional
+        :math:`m`, the size of both batches.
+    lr : float, optional
+        Adam learning rate.
+    betas : tuple of float, optional
+        Adam betas.
+    seed : int, optional
+        Seeds the batch draws and the latent codes (``wganbook.data.seed_everything``).
+    record_every : int, optional
+        Record the batch W1 every this many steps (and at the last step).
+
+    Returns
+    -------
+    dict
+        ``"step"`` and ``"w1"`` (the exact batch W1 of the training batch at that step, before the update).
+    """
+    from .data import seed_everything
+
+    x = _as_tensor(images, "images")
+    steps, batch_size = _pos_int(steps, "steps"), _pos_int(batch_size, "batch_size")
+    record_every = _pos_int(record_every, "record_every")
+    gen = seed_everything(int(seed))
+    device = next(generator.parameters()).device
+    opt = torch.optim.Adam(generator.parameters(), lr=float(lr), betas=tuple(float(b) for b in betas))
+    hist: Dict[str, list] = {"step": [], "w1": []}
+    generator.train()
+    for step in range(1, steps + 1):
+        real = _draw(x, batch_size, gen).to(device)
+        fake = generator(generator.sample_z(batch_size, generator=gen, device=device))
+        loss = transport.w1(real.reshape(batch_size, -1), fake.reshape(batch_size, -1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % record_every == 0 or step == steps or step == 1:
+            hist["step"].append(step)
+            hist["w1"].append(float(loss.detach()))
+    generator.eval()
+    return hist
+
+
+# ---------------------------------------------------------------------- critic estimates
+def evaluate_estimates(method: str, critic: torch.nn.Module, real, fake, n_batches: int = 50,
+                       batch_size: int = 64, seed: int = 0) -> Dict[str, np.ndarray]:
+    r"""A frozen critic's W1 estimate and the exact batch W1 on fresh batch pairs.
+
+    For each of ``n_batches`` pairs :math:`(X, Y)` of ``batch_size`` samples:
+
+    * c-transform critic (``method == "wgan-ct"``):
+      :math:`\hat W = \frac1m\sum_i f(x_i) + \frac1m \sum_j f^c(y_j)`,
+      :math:`f^c(y_j) = \min_i \|x_i - y_j\| - f(x_i)`, evaluated in float64, so
+      :math:`\hat W \le W_1(X, Y)` holds to rounding error (weak duality);
+    * every other method: :math:`\hat W = \frac1m\sum_i f(x_i) - \frac1m \sum_j f(y_j)`;
+
+    and the exact :math:`W_1(X, Y)` (POT, Euclidean cost).
+
+    Parameters
+    ----------
+    method : str
+        A key of ``wganbook.objectives.METHODS``.
+    critic : torch.nn.Module
+        Maps a batch to scores of shape ``(n,)``.
+    real, fake : torch.Tensor or callable
+        Samples (batches drawn without replacement) or functions ``n -> batch``.
+    n_batches, batch_size : int, optional
+    seed : int, optional
+        Seed of the batch draws.
+
+    Returns
+    -------
+    dict
+        ``"estimate"``, ``"exact"`` and ``"error"`` (= estimate - exact): float64 arrays of
+        length ``n_batches``.
+    """
+    from .objectives import METHODS
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; method must be one of: {', '.join(METHODS)}")
+    n_batches, batch_size = _pos_int(n_batches, "n_batches"), _pos_int(batch_size, "batch_size")
+    gen = torch.Generator().manual_seed(int(seed))
+    device = next(critic.parameters()).device
+    est, exact = [], []
+    was_training = critic.training
+    critic.eval()
+    with torch.no_grad():
+        for _ in range(n_batches):
+            x = _draw(real, batch_size, gen).to(device)
+            y = _draw(fake, batch_size, gen).to(device)
+            fx = critic(x).reshape(-1).double().cpu().numpy()
+            xf, yf = _flat64(x), _flat64(y)
+            if method == "wgan-ct":
+                est.append(transport.c_transform_dual(fx, xf, yf))
+            else:
+                fy = critic(y).reshape(-1).double().cpu().numpy()
+                est.append(float(fx.mean() - fy.mean()))
+            exact.append(transport.w1(xf, yf))
+    critic.train(was_training)
+    est, exact = np.asarray(est), np.asarray(exact)
+    return {"estimate": est, "exact": exact, "error": est - exact}
