@@ -482,7 +482,8 @@ class ClassifierFeatures:
                 self._save(entry, cache_dir() / fname)
         _CLASSIFIER_MEMORY[key] = entry
         shape = wdata.image_shape(dataset)
-        self.model = _SmallCNN(shape[0], entry["n_classes"], width=entry["width"])
+        with torch.random.fork_rng(devices=[]):  # the initial weights are overwritten anyway
+            self.model = _SmallCNN(shape[0], entry["n_classes"], width=entry["width"])
         self.dim = 4 * entry["width"]
         self.model.load_state_dict(entry["state"])
         self.model.to(self.device).eval()

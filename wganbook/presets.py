@@ -65,7 +65,7 @@ class Spec:
     kind : str
         One of ``"int"``, ``"float"``, ``"bool"``, ``"str"``, ``"choice"``, ``"seq"``, ``"device"``.
     lo, hi : float, optional
-        Inclusive bounds (``lo_open`` makes the lower bound strict).
+        Inclusive bounds (``lo_open`` / ``hi_open`` make them strict).
     choices : tuple or callable, optional
         Allowed strings for ``"choice"`` (a callable is evaluated lazily).
     item : Spec, optional
@@ -80,6 +80,7 @@ class Spec:
     lo: Optional[float] = None
     hi: Optional[float] = None
     lo_open: bool = False
+    hi_open: bool = False
     choices: Optional[Choices] = None
     item: Optional["Spec"] = None
     length: Optional[int] = None
@@ -101,11 +102,11 @@ class Spec:
             return f"a list{n} of items, each {self.item.describe()}"
         rng = ""
         if self.lo is not None and self.hi is not None:
-            rng = f" in {'(' if self.lo_open else '['}{self.lo}, {self.hi}]"
+            rng = f" in {'(' if self.lo_open else '['}{self.lo}, {self.hi}{')' if self.hi_open else ']'}"
         elif self.lo is not None:
             rng = f" {'>' if self.lo_open else '>='} {self.lo}"
         elif self.hi is not None:
-            rng = f" <= {self.hi}"
+            rng = f" {'<' if self.hi_open else '<='} {self.hi}"
         return f"a {self.kind}{rng}"
 
 
@@ -115,9 +116,9 @@ def Int(lo: Optional[int] = None, hi: Optional[int] = None, none_ok: bool = Fals
 
 
 def Float(lo: Optional[float] = None, hi: Optional[float] = None, lo_open: bool = False,
-          none_ok: bool = False) -> Spec:
+          hi_open: bool = False, none_ok: bool = False) -> Spec:
     """A finite real number (ints accepted and converted) with optional bounds."""
-    return Spec("float", lo=lo, hi=hi, lo_open=lo_open, none_ok=none_ok)
+    return Spec("float", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, none_ok=none_ok)
 
 
 def Bool(none_ok: bool = False) -> Spec:
@@ -192,7 +193,7 @@ SCHEMA = {
     "batch_size": Int(lo=1, none_ok=True),
     "n_critic": Int(lo=1, none_ok=True),
     "lr": Float(lo=0.0, lo_open=True, none_ok=True),
-    "betas": Seq(Float(lo=0.0, hi=1.0), length=2, none_ok=True),
+    "betas": Seq(Float(lo=0.0, hi=1.0, hi_open=True), length=2, none_ok=True),
     "lam": Float(lo=0.0, none_ok=True),
     "lams": Seq(Float(lo=0.0)),
     "clip": Float(lo=0.0, lo_open=True, none_ok=True),
@@ -212,6 +213,13 @@ SCHEMA = {
     "log_every": Int(lo=1),
     "checkpoint_every": Int(lo=0),
     "warmup": Bool(none_ok=True),
+    # chapter 6
+    "image_datasets": Seq(Choice(_images)),
+    "batch_sizes": Seq(Int(lo=1)),
+    "eval_batches": Int(lo=1),
+    "paradox_batches": Int(lo=1),
+    "blur_sigma": Float(lo=0.0),
+    "w1gen_steps": Int(lo=1),
 }
 
 
@@ -245,21 +253,31 @@ PRESETS = {
     "ch05": {
         "quick": {"method": "wgan-div", "toy_dataset": "8gaussians", "toy_steps": 500,
                   "image_dataset": "digits", "image_steps": 300, "k": None, "p": None,
-                  "seeds": [0]},
+                  "strategies": ["real-fake", "real+fake"], "seeds": [0]},
         "full": {"method": "wgan-div", "toy_dataset": "8gaussians", "toy_steps": 20000,
                  "image_dataset": "cifar10", "image_steps": 100000, "k": None, "p": None,
+                 "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake", "fake",
+                                "real"],
                  "seeds": [0, 1, 2]},
     },
     "ch06": {
-        "quick": {"image_dataset": "digits", "image_steps": 300, "batch_size": 64, "seeds": [0]},
-        "full": {"image_dataset": "mnist", "image_steps": 20000, "batch_size": 64, "seeds": [0, 1, 2]},
+        "quick": {"image_dataset": "digits", "image_datasets": ["digits"], "critic_steps": 600,
+                  "eval_batches": 50, "image_steps": 300, "batch_size": 64,
+                  "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 40,
+                  "blur_sigma": 1.0, "w1gen_steps": 600, "seeds": [0], "n_eval": 1000},
+        "full": {"image_dataset": "mnist", "image_datasets": ["mnist", "cifar10"], "critic_steps": 10000,
+                 "eval_batches": 100, "image_steps": 20000, "batch_size": 64,
+                 "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 100,
+                 "blur_sigma": 1.0, "w1gen_steps": 5000, "seeds": [0, 1, 2], "n_eval": 5000},
     },
     # defaults of `python -m wganbook train` (None = the method's default for the data)
     "train": {
         "quick": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 2000, "batch_size": None,
-                  "n_critic": None, "lr": None, "lam": None, "w1_every": 0},
+                  "n_critic": None, "lr": None, "betas": None, "lam": None, "clip": None, "width": None,
+                  "depth": None, "w1_every": 0},
         "full": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 100000, "batch_size": None,
-                 "n_critic": None, "lr": None, "lam": None, "w1_every": 1000},
+                 "n_critic": None, "lr": None, "betas": None, "lam": None, "clip": None, "width": None,
+                 "depth": None, "w1_every": 1000},
     },
 }
 
@@ -379,7 +397,7 @@ def check_value(name: str, value: Any, spec: Spec) -> Any:
             raise ValueError(f"{name} must be {spec.describe()} (finite), got {value!r}")
         if spec.lo is not None and (value < spec.lo or (spec.lo_open and value == spec.lo)):
             raise ValueError(f"{name} must be {spec.describe()}, got {value!r}")
-        if spec.hi is not None and value > spec.hi:
+        if spec.hi is not None and (value > spec.hi or (spec.hi_open and value == spec.hi)):
             raise ValueError(f"{name} must be {spec.describe()}, got {value!r}")
         return value
     if kind in ("str", "choice", "device"):

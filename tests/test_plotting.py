@@ -1,0 +1,126 @@
+"""Tests of wganbook.plotting (Agg backend) and the notebook helpers."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from wganbook import notebook, plotting  # noqa: E402
+
+
+@pytest.fixture
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def _labelled(ax):
+    return ax.get_xlabel() != "" and ax.get_ylabel() != ""
+
+
+class _Linear(nn.Module):
+    def forward(self, x):
+        return x[:, 0] - 2 * x[:, 1]
+
+
+def test_value_surface(ax):
+    real, fake = torch.randn(50, 2), torch.randn(60, 2) + 1
+    out = plotting.value_surface(ax, _Linear(), real, fake, lim=2.0, n=16, colorbar=True)
+    assert out is ax and _labelled(ax)
+    assert ax.get_xlim() == (-2.0, 2.0)
+    offsets = [c.get_offsets().shape[0] for c in ax.collections if hasattr(c, "get_offsets")
+               and c.get_offsets().shape[0] in (50, 60)]
+    assert sorted(offsets) == [50, 60]
+
+
+def test_toy_samples_and_histograms(ax):
+    assert plotting.toy_samples(ax, torch.randn(30, 2), np.random.randn(20, 2), lim=3) is ax
+    assert _labelled(ax) and ax.get_legend() is not None
+    fig, axes = plt.subplots(1, 2)
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    assert _labelled(plotting.weight_histogram(axes[0], net, bins=10, range=(-1, 1), label="w"))
+    n_weights = sum(p.numel() for p in net.parameters() if p.ndim >= 2)
+    assert sum(patch.get_height() for patch in axes[0].patches) == n_weights
+    assert _labelled(plotting.gradient_norm_histogram(axes[1], torch.rand(100), bins=5))
+    plt.close(fig)
+
+
+def test_sample_grid(ax):
+    imgs = torch.rand(10, 1, 8, 8) * 2 - 1
+    assert plotting.sample_grid(ax, imgs, nrow=5, title="digits") is ax
+    assert _labelled(ax) and ax.get_title() == "digits"
+    shown = ax.images[0].get_array()
+    assert shown.min() >= 0 and shown.max() <= 1
+    fig, ax2 = plt.subplots()
+    plotting.sample_grid(ax2, torch.rand(4, 3, 4, 4) * 2 - 1, nrow=2)
+    plt.close(fig)
+    with pytest.raises(ValueError, match="images"):
+        plotting.sample_grid(ax, torch.rand(4, 8, 8))
+
+
+def test_training_curves(ax):
+    history = {"step": [1, 2, 3, 4], "w1_estimate": [1.0, 0.8, 0.5, 0.4], "w1_step": [2, 4],
+               "w1_exact": [0.9, 0.5], "eval_step": [4], "modes": [8.0], "grad_norm": []}
+    out = plotting.training_curves(ax, history, keys=("w1_estimate", "w1_exact", "modes", "grad_norm", "nope"),
+                                   smooth=3)
+    assert out is ax and _labelled(ax)
+    lines = ax.get_lines()
+    assert len(lines) == 3
+    assert list(lines[1].get_xdata()) == [2, 4] and list(lines[2].get_xdata()) == [4]
+
+
+def test_layer_grad_norms(ax):
+    out = plotting.layer_grad_norms(ax, {"c = 0.1": [1e3, 1e1, 1e-1], "GP": [1.0, 1.1, 0.9]})
+    assert out is ax and _labelled(ax) and ax.get_yscale() == "log"
+
+
+def test_format_value_and_glue(capsys, monkeypatch):
+    assert notebook.format_value(0.123456) == "0.123"
+    assert notebook.format_value(np.float32(2.0)) == "2"
+    assert notebook.format_value(torch.tensor(1.5)) == "1.5"
+    assert notebook.format_value(7) == "7" and notebook.format_value(True) == "True"
+    assert notebook.format_value(0.25, ".1%") == "25.0%"
+    assert notebook.format_value(0.25, "{:.2f}") == "0.25"
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_myst(name, *args, **kwargs):
+        if name.startswith("myst_nb"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_myst)
+    assert notebook.glue("w1", 1.23456) == "1.23"
+    assert capsys.readouterr().out == "w1 = 1.23\n"
+
+
+def test_glue_with_myst_nb_stores_text_plain_only(monkeypatch):
+    myst_nb = pytest.importorskip("myst_nb")
+    seen = {}
+
+    def fake_glue(name, variable, display=True):
+        from IPython.core.formatters import format_display_data
+
+        seen[name] = format_display_data(variable)[0]
+
+    monkeypatch.setattr(myst_nb, "glue", fake_glue)
+    assert notebook.glue("acc", 0.98765, fmt=".2f") == "0.99"
+    assert seen["acc"] == {"text/plain": "0.99"}
+
+
+def test_setup_notebook(monkeypatch):
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    with matplotlib.rc_context():
+        assert notebook.setup_notebook(seed=3) is None
+        import os
+
+        assert os.environ["TQDM_DISABLE"] == "1"
+        assert matplotlib.rcParams["figure.dpi"] == notebook.DPI
+        assert tuple(matplotlib.rcParams["figure.figsize"]) == notebook.FIGSIZE
+    assert torch.initial_seed() == 3
