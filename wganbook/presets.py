@@ -213,6 +213,15 @@ SCHEMA = {
     "log_every": Int(lo=1),
     "checkpoint_every": Int(lo=0),
     "warmup": Bool(none_ok=True),
+    # chapters 1-2
+    "bin_width": Float(lo=0.0, lo_open=True),
+    "n_functions": Int(lo=1),
+    # chapter 5
+    "arch": Choice(("mlp", "conv")),
+    "features": Choice(("classifier", "inception")),
+    "ks": Seq(Float(lo=0.0, lo_open=True)),
+    "ps": Seq(Float(lo=1.0, lo_open=True)),
+    "kp_seeds": Seq(Int(lo=0)),
     # chapter 6
     "image_datasets": Seq(Choice(_images)),
     "batch_sizes": Seq(Int(lo=1)),
@@ -229,12 +238,16 @@ SCHEMA = {
 # ---------------------------------------------------------------------------------------------
 PRESETS = {
     "ch01": {
-        "quick": {"n_samples": 512, "critic_steps": 500},
-        "full": {"n_samples": 4096, "critic_steps": 5000},
+        "quick": {"n_samples": 1000, "bin_width": 0.1, "critic_steps": 1500, "width": 64,
+                  "lr": 1e-3, "lam": 10.0},
+        "full": {"n_samples": 4096, "bin_width": 0.05, "critic_steps": 5000, "width": 512,
+                 "lr": 1e-3, "lam": 10.0},
     },
     "ch02": {
-        "quick": {"n_samples": 256, "critic_steps": 1000},
-        "full": {"n_samples": 1024, "critic_steps": 10000},
+        "quick": {"n_samples": 64, "critic_steps": 2000, "width": 128, "lr": 1e-4, "lam": 10.0,
+                  "n_functions": 200},
+        "full": {"n_samples": 256, "critic_steps": 10000, "width": 512, "lr": 1e-4, "lam": 10.0,
+                 "n_functions": 1000},
     },
     "ch03": {
         "quick": {"method": "wgan-clip", "toy_dataset": "8gaussians", "toy_steps": 500,
@@ -251,14 +264,18 @@ PRESETS = {
                  "image_dataset": "cifar10", "image_steps": 100000, "lam": None, "seeds": [0, 1, 2]},
     },
     "ch05": {
-        "quick": {"method": "wgan-div", "toy_dataset": "8gaussians", "toy_steps": 500,
-                  "image_dataset": "digits", "image_steps": 300, "k": None, "p": None,
-                  "strategies": ["real-fake", "real+fake"], "seeds": [0]},
-        "full": {"method": "wgan-div", "toy_dataset": "8gaussians", "toy_steps": 20000,
-                 "image_dataset": "cifar10", "image_steps": 100000, "k": None, "p": None,
-                 "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake", "fake",
-                                "real"],
-                 "seeds": [0, 1, 2]},
+        "quick": {"image_dataset": "digits", "arch": "mlp", "methods": ["wgan-gp", "wgan-div"],
+                  "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake",
+                                 "fake", "real"],
+                  "seeds": [0, 1], "steps": 120, "lr": 5e-4, "betas": [0.5, 0.9], "n_eval": 1000,
+                  "features": "classifier", "ks": [1.0, 2.0, 4.0], "ps": [4.0, 6.0, 8.0],
+                  "kp_product": False, "kp_seeds": [0], "critic_steps": 600},
+        "full": {"image_dataset": "cifar10", "arch": "conv", "methods": ["wgan-gp", "wgan-div"],
+                 "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake",
+                                "fake", "real"],
+                 "seeds": [0, 1, 2], "steps": 100000, "lr": None, "betas": None, "n_eval": 10000,
+                 "features": "inception", "ks": [1.0, 2.0, 4.0], "ps": [4.0, 6.0, 8.0],
+                 "kp_product": True, "kp_seeds": [0, 1, 2], "critic_steps": 5000},
     },
     "ch06": {
         "quick": {"image_dataset": "digits", "image_datasets": ["digits"], "critic_steps": 600,
