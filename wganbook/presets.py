@@ -203,6 +203,7 @@ SCHEMA = {
     "strategy": Choice(_strategies, none_ok=True),
     "strategies": Seq(Choice(_strategies)),
     "width": Int(lo=1, none_ok=True),
+    "toy_width": Int(lo=1, none_ok=True),
     "depth": Int(lo=1, none_ok=True),
     "z_dim": Int(lo=1, none_ok=True),
     "norm": Choice(("none", "layer", "batch"), none_ok=True),
@@ -287,14 +288,16 @@ PRESETS = {
                  "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 100,
                  "blur_sigma": 1.0, "w1gen_steps": 5000, "seeds": [0, 1, 2], "n_eval": 5000},
     },
-    # defaults of `python -m wganbook train` (None = the method's default for the data)
+    # defaults of `python -m wganbook train` (None = the method's default for the data);
+    # toy_width: MLP width on 2-D toys when --width is not given (quick: 3x256 MLPs, measured to
+    # cover the 8 Gaussians within 500 generator steps; full: gan_toy.py's 3x512)
     "train": {
         "quick": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 2000, "batch_size": None,
                   "n_critic": None, "lr": None, "betas": None, "lam": None, "clip": None, "width": None,
-                  "depth": None, "w1_every": 0},
+                  "toy_width": 256, "depth": None, "w1_every": 0},
         "full": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 100000, "batch_size": None,
                  "n_critic": None, "lr": None, "betas": None, "lam": None, "clip": None, "width": None,
-                 "depth": None, "w1_every": 1000},
+                 "toy_width": 512, "depth": None, "w1_every": 1000},
     },
 }
 
