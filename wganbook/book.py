@@ -35,7 +35,6 @@ __all__ = ["chapter_notebooks", "chapter_key", "chapter_parameters", "check_data
            "glued_values", "run_book", "preset_table", "load_results", "results_table", "RESULTS_FILE"]
 
 RESULTS_FILE = "results.json"
-DATASET_PARAMS = ("dataset", "image_dataset")
 
 
 def chapter_notebooks(book_dir="book", only: Optional[Iterable[str]] = None) -> List[Path]:
@@ -106,18 +105,22 @@ def check_datasets(notebooks: Iterable[Path], preset: str, overrides: Dict[str, 
     needed = {}
     for nb in notebooks:
         values = _preset_values(chapter_key(nb), preset, overrides)
-        for name in DATASET_PARAMS:
-            ds = values.get(name)
-            if isinstance(ds, str) and ds in IMAGE_DATASETS and ds != "digits":
-                needed.setdefault((name, ds), []).append(nb.stem)
-    for (param, ds), chapters in sorted(needed.items()):
+        for name, value in values.items():
+            if "dataset" not in name:
+                continue
+            for ds in (value if isinstance(value, (list, tuple)) else [value]):
+                if isinstance(ds, str) and ds in IMAGE_DATASETS and ds != "digits":
+                    needed.setdefault((name, isinstance(value, (list, tuple)), ds), []).append(nb.stem)
+    for (param, is_list, ds), chapters in sorted(needed.items()):
         try:
             load_images(ds, root=root, download=download)
         except DatasetMissingError as exc:
+            fix = f"-p {param} '[digits]'" if is_list else f"-p {param} digits"
             raise DatasetMissingError(
-                f"{exc}\nChapters {', '.join(chapters)} need {ds!r} at preset {preset!r}. "
-                f"To run the {preset} preset on the offline dataset instead, add "
-                f"`-p {param} digits` (python -m wganbook book --preset {preset} -p {param} digits)."
+                f"{exc}\nChapter(s) {', '.join(chapters)} need {ds!r} at preset {preset!r}. "
+                f"To run the {preset} preset on the offline dataset instead, add `{fix}` "
+                f"(python -m wganbook book --preset {preset} {fix}), or allow downloads with --download "
+                f"on an online machine."
             ) from None
 
 

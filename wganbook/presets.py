@@ -288,6 +288,11 @@ PRESETS = {
                  "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 100,
                  "blur_sigma": 1.0, "w1gen_steps": 5000, "seeds": [0, 1, 2], "n_eval": 5000},
     },
+    # chapter 7 only reads the results of full runs stored in the repository
+    "ch07": {
+        "quick": {"results_dir": "../results"},
+        "full": {"results_dir": "../results"},
+    },
     # defaults of `python -m wganbook train` (None = the method's default for the data);
     # toy_width: MLP width on 2-D toys when --width is not given (quick: 3x256 MLPs, measured to
     # cover the 8 Gaussians within 500 generator steps; full: gan_toy.py's 3x512)
