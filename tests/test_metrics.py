@@ -170,12 +170,13 @@ def test_mode_coverage_exact_centres_and_single_mode(name, k):
     allc = centres.repeat(10, 1)
     cov = metrics.mode_coverage(allc, name)
     assert cov["modes"] == k and cov["high_quality"] == 1.0 and cov["total_modes"] == k
+    assert cov["counts"] == [10] * k == cov["hq_counts"]
     one = centres[:1].repeat(100, 1)
     cov = metrics.mode_coverage(one, name)
     assert cov["modes"] == 1 and cov["high_quality"] == 1.0 and cov["counts"][0] == 100
     far = torch.full((50, 2), 10.0)
     assert metrics.mode_coverage(far, name) == {"modes": 0, "high_quality": 0.0, "total_modes": k,
-                                                "counts": [0] * k}
+                                                "counts": [0] * k, "hq_counts": [0] * k}
 
 
 def test_mode_coverage_of_true_samples_and_its_thresholds():
@@ -183,14 +184,30 @@ def test_mode_coverage_of_true_samples_and_its_thresholds():
     cov = metrics.mode_coverage(x, "8gaussians")
     # within 3 std per coordinate: the radius 3 sigma holds 1 - exp(-9/2) = 98.9% of a 2-D Gaussian
     assert cov["modes"] == 8 and cov["high_quality"] == pytest.approx(1 - np.exp(-4.5), abs=0.01)
-    # a few stray samples do not make a mode covered
-    stray = torch.cat([toy_modes("8gaussians")[:1].repeat(97, 1), toy_modes("8gaussians")[1:4]])
+    assert sum(cov["counts"]) == 4000
+    centres, std = metrics.mode_centres("8gaussians")
+    # a blurred generator: every point 10 std away from its mode covers the modes, with no quality
+    blurred = centres.repeat(50, 1) + torch.tensor([10 * std, 0.0])
+    cov = metrics.mode_coverage(blurred, "8gaussians")
+    assert cov["modes"] == 8 and cov["high_quality"] == 0.0
+    assert metrics.mode_coverage(blurred, "8gaussians", radius=3 * std)["modes"] == 0
+    # a few stray samples do not make a mode covered: 97 + 1 + 1 + 1 samples, need ceil(0.2 * 100 / 8) = 3
+    stray = torch.cat([centres[:1].repeat(97, 1), centres[1:4]])
     assert metrics.mode_coverage(stray, "8gaussians")["modes"] == 1
     assert metrics.mode_coverage(stray, "8gaussians", min_share=0.0)["modes"] == 4
     with pytest.raises(ValueError, match="dataset"):
         metrics.mode_coverage(x, "swissroll")
     with pytest.raises(ValueError, match="samples"):
         metrics.mode_coverage(torch.zeros(5, 3), "8gaussians")
+
+
+def test_default_coverage_radius_is_a_quarter_of_the_mode_spacing():
+    centres, _ = metrics.mode_centres("25gaussians")
+    spacing = 2 / 2.828
+    inside = centres + torch.tensor([0.24 * spacing, 0.0])
+    outside = centres + torch.tensor([0.26 * spacing, 0.0])
+    assert metrics.mode_coverage(inside, "25gaussians", min_share=0.0)["modes"] == 25
+    assert metrics.mode_coverage(outside, "25gaussians", min_share=0.0)["modes"] == 0
 
 
 def test_w1_to_target():

@@ -128,7 +128,9 @@ def add_train_subcommand(subparsers) -> argparse.ArgumentParser:
                    help="penalty weight lambda (default: the method's; 0.1 for wgan-gp/lp on 2-D toys)")
     p.add_argument("--clip", type=_positive_float, default=None,
                    help="weight-clipping bound c for wgan-clip (default 0.01)")
-    p.add_argument("--width", type=_positive_int, default=None, help="hidden width of both networks (default: 512 on 2-D toys, per image size otherwise)")
+    p.add_argument("--width", type=_positive_int, default=None,
+                   help=f"hidden width of both networks (default: {d['toy_width']} on 2-D toys -- "
+                        "gan_toy.py uses 512 -- and the per-image-size default otherwise)")
     p.add_argument("--depth", type=_positive_int, default=None, help="hidden layers (toys, default 3) or conv blocks (images)")
     p.add_argument("--w1-every", type=_nonneg_int, default=d["w1_every"],
                    help="exact batch W1 every K generator steps (0: off)")
@@ -232,10 +234,16 @@ def _run_train(args) -> int:
     parser = args._parser
     if args.resume and not args.checkpoint_dir:
         parser.error("--resume needs --checkpoint-dir (the folder holding the checkpoint)")
+    from .data import TOY_DATASETS
+    from .presets import get_preset
+
+    width = args.width
+    if width is None and args.dataset in TOY_DATASETS:
+        width = get_preset("train", "quick")["toy_width"]
     try:
         cfg = TrainConfig(method=args.method, data=args.dataset, steps=args.steps, seed=args.seed,
                           device=args.device, batch_size=args.batch_size, n_critic=args.n_critic,
-                          lr=args.lr, lam=args.lam, clip=args.clip, width=args.width, depth=args.depth,
+                          lr=args.lr, lam=args.lam, clip=args.clip, width=width, depth=args.depth,
                           w1_every=args.w1_every, checkpoint_dir=args.checkpoint_dir,
                           checkpoint_every=args.checkpoint_every,
                           progress=False if args.no_progress else None)

@@ -23,8 +23,9 @@ __all__ = [
     "FAKE_COLOR",
 ]
 
-#: Colours of gan_toy.py's plots: real points orange, fake points green.
+#: Colour of real points (orange, as in the plots of gan_toy.py).
 REAL_COLOR = "orange"
+#: Colour of generated points (green, as in the plots of gan_toy.py).
 FAKE_COLOR = "green"
 
 _LABELS = {

@@ -454,8 +454,8 @@ class TrainResult:
     ----------
     generator, critic : torch.nn.Module
         The trained models (on ``device``).
-    history : dict of str to list
-        ``"step"``, ``"critic_loss"``, ``"generator_loss"``, ``"w1_estimate"``, ``"penalty"``,
+    history : dict
+        Lists by column: ``"step"``, ``"critic_loss"``, ``"generator_loss"``, ``"w1_estimate"``, ``"penalty"``,
         ``"grad_norm"`` (one entry per generator step); ``"w1_step"``, ``"w1_exact"``;
         ``"eval_step"`` and one column per metric.
     config : TrainConfig
@@ -706,10 +706,13 @@ def _builtin_metric(cfg: TrainConfig, device) -> Callable:
         else:
             metric = "fd"
     n = cfg.eval_n
+    features = []  # built on first use, then reused (its reference statistics are cached)
 
     def fn(generator, step):
         if metric == "fd":
-            return {"fd": metrics.sample_quality(generator, cfg.data, n=n, seed=cfg.seed)}
+            if not features:
+                features.append(metrics.ClassifierFeatures(cfg.data))
+            return {"fd": metrics.sample_quality(generator, cfg.data, n=n, seed=cfg.seed, features=features[0])}
         x = metrics.generate(generator, n, seed=cfg.seed + 1)
         if metric == "modes":
             cov = metrics.mode_coverage(x, cfg.data)
@@ -847,6 +850,8 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
             "rng": _rng_state(gens), "data": stream.state(), "history": history,
         }, ckpt_path)
 
+    nan_t = torch.full((), float("nan"), device=device)
+    zero_t = torch.zeros((), device=device)
     generator.train()
     critic.train()
     real = fake = None
@@ -864,7 +869,7 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
                 if post_step is not None:
                     post_step()
             if cfg.fixed_generator:
-                g_loss = torch.zeros((), device=device)
+                g_loss = zero_t
             else:
                 for p in critic_params:
                     p.requires_grad_(False)
@@ -875,8 +880,8 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
                 opt_g.step()
                 for p in critic_params:
                     p.requires_grad_(True)
-            rec.add(step, (loss.detach(), g_loss.detach(), _scalar(stats.get("w1_estimate"), loss),
-                           _scalar(stats.get("penalty"), loss), _scalar(stats.get("grad_norm"), loss)))
+            rec.add(step, (loss.detach(), g_loss.detach(), stats.get("w1_estimate", nan_t),
+                           stats.get("penalty", zero_t), stats.get("grad_norm", nan_t)))
             if step % cfg.log_every == 0:
                 rec.flush()
                 if pbar is not None and history["w1_estimate"]:
