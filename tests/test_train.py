@@ -283,3 +283,45 @@ def test_fit_critic_validates_and_guards():
         fit_critic("wgan-x", critic, x, x, steps=1)
     with pytest.raises(TrainingDiverged):
         fit_critic("wgan-gp", _InfCritic(), x, x, steps=2)
+
+
+# ------------------------------------------------------------------ automatic checkpoints (book reruns)
+def test_auto_checkpoint_env_resumes_an_interrupted_run(tmp_path, monkeypatch):
+    """With WGANBOOK_CHECKPOINT_DIR set, a rerun of the same sequence of train() calls resumes
+    an interrupted run from its last checkpoint and ends bit-identical to an uninterrupted run."""
+    import wganbook.train as T
+
+    straight = train(tiny(steps=6, w1_every=3))
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_at_4(generator, step):
+        if step >= 4:
+            raise Interrupted
+        return {}
+
+    monkeypatch.setenv(T.AUTO_CHECKPOINT_ENV, str(tmp_path))
+    monkeypatch.setitem(T._auto_calls, "n", 0)
+    with pytest.raises(Interrupted):
+        train(tiny(steps=6, w1_every=3, checkpoint_every=2, eval_every=2, eval_fn=stop_at_4))
+    folders = [p for p in tmp_path.iterdir()]
+    assert len(folders) == 1 and (folders[0] / CHECKPOINT_NAME).exists()
+    assert T.load_checkpoint(folders[0])["step"] in (2, 4)
+
+    monkeypatch.setitem(T._auto_calls, "n", 0)  # a new process runs the same notebook again
+    resumed = train(tiny(steps=6, w1_every=3, checkpoint_every=2))
+    assert _sha_pair(resumed) == _sha_pair(straight)
+    # A finished run is restored, not retrained.
+    monkeypatch.setitem(T._auto_calls, "n", 0)
+    again = train(tiny(steps=6, w1_every=3, checkpoint_every=2))
+    assert _sha_pair(again) == _sha_pair(straight)
+    assert again.history["step"] == resumed.history["step"]
+
+
+def test_auto_checkpoint_is_off_without_the_env(tmp_path, monkeypatch):
+    import wganbook.train as T
+
+    monkeypatch.delenv(T.AUTO_CHECKPOINT_ENV, raising=False)
+    result = train(tiny(steps=2))
+    assert result.config.checkpoint_dir is None

@@ -1,4 +1,5 @@
-"""Command line: ``python -m wganbook train ...`` (also the ``wganbook`` console script).
+"""Command line: ``python -m wganbook train ...`` and ``python -m wganbook book ...`` (also the
+``wganbook`` console script).
 
 Subcommands are registered by functions ``add_<name>_subcommand(subparsers)`` listed in
 ``SUBCOMMANDS``; each sets ``func`` (``args -> exit code``) on its parser. ``build_parser()``
@@ -149,7 +150,13 @@ def add_train_subcommand(subparsers) -> argparse.ArgumentParser:
 
 
 #: Subcommand registration functions, in order (the lead may append, e.g., ``add_book_subcommand``).
-SUBCOMMANDS: List[Callable] = [add_train_subcommand]
+def _add_book_subcommand(subparsers):
+    from .book import add_book_subcommand
+
+    return add_book_subcommand(subparsers)
+
+
+SUBCOMMANDS: List[Callable] = [add_train_subcommand, _add_book_subcommand]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
 __all__ = ["chapter_notebooks", "chapter_key", "chapter_parameters", "check_datasets",
-           "glued_values", "run_book", "preset_table", "load_results", "results_table", "RESULTS_FILE"]
+           "glued_values", "run_book", "preset_table", "load_results", "results_table",
+           "add_book_subcommand", "RESULTS_FILE"]
 
 RESULTS_FILE = "results.json"
 
@@ -327,3 +328,60 @@ def results_table(records: Iterable[Dict[str, object]]) -> str:
         rows.append(f"| {r.get('chapter')} | {r.get('status')} | {dev} | {date} | {dataset} | "
                     f"{'?' if wall is None else f'{wall / 60:.1f}'} |")
     return "\n".join(rows)
+
+
+def _parse_override(text: str):
+    """``NAME=VALUE`` or a pair from ``-p NAME VALUE``: the value is read as a Python/YAML literal."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def add_book_subcommand(subparsers):
+    """Register ``book``: rerun every chapter with papermill at a preset (see :func:`run_book`).
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        From ``parser.add_subparsers()``.
+    """
+    p = subparsers.add_parser(
+        "book", help="rerun the book's chapters with papermill (e.g. --preset full on a GPU)",
+        description="Execute every chapter notebook of book/ with papermill at a preset into its own "
+                    "folder under --out (never touching book/), writing the executed notebook and a "
+                    "results.json per chapter; completed chapters are skipped and interrupted ones "
+                    "resume from their training checkpoints.")
+    p.add_argument("--preset", default="full", choices=("quick", "full"), help="preset for every chapter")
+    p.add_argument("--out", default="runs/full", help="output folder (outside book/)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="papermill parameter override, e.g. -p dataset digits (repeatable)")
+    p.add_argument("--chapters", nargs="+", default=None, metavar="NN",
+                   help="only these chapters, e.g. --chapters 03 04")
+    p.add_argument("--book-dir", default="book", help="folder of the chapter notebooks")
+    p.add_argument("--download", action="store_true",
+                   help="allow dataset downloads (online machines); offline a missing dataset stops the run")
+    p.add_argument("--force", action="store_true", help="rerun chapters that already completed")
+    p.add_argument("--execution-timeout", type=int, default=None,
+                   help="per-cell timeout in seconds (default: none)")
+    p.set_defaults(func=_run_book_command, _parser=p)
+    return p
+
+
+def _run_book_command(args) -> int:
+    from .data import DatasetMissingError
+
+    overrides = {name: _parse_override(value) for name, value in args.parameter}
+    try:
+        run_book(preset=args.preset, out=args.out, overrides=overrides, chapters=args.chapters,
+                 book_dir=args.book_dir, download=args.download, force=args.force,
+                 log=lambda msg: print(msg, flush=True), execution_timeout=args.execution_timeout)
+    except (DatasetMissingError, ValueError, FileNotFoundError) as exc:
+        print(f"wganbook book: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"wganbook book: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -722,6 +722,32 @@ def _builtin_metric(cfg: TrainConfig, device) -> Callable:
     return fn
 
 
+#: Environment variable that turns on automatic checkpoints for every :func:`train` call
+#: (set by ``python -m wganbook book`` so that an interrupted chapter resumes its runs).
+AUTO_CHECKPOINT_ENV = "WGANBOOK_CHECKPOINT_DIR"
+_auto_calls = {"n": 0}
+
+
+def _auto_checkpoint(config: "TrainConfig", resume: bool):
+    """Give ``config`` a checkpoint folder under ``$WGANBOOK_CHECKPOINT_DIR`` (if set).
+
+    The k-th :func:`train` call of a process gets the folder ``k-method-data-<config hash>``, so
+    rerunning the same notebook finds each run's checkpoint again and resumes it (a run that had
+    finished is restored at once). Without the variable, or with an explicit ``checkpoint_dir``,
+    nothing changes.
+    """
+    root = os.environ.get(AUTO_CHECKPOINT_ENV)
+    if not root or config.checkpoint_dir is not None:
+        return config, resume
+    _auto_calls["n"] += 1
+    blob = repr(sorted((k, repr(v)) for k, v in config.to_dict().items() if k in _RESUME_KEYS + ("steps",)))
+    key = hashlib.sha256(blob.encode()).hexdigest()[:12]
+    folder = Path(root) / f"{_auto_calls['n']:03d}-{config.method}-{config.data}-{key}"
+    every = config.checkpoint_every or max(1, min(500, config.steps // 10))
+    config = dataclasses.replace(config, checkpoint_dir=str(folder), checkpoint_every=every)
+    return config, resume or (folder / CHECKPOINT_NAME).exists()
+
+
 def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
           critic: Optional[nn.Module] = None, resume: bool = False) -> TrainResult:
     r"""Train a (W)GAN with the method of ``config``.
@@ -768,6 +794,7 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    config, resume = _auto_checkpoint(config, resume)
     if resume and config.checkpoint_dir is None:
         raise ValueError("resume=True needs config.checkpoint_dir (the folder holding checkpoint.pt)")
     t0 = time.perf_counter()
