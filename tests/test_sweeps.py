@@ -143,3 +143,97 @@ def test_final_metrics_history_part_uses_last_finite_value():
     assert sweeps._last_finite([1.0, 2.0, float("nan"), None]) == 2.0
     assert sweeps._last_finite([]) is None
     assert sweeps._last_finite(None) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# with the real training loop (tiny runs)
+# ---------------------------------------------------------------------------------------------
+def test_run_grid_with_train_integration():
+    base = {"data": "8gaussians", "steps": 3, "width": 16, "batch_size": 32, "device": "cpu", "w1_every": 1}
+    recs = sweeps.run_grid(base, {"method": ["wgan-clip", "wgan-gp"]}, seeds=[0, 1], n_eval=128,
+                           keep_results=True)
+    assert [(r["combo"]["method"], r["seed"]) for r in recs] == [
+        ("wgan-clip", 0), ("wgan-clip", 1), ("wgan-gp", 0), ("wgan-gp", 1)]
+    for r in recs:
+        m = r["metrics"]
+        assert set(m) >= {"modes", "high_quality", "w1_target", "w1_exact", "w1_estimate"}
+        assert 0 <= m["modes"] <= 8 and 0.0 <= m["high_quality"] <= 1.0 and m["w1_target"] > 0
+        assert r["history"]["step"] == [1, 2, 3]
+        assert r["result"].config.seed == r["seed"] and r["diverged"] is None
+        # the exact batch W1 recorded last is the one reported
+        assert m["w1_exact"] == pytest.approx(r["history"]["w1_exact"][-1])
+    # same seed, same run: deterministic on CPU
+    again = sweeps.run_grid(base, {"method": ["wgan-gp"]}, seeds=[1], n_eval=128)
+    assert again[0]["metrics"] == pytest.approx(recs[3]["metrics"])
+    rows = sweeps.summarize(recs, "method", "w1_target")
+    assert [r["n"] for r in rows] == [2, 2]
+
+
+def test_run_grid_records_diverged_runs():
+    from wganbook.train import TrainingDiverged
+
+    def boom(cfg, data=None):
+        raise TrainingDiverged(7, "the critic loss")
+
+    recs = sweeps.run_grid({"data": "8gaussians"}, {}, seeds=[0], train_fn=boom, on_diverge="record")
+    assert recs[0]["diverged"] == 7 and recs[0]["metrics"] == {}
+    with pytest.raises(TrainingDiverged):
+        sweeps.run_grid({"data": "8gaussians"}, {}, seeds=[0], train_fn=boom)
+    with pytest.raises(ValueError):
+        sweeps.run_grid({"data": "8gaussians"}, {}, seeds=[0], train_fn=boom, on_diverge="skip")
+
+
+def test_fixed_generator_adds_unit_noise_and_is_reproducible():
+    real, fake = sweeps.fixed_generator("8gaussians", noise=0.5, seed=3)
+    real2, fake2 = sweeps.fixed_generator("8gaussians", noise=0.5, seed=3)
+    x, y = real(20000), fake(20000)
+    assert torch_equal(x, real2(20000)) and torch_equal(y, fake2(20000))
+    # Var(y) = Var(x') + sigma^2 per coordinate (x' independent of the noise)
+    assert (y.var(0) - x.var(0)).numpy() == pytest.approx([0.25, 0.25], abs=0.03)
+    with pytest.raises(ValueError):
+        sweeps.fixed_generator("digits")
+    with pytest.raises(ValueError):
+        sweeps.fixed_generator("8gaussians", noise=-1.0)
+
+
+def torch_equal(a, b):
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_fit_static_critics_clip_stays_in_box_and_inside_box_init():
+    import torch
+
+    fits = sweeps.fit_static_critics(
+        {"clip": {"method": "wgan-clip", "clip": 0.01, "inside_box": True},
+         "gp": {"method": "wgan-gp", "lam": 10.0}},
+        ["8gaussians"], steps=4, batch_size=32, width=16, n_points=64)
+    assert list(fits) == [("clip", "8gaussians"), ("gp", "8gaussians")]
+    clip = fits[("clip", "8gaussians")]
+    assert all(float(p.detach().abs().max()) <= 0.01 + 1e-9 for p in clip.critic.parameters())
+    assert not clip.critic.training and clip.real.shape == (64, 2) and clip.fake.shape == (64, 2)
+    assert clip.history["step"][-1] == 4 and clip.hparams["inside_box"] is True
+    # the shrink keeps each tensor's shape and puts its largest entry at 0.999 c
+    c = torch.nn.Linear(3, 4)
+    sweeps._shrink_into_box_(c, 0.01)
+    assert float(c.weight.detach().abs().max()) == pytest.approx(0.00999)
+    with pytest.raises(ValueError):
+        sweeps.fit_static_critics({"gp": {"method": "wgan-gp", "inside_box": True}}, ["8gaussians"], steps=1)
+    with pytest.raises(ValueError):
+        sweeps.fit_static_critics({"x": {"lam": 1.0}}, ["8gaussians"], steps=1)
+
+
+def test_sample_snapshots_as_eval_fn():
+    from wganbook.train import TrainConfig, train
+
+    snaps = sweeps.SampleSnapshots(at=[2, 4], n=16, metric=lambda x: {"mean_norm": float(x.norm(dim=1).mean())})
+    assert snaps.eval_every == 2
+    cfg = TrainConfig(method="wgan-gp", data="8gaussians", steps=4, width=16, batch_size=16, device="cpu",
+                      eval_every=snaps.eval_every, eval_fn=snaps)
+    res = train(cfg)
+    assert snaps.steps == [2, 4] and [tuple(s.shape) for s in snaps.samples] == [(16, 2), (16, 2)]
+    assert res.history["mean_norm"] == pytest.approx([float(s.norm(dim=1).mean()) for s in snaps.samples])
+    assert sweeps.SampleSnapshots(at=[3]).eval_every == 3
+    with pytest.raises(ValueError):
+        sweeps.SampleSnapshots(at=[0, 5])

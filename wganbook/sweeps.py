@@ -26,9 +26,11 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch
 
 __all__ = [
     "expand_grid",
@@ -37,6 +39,10 @@ __all__ = [
     "summarize",
     "markdown_table",
     "summary_table",
+    "StaticFit",
+    "fixed_generator",
+    "fit_static_critics",
+    "SampleSnapshots",
     "TOY_METRICS",
     "IMAGE_METRICS",
 ]
@@ -211,7 +217,7 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
              metric: Union[None, str, Sequence[str], Callable] = None, *, data=None,
              train_fn: Optional[Callable] = None, keep_results: bool = False,
              n_eval: Optional[int] = None, eval_seed: int = 0, features=None,
-             verbose: bool = False) -> List[dict]:
+             on_diverge: str = "raise", verbose: bool = False) -> List[dict]:
     r"""Train one model per grid combination and seed; return one record per run.
 
     For every combination ``combo`` of :func:`expand_grid` ``(grid)`` and every seed ``s`` the
@@ -246,14 +252,19 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
         Seed of the evaluation noise.
     features : callable, optional
         Image feature extractor for the Fréchet distance.
+    on_diverge : {"raise", "record"}, optional
+        What to do when a run raises :class:`wganbook.train.TrainingDiverged` (a NaN loss):
+        re-raise, or keep a record with empty ``"metrics"`` and ``"diverged"`` = the step (such
+        runs count as ``missing`` in :func:`summarize`).
     verbose : bool, optional
         Print one line per finished run.
 
     Returns
     -------
     list of dict
-        Records ``{"combo", "seed", "metrics", "history", "wall_time", "config", "result"}`` in
-        the order combination-major, seed-minor.
+        Records ``{"combo", "seed", "metrics", "history", "wall_time", "config", "result",
+        "diverged"}`` in the order combination-major, seed-minor (``"diverged"`` is ``None`` for
+        a run that finished).
 
     Raises
     ------
@@ -279,8 +290,14 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
         for m in wanted:
             if m not in allowed:
                 raise ValueError(f"unknown metric {m!r}; metric must be one of: {', '.join(allowed)}")
+    if on_diverge not in ("raise", "record"):
+        raise ValueError(f"unknown on_diverge {on_diverge!r}; on_diverge must be one of: raise, record")
     if train_fn is None:
         train_fn = _default_train()
+    try:
+        from .train import TrainingDiverged
+    except ImportError:  # pragma: no cover - train is part of the package
+        TrainingDiverged = ()
 
     records = []
     for combo in combos:
@@ -291,7 +308,17 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
         for s in seeds:
             cfg = dict(kwargs, seed=int(s))
             t0 = time.perf_counter()
-            result = train_fn(cfg, data=data)
+            try:
+                result = train_fn(cfg, data=data)
+            except TrainingDiverged as err:
+                if on_diverge == "raise":
+                    raise
+                records.append({"combo": label, "seed": int(s), "metrics": {}, "history": {},
+                                "wall_time": time.perf_counter() - t0, "config": cfg, "result": None,
+                                "diverged": getattr(err, "step", -1)})
+                if verbose:
+                    print(f"{_fmt_combo(label)} seed={s}: diverged")
+                continue
             wall = float(getattr(result, "wall_time", None) or (time.perf_counter() - t0))
             if callable(metric):
                 mets = dict(metric(result))
@@ -309,6 +336,7 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
                 "wall_time": wall,
                 "config": cfg,
                 "result": result if keep_results else None,
+                "diverged": None,
             })
             if verbose:
                 shown = ", ".join(f"{k}={_fmt(v, '.3g')}" for k, v in mets.items())
@@ -511,3 +539,261 @@ def summary_table(records: Sequence[Mapping], by: Union[str, Sequence[str]], met
             row["n"] = max(row.get("n", 0), s["n"] + s["missing"])
     return markdown_table(list(rows.values()), columns=by + list(metrics) + ["n"], headers=headers,
                           floatfmt=floatfmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Critics trained to optimality against a fixed "generator" (WGAN-GP Fig. 1)
+# ---------------------------------------------------------------------------------------------
+def fixed_generator(dataset: str, noise: float = 1.0, seed: int = 0) -> Tuple[Callable, Callable]:
+    r"""Samplers of a 2-D toy and of the fixed "generator" of WGAN-GP Fig. 1: data plus noise.
+
+    .. math::
+
+        x \sim P_r, \qquad y = x' + \sigma\,\xi,\quad x' \sim P_r,\ \xi \sim \mathcal N(0, I_2)
+
+    with :math:`\sigma` = ``noise`` (1 in ``gan_toy.py``'s ``FIXED_GENERATOR``); :math:`x` and
+    :math:`x'` are independent. Both samplers draw from one private, seeded random stream, so a
+    fit that uses them is reproducible and leaves the global random state alone.
+
+    Parameters
+    ----------
+    dataset : str
+        A toy dataset name (``wganbook.data.TOY_DATASETS``).
+    noise : float, optional
+        Standard deviation :math:`\sigma \ge 0` of the added noise.
+    seed : int, optional
+        Seed of the private stream.
+
+    Returns
+    -------
+    (callable, callable)
+        ``real(n)`` and ``fake(n)``, each returning an ``(n, 2)`` float32 tensor.
+    """
+    from . import data as wdata
+
+    if not isinstance(dataset, str) or not wdata.is_toy(dataset):
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wdata.TOY_DATASETS)}")
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not noise >= 0:
+        raise ValueError(f"noise must be a float >= 0, got {noise!r}")
+    gen = torch.Generator().manual_seed(int(seed))
+
+    def real(n: int) -> torch.Tensor:
+        return wdata.sample_toy(dataset, n, generator=gen)
+
+    def fake(n: int) -> torch.Tensor:
+        x = wdata.sample_toy(dataset, n, generator=gen)
+        return x + float(noise) * torch.randn(n, 2, generator=gen)
+
+    return real, fake
+
+
+@dataclass
+class StaticFit:
+    """One critic fitted by :func:`fit_static_critics`.
+
+    Attributes
+    ----------
+    label : str
+        The variant's label.
+    dataset : str
+        The toy dataset.
+    method : str
+        The method whose critic loss was minimised.
+    critic : torch.nn.Module
+        The fitted critic (in ``eval`` mode).
+    history : dict of str to list
+        What :func:`wganbook.train.fit_critic` recorded.
+    real, fake : torch.Tensor
+        Fresh evaluation samples of the two distributions, ``(n_points, 2)``.
+    hparams : dict
+        The settings of the variant (method hyper-parameters and architecture).
+    wall_time : float
+        Seconds spent fitting.
+    """
+
+    label: str
+    dataset: str
+    method: str
+    critic: Any
+    history: Dict[str, list]
+    real: torch.Tensor
+    fake: torch.Tensor
+    hparams: Dict[str, Any] = field(default_factory=dict)
+    wall_time: float = 0.0
+
+
+_ARCH_KEYS = ("width", "depth", "norm", "activation", "inside_box")
+
+
+def _shrink_into_box_(critic, c: float) -> None:
+    """Scale each parameter tensor so that its largest entry is 0.999 c (shape kept)."""
+    with torch.no_grad():
+        for p in critic.parameters():
+            m = float(p.abs().max()) if p.numel() else 0.0
+            if m > 0:
+                p.mul_(0.999 * c / m)
+
+
+def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequence[str], steps: int,
+                       batch_size: int = 256, seed: int = 0, noise: float = 1.0, n_points: int = 512,
+                       width: Optional[int] = None, depth: Optional[int] = None,
+                       record_every: Optional[int] = None, exact_w1: bool = False,
+                       device=None) -> Dict[Tuple[str, str], StaticFit]:
+    r"""Train critics of several methods "to optimality" against a fixed generator, per toy dataset.
+
+    For every variant and dataset a fresh critic ``make_critic(dataset, width, depth,
+    spectral=<method default>)`` minimises its method's critic loss
+
+    .. math::
+
+        L_C = \mathbb E_{y \sim Q} f(y) - \mathbb E_{x \sim P_r} f(x) + \text{penalty}
+
+    for ``steps`` steps of ``wganbook.train.fit_critic`` with :math:`Q` = data + unit Gaussian
+    noise (:func:`fixed_generator`), the setting of WGAN-GP Fig. 1a. Every fit uses the same
+    seed, so variants see the same minibatches.
+
+    Parameters
+    ----------
+    variants : dict of str to dict
+        Label -> settings: ``"method"`` (required), method hyper-parameters passed to
+        ``fit_critic`` (``lr``, ``betas``, ``lam``, ``clip``, ``optimizer``, ...), and
+        optionally architecture keys ``width``, ``depth``, ``norm``, ``activation``, and
+        ``inside_box=True`` (clipping only): shrink every initial parameter tensor into
+        :math:`(-c, c)` before training, so that weights reaching :math:`\pm c` are the effect of
+        training, not of the first clip.
+    datasets : list of str
+        Toy dataset names.
+    steps : int
+        Critic steps per fit.
+    batch_size : int, optional
+        Minibatch size.
+    seed : int, optional
+        Seed of the data stream, the critic's initialisation and the penalty points.
+    noise : float, optional
+        Standard deviation of the fixed generator's noise.
+    n_points : int, optional
+        Size of the stored evaluation samples ``real`` / ``fake``.
+    width, depth : int, optional
+        Default critic size for variants that do not set their own.
+    record_every : int, optional
+        Passed to ``fit_critic`` (default: every ``steps // 20`` steps).
+    exact_w1 : bool, optional
+        Also record the exact W1 of the minibatches.
+    device : str, optional
+        Device of the fits (default CPU).
+
+    Returns
+    -------
+    dict
+        ``(label, dataset) -> StaticFit``, in the order variants x datasets.
+    """
+    from . import data as wdata
+    from .models import make_critic
+    from .objectives import get_method
+    from .train import fit_critic
+
+    if not isinstance(variants, Mapping) or not variants:
+        raise TypeError("variants must be a non-empty dict of label -> settings (with a 'method')")
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    for ds in datasets:
+        if not wdata.is_toy(ds):
+            raise ValueError(f"unknown dataset {ds!r}; dataset must be one of: {', '.join(wdata.TOY_DATASETS)}")
+    if record_every is None:
+        record_every = max(1, int(steps) // 20)
+    fits: Dict[Tuple[str, str], StaticFit] = {}
+    for label, settings in variants.items():
+        if not isinstance(settings, Mapping) or "method" not in settings:
+            raise ValueError(f"variant {label!r} must be a dict with a 'method' key")
+        settings = dict(settings)
+        method = settings.pop("method")
+        m = get_method(method)
+        arch = {k: settings.pop(k) for k in _ARCH_KEYS if k in settings}
+        inside = bool(arch.pop("inside_box", False))
+        hp = settings
+        for ds in datasets:
+            wdata.seed_everything(seed)
+            critic = make_critic(ds, width=arch.get("width", width), depth=arch.get("depth", depth),
+                                 norm=arch.get("norm", "none"), activation=arch.get("activation"),
+                                 spectral=bool(m.defaults.get("spectral", False)))
+            if inside:
+                c = hp.get("clip") or m.defaults.get("clip")
+                if not c:
+                    raise ValueError(f"variant {label!r}: inside_box needs a clipping method (clip), got {method!r}")
+                _shrink_into_box_(critic, float(c))
+            if device is not None:
+                critic.to(device)
+            real, fake = fixed_generator(ds, noise=noise, seed=seed)
+            t0 = time.perf_counter()
+            hist = fit_critic(method, critic, real, fake, steps=steps, batch_size=batch_size, seed=seed,
+                              record_every=record_every, exact_w1=exact_w1, **hp)
+            wall = time.perf_counter() - t0
+            critic.eval()
+            ev_real, ev_fake = fixed_generator(ds, noise=noise, seed=seed + 1)
+            fits[(label, ds)] = StaticFit(label=label, dataset=ds, method=method, critic=critic, history=hist,
+                                          real=ev_real(n_points), fake=ev_fake(n_points),
+                                          hparams=dict(hp, **arch, inside_box=inside), wall_time=wall)
+    return fits
+
+
+# ---------------------------------------------------------------------------------------------
+# Samples during training
+# ---------------------------------------------------------------------------------------------
+class SampleSnapshots:
+    r"""An ``eval_fn`` for :class:`wganbook.train.TrainConfig` that keeps samples along training.
+
+    At every generator step in ``at`` it stores :math:`G(z_1), \dots, G(z_n)` for one fixed set of
+    latent codes (``wganbook.metrics.generate(generator, n, seed)``), so that snapshots differ only
+    through training. Use with ``TrainConfig(eval_every=e, eval_fn=snaps)`` where ``e`` divides
+    every entry of ``at`` (e.g. ``snaps.eval_every``).
+
+    Parameters
+    ----------
+    at : list of int
+        Generator steps (>= 1) at which to keep samples.
+    n : int, optional
+        Samples per snapshot.
+    seed : int, optional
+        Seed of the fixed latent codes.
+    metric : callable, optional
+        ``metric(samples) -> float or dict``; its value is returned to the training loop (and so
+        recorded in the history) at the snapshot steps.
+
+    Attributes
+    ----------
+    steps : list of int
+        Steps at which samples were kept.
+    samples : list of torch.Tensor
+        The samples (CPU).
+    """
+
+    def __init__(self, at: Sequence[int], n: int = 512, seed: int = 0, metric: Optional[Callable] = None):
+        at = sorted(set(int(a) for a in at))
+        if not at or at[0] < 1:
+            raise ValueError(f"at must be a non-empty list of steps >= 1, got {at!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an int >= 1, got {n!r}")
+        self.at = at
+        self.n = n
+        self.seed = int(seed)
+        self.metric = metric
+        self.steps: List[int] = []
+        self.samples: List[torch.Tensor] = []
+
+    @property
+    def eval_every(self) -> int:
+        """The largest cadence that hits every step of ``at`` (their greatest common divisor)."""
+        return math.gcd(*self.at) if len(self.at) > 1 else self.at[0]
+
+    def __call__(self, generator, step: int):
+        """Keep samples if ``step`` is in ``at``; return the metric (or ``{}``)."""
+        if int(step) not in self.at:
+            return {}
+        from .metrics import generate
+
+        x = generate(generator, self.n, seed=self.seed)
+        self.steps.append(int(step))
+        self.samples.append(x)
+        if self.metric is None:
+            return {}
+        return self.metric(x)
