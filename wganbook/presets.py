@@ -241,13 +241,13 @@ PRESETS = {
     "ch01": {
         "quick": {"n_samples": 1000, "bin_width": 0.1, "critic_steps": 1500, "width": 64,
                   "lr": 1e-3, "lam": 10.0},
-        "full": {"n_samples": 4096, "bin_width": 0.05, "critic_steps": 5000, "width": 512,
+        "full": {"n_samples": 4096, "bin_width": 0.05, "critic_steps": 5000, "width": 128,
                  "lr": 1e-3, "lam": 10.0},
     },
     "ch02": {
         "quick": {"n_samples": 64, "critic_steps": 2000, "width": 128, "lr": 1e-4, "lam": 10.0,
                   "n_functions": 200},
-        "full": {"n_samples": 256, "critic_steps": 10000, "width": 512, "lr": 1e-4, "lam": 10.0,
+        "full": {"n_samples": 256, "critic_steps": 10000, "width": 256, "lr": 1e-4, "lam": 10.0,
                  "n_functions": 1000},
     },
     "ch03": {
