@@ -347,3 +347,20 @@ def test_bad_arguments_raise():
         div_penalty(f, real, fake, p=0.0)
     with pytest.raises(ValueError, match="center"):
         gradient_penalty(f, real, fake, center=-1.0)
+
+
+def test_share_at_bound_counts_weights_at_plus_minus_c():
+    from wganbook.lipschitz import share_at_bound
+
+    lin = nn.Linear(2, 2)  # 4 weights, 2 biases
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[0.01, -0.01], [0.00995, 0.005]]))
+        lin.bias.copy_(torch.tensor([0.01, 0.01]))
+    assert share_at_bound(lin, 0.01) == pytest.approx(3 / 4)          # |w| >= 0.99 c
+    assert share_at_bound(lin, 0.01, rtol=0.0) == pytest.approx(2 / 4)
+    assert share_at_bound(lin, 0.01, weights_only=False) == pytest.approx(5 / 6)
+    assert share_at_bound(nn.ReLU(), 0.01) == 0.0
+    with pytest.raises(ValueError):
+        share_at_bound(lin, 0.0)
+    with pytest.raises(ValueError):
+        share_at_bound(lin, 0.01, rtol=1.0)

@@ -124,3 +124,18 @@ def test_setup_notebook(monkeypatch):
         assert matplotlib.rcParams["figure.dpi"] == notebook.DPI
         assert tuple(matplotlib.rcParams["figure.figsize"]) == notebook.FIGSIZE
     assert torch.initial_seed() == 3
+
+
+def test_estimate_vs_exact_plots_values_and_ratio():
+    import matplotlib.pyplot as plt
+
+    hist = {"step": [1, 2, 3, 4], "w1_estimate": [-0.1, 0.2, 0.3, 0.4], "w1_step": [2, 4],
+            "w1_exact": [1.0, 2.0]}
+    fig, axes = plt.subplots(1, 2)
+    plotting.estimate_vs_exact(axes, {"gp": hist})
+    exact, est = axes[0].get_lines()[:2]
+    assert list(exact.get_xdata()) == [2, 4] and list(exact.get_ydata()) == [1.0, 2.0]
+    assert list(est.get_ydata()) == [0.2, 0.4]
+    assert list(axes[1].get_lines()[0].get_ydata()) == pytest.approx([0.2, 0.2])
+    assert axes[1].get_yscale() == "log" and axes[0].get_xlabel() == "generator step"
+    plt.close(fig)

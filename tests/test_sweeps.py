@@ -237,3 +237,16 @@ def test_sample_snapshots_as_eval_fn():
     assert sweeps.SampleSnapshots(at=[3]).eval_every == 3
     with pytest.raises(ValueError):
         sweeps.SampleSnapshots(at=[0, 5])
+
+
+def test_estimate_vs_exact_pairs_the_same_steps():
+    hist = {"step": [1, 2, 3, 4], "w1_estimate": [0.1, 0.2, 0.3, 0.4], "w1_step": [2, 4], "w1_exact": [1.0, 2.0]}
+    steps, est, ex = sweeps.estimate_vs_exact(hist)
+    assert steps.tolist() == [2, 4] and est.tolist() == [0.2, 0.4] and ex.tolist() == [1.0, 2.0]
+    # a resumed history whose steps do not start at 1
+    hist = {"step": [5, 6], "w1_estimate": [0.5, 0.6], "w1_step": [6], "w1_exact": [3.0]}
+    assert sweeps.estimate_vs_exact(hist)[1].tolist() == [0.6]
+    with pytest.raises(ValueError):
+        sweeps.estimate_vs_exact({"step": [1], "w1_estimate": [0.1]})
+    with pytest.raises(ValueError):
+        sweeps.estimate_vs_exact({"step": [1], "w1_estimate": [0.1], "w1_step": [3], "w1_exact": [1.0]})

@@ -32,6 +32,7 @@ __all__ = [
     "empirical_lipschitz",
     "layer_gradient_norms",
     "spectral_norms",
+    "share_at_bound",
 ]
 
 #: The six choices of the distribution :math:`r(x)` of penalty points in the WGAN-div
@@ -444,3 +445,41 @@ def spectral_norms(module: nn.Module) -> List[float]:
         for m, t in saved:
             m.training = t
     return out
+
+
+def share_at_bound(module: nn.Module, c: float, rtol: float = 0.01, weights_only: bool = True) -> float:
+    r"""Share of a module's weights that sit at the clipping bound :math:`\pm c`.
+
+    .. math::
+
+        s = \frac{1}{N} \#\{\, w : \lvert w \rvert \ge (1 - r)\,c \,\}
+
+    over the :math:`N` entries of the weight matrices and kernels (parameters with two or more
+    dimensions; biases too when ``weights_only=False``), with :math:`r` = ``rtol``. After weight
+    clipping (WGAN) most weights end up at the bounds (WGAN-GP Fig. 1b, right).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    c : float
+        Clipping bound, ``c > 0``.
+    rtol : float
+        Relative tolerance :math:`r \in [0, 1)`.
+    weights_only : bool
+        Count only parameters with ``ndim >= 2``.
+
+    Returns
+    -------
+    float
+        :math:`s \in [0, 1]` (0.0 for a module without such parameters).
+    """
+    if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
+        raise ValueError(f"c must be a float > 0; got {c!r}")
+    if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 <= rtol < 1:
+        raise ValueError(f"rtol must be a float in [0, 1); got {rtol!r}")
+    ws = [p.detach().reshape(-1) for p in module.parameters() if p.ndim >= 2 or not weights_only]
+    if not ws:
+        return 0.0
+    # compare in each tensor's own precision, so that clamp_(-c, c) counts as "at the bound"
+    hits = sum(int((t.abs() >= torch.tensor((1.0 - rtol) * c, dtype=t.dtype)).sum()) for t in ws)
+    return hits / sum(t.numel() for t in ws)

@@ -19,6 +19,7 @@ __all__ = [
     "weight_histogram",
     "layer_grad_norms",
     "gradient_norm_histogram",
+    "estimate_vs_exact",
     "REAL_COLOR",
     "FAKE_COLOR",
 ]
@@ -345,3 +346,52 @@ def gradient_norm_histogram(ax, norms, bins: int = 50, label: Optional[str] = No
     if label is not None:
         ax.legend(fontsize="small")
     return ax
+
+
+def estimate_vs_exact(axes, histories: Mapping[str, Mapping[str, Sequence[float]]], logy: bool = True):
+    r"""The critic's W1 estimate next to the exact batch W1 along training, and their ratio.
+
+    For each history (a ``TrainResult.history`` recorded with ``w1_every``), the left axes show
+    the exact minibatch :math:`W_1` (solid) and the critic estimate
+    :math:`\hat W = \bar f(x) - \bar f(G(z))` of the same minibatches (dashed, same colour); the
+    right axes show :math:`\hat W / W_1`, the factor the critic's loss carries
+    (``wganbook.sweeps.estimate_vs_exact`` pairs the values). On logarithmic axes non-positive
+    estimates are not drawn.
+
+    Parameters
+    ----------
+    axes : sequence of two matplotlib.axes.Axes
+        Target axes (values, ratio).
+    histories : mapping of str to mapping
+        Label -> training history.
+    logy : bool, optional
+        Logarithmic y axes.
+
+    Returns
+    -------
+    sequence of matplotlib.axes.Axes
+        ``axes``.
+    """
+    from .sweeps import estimate_vs_exact as _pairs
+
+    ax_v, ax_r = axes
+    for i, (label, history) in enumerate(histories.items()):
+        steps, est, ex = _pairs(history)
+        color = f"C{i}"
+        ax_v.plot(steps, ex, color=color, marker=".", ms=3, label=f"{label}: exact batch $W_1$")
+        keep = est > 0 if logy else np.ones_like(est, dtype=bool)
+        ax_v.plot(steps[keep], est[keep], color=color, ls="--", label=f"{label}: critic estimate")
+        ratio = est / ex
+        keep_r = ratio > 0 if logy else np.ones_like(ratio, dtype=bool)
+        ax_r.plot(steps[keep_r], ratio[keep_r], color=color, marker=".", ms=3, label=str(label))
+    ax_v.set_xlabel("generator step")
+    ax_v.set_ylabel("$W_1$ (exact) and critic estimate")
+    ax_r.set_xlabel("generator step")
+    ax_r.set_ylabel(r"critic estimate / exact $W_1$")
+    if logy:
+        ax_v.set_yscale("log")
+        ax_r.set_yscale("log")
+    for ax in (ax_v, ax_r):
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+    return axes

@@ -43,6 +43,7 @@ __all__ = [
     "fixed_generator",
     "fit_static_critics",
     "SampleSnapshots",
+    "estimate_vs_exact",
     "TOY_METRICS",
     "IMAGE_METRICS",
 ]
@@ -346,6 +347,43 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
 
 def _fmt_combo(label: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in label.items()) or "(base)"
+
+
+def estimate_vs_exact(history: Mapping[str, Sequence]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""The critic's estimate and the exact batch W1 at the same generator steps.
+
+    ``wganbook.train.train`` records the critic estimate
+    :math:`\hat W_t = ar f(x) - ar f(G(z))` at every generator step :math:`t` (``"step"``) and,
+    with ``w1_every``, the exact :math:`W_1` of the *same* last real and fake minibatches at the steps
+    ``"w1_step"``. This pairs them: :math:`(t_k, \hat W_{t_k}, W_1^{(k)})`; the ratio
+    :math:`\hat W / W_1` is the factor the critic's loss carries (:math:`K` for a :math:`K`-Lipschitz
+    optimal critic).
+
+    Parameters
+    ----------
+    history : dict
+        A training history with ``"step"``, ``"w1_estimate"``, ``"w1_step"`` and ``"w1_exact"``.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Steps, estimates and exact W1 values (float64, equal lengths).
+
+    Raises
+    ------
+    ValueError
+        If the history has no exact W1 records (train with ``w1_every > 0``).
+    """
+    w1_steps = list(history.get("w1_step", []) or [])
+    if not w1_steps:
+        raise ValueError("history has no exact W1 records; train with w1_every > 0")
+    index = {int(s): i for i, s in enumerate(history["step"])}
+    missing = [s for s in w1_steps if int(s) not in index]
+    if missing:
+        raise ValueError(f"w1_step {missing[0]} has no matching entry in history['step']")
+    est = np.asarray([history["w1_estimate"][index[int(s)]] for s in w1_steps], dtype=np.float64)
+    return (np.asarray(w1_steps, dtype=np.int64), est,
+            np.asarray(history["w1_exact"][:len(w1_steps)], dtype=np.float64))
 
 
 # ---------------------------------------------------------------------------------------------
