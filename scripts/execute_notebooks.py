@@ -63,6 +63,7 @@ def execute(path: Path, timeout: int = 1200) -> float:
     env_backup = dict(os.environ)
     os.environ["TQDM_DISABLE"] = "1"
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     try:
         start = time.perf_counter()
