@@ -218,6 +218,7 @@ SCHEMA = {
     "deep_width": Int(lo=1),
     "toy_lam": Float(lo=0.0),
     "toy_lr_scale": Float(lo=0.0, lo_open=True),
+    "refit_steps": Int(lo=1),
     # chapters 1-2
     "bin_width": Float(lo=0.0, lo_open=True),
     "n_functions": Int(lo=1),
@@ -257,10 +258,12 @@ PRESETS = {
     "ch03": {
         "quick": {"dataset": "digits", "toy_dataset": "8gaussians", "clip": None, "lr": None, "n_critic": None,
                   "warmup": False, "toy_steps": 500, "image_steps": 300, "critic_steps": 1000, "toy_width": 128,
-                  "clips": [0.1, 0.01, 0.001], "deep_steps": 200, "deep_width": 256},
+                  "clips": [0.1, 0.01, 0.001], "deep_steps": 200, "deep_width": 256, "toy_lr_scale": 10.0,
+                  "refit_steps": 200},
         "full": {"dataset": "mnist", "toy_dataset": "8gaussians", "clip": None, "lr": None, "n_critic": None,
                  "warmup": True, "toy_steps": 20000, "image_steps": 20000, "critic_steps": 10000, "toy_width": 512,
-                 "clips": [0.1, 0.01, 0.001], "deep_steps": 2000, "deep_width": 512},
+                 "clips": [0.1, 0.01, 0.001], "deep_steps": 2000, "deep_width": 512, "toy_lr_scale": 1.0,
+                 "refit_steps": 2000},
     },
     "ch04": {
         "quick": {"method": "wgan-gp", "dataset": "digits", "lam": None, "toy_lam": 0.1, "n_critic": None,
