@@ -216,8 +216,10 @@ def test_fit_static_critics_clip_stays_in_box_and_inside_box_init():
     assert clip.history["step"][-1] == 4 and clip.hparams["inside_box"] is True
     # the shrink keeps each tensor's shape and puts its largest entry at 0.999 c
     c = torch.nn.Linear(3, 4)
-    sweeps._shrink_into_box_(c, 0.01)
+    sweeps.shrink_into_box_(c, 0.01)
     assert float(c.weight.detach().abs().max()) == pytest.approx(0.00999)
+    with pytest.raises(ValueError):
+        sweeps.shrink_into_box_(c, None)
     with pytest.raises(ValueError):
         sweeps.fit_static_critics({"gp": {"method": "wgan-gp", "inside_box": True}}, ["8gaussians"], steps=1)
     with pytest.raises(ValueError):

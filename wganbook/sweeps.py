@@ -44,6 +44,7 @@ __all__ = [
     "fit_static_critics",
     "SampleSnapshots",
     "estimate_vs_exact",
+    "shrink_into_box_",
     "TOY_METRICS",
     "IMAGE_METRICS",
 ]
@@ -663,8 +664,27 @@ class StaticFit:
 _ARCH_KEYS = ("width", "depth", "norm", "activation", "inside_box")
 
 
-def _shrink_into_box_(critic, c: float) -> None:
-    """Scale each parameter tensor so that its largest entry is 0.999 c (shape kept)."""
+def shrink_into_box_(module, c: float) -> None:
+    r"""Rescale each parameter tensor in place so that its largest entry is :math:`0.999\,c`.
+
+    .. math::
+
+        W \leftarrow \frac{0.999\, c}{\max_{ij} \lvert W_{ij} \rvert}\, W
+
+    for every parameter tensor :math:`W` (zero tensors are left alone). The initialisation's shape is
+    kept, but every weight is strictly inside the clipping box :math:`(-c, c)`, so that weights found at
+    :math:`\pm c` after training got there by training, not by the first clip.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Modified in place.
+    c : float
+        Clipping bound, ``c > 0``.
+    """
+    if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0:
+        raise ValueError(f"c must be a float > 0, got {c!r}")
+    critic = module
     with torch.no_grad():
         for p in critic.parameters():
             m = float(p.abs().max()) if p.numel() else 0.0
@@ -758,7 +778,7 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
                 c = hp.get("clip") or m.defaults.get("clip")
                 if not c:
                     raise ValueError(f"variant {label!r}: inside_box needs a clipping method (clip), got {method!r}")
-                _shrink_into_box_(critic, float(c))
+                shrink_into_box_(critic, float(c))
             if device is not None:
                 critic.to(device)
             real, fake = fixed_generator(ds, noise=noise, seed=seed)
