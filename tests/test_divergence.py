@@ -328,3 +328,16 @@ def test_real_reference_distance_uses_only_images_outside_the_reference():
     assert fd > 0
     # the same pixels compared with the reference itself give 0
     assert metrics.frechet_distance(flat(ref), flat(ref)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_trained_1d_critic_reaches_the_closed_form():
+    D, r = _mixture_setup("real+fake")
+    exact = dv.wkp_1d(GRID, D, r, k=2.0, p=6.0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny nets: one thread is fastest and avoids oversubscription
+    try:
+        out, _ = dv.fit_critic_1d("wgan-div", P, Q, steps=600, k=2.0, p=6.0, strategy="real+fake")
+    finally:
+        torch.set_num_threads(threads)
+    assert out["objective"] == pytest.approx(exact, rel=0.03)
+    assert out["objective"] < exact + 0.02  # a critic cannot beat the maximum (up to sampling noise)
