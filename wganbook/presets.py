@@ -292,7 +292,7 @@ PRESETS = {
     "ch06": {
         "quick": {"image_dataset": "digits", "image_datasets": ["digits"], "critic_steps": 600,
                   "eval_batches": 50, "image_steps": 300, "batch_size": 64,
-                  "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 40,
+                  "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 100,
                   "blur_sigma": 1.0, "w1gen_steps": 600, "seeds": [0], "n_eval": 1000},
         "full": {"image_dataset": "mnist", "image_datasets": ["mnist", "cifar10"], "critic_steps": 10000,
                  "eval_batches": 100, "image_steps": 20000, "batch_size": 64,
