@@ -640,7 +640,7 @@ class StaticFit:
         The method whose critic loss was minimised.
     critic : torch.nn.Module
         The fitted critic (in ``eval`` mode).
-    history : dict of str to list
+    history : dict
         What :func:`wganbook.train.fit_critic` recorded.
     real, fake : torch.Tensor
         Fresh evaluation samples of the two distributions, ``(n_points, 2)``.
