@@ -547,21 +547,22 @@ def make_train_fn(arch: str = "conv", width: Optional[int] = None, depth: Option
                   z_dim: Optional[int] = None):
     """A ``train_fn`` for ``wganbook.sweeps.run_grid`` that trains :func:`make_models` nets.
 
-    ``train_fn(config_kwargs, data=None)`` seeds everything with ``config_kwargs["seed"]``, builds
-    the models, and returns ``train(TrainConfig(**config_kwargs), data=data, generator=G,
-    critic=C)``; runs are deterministic on a CPU.
+    ``train_fn(config_kwargs, data=None, **kwargs)`` seeds everything with
+    ``config_kwargs["seed"]``, builds the models, and returns ``train(TrainConfig(**config_kwargs),
+    data=data, generator=G, critic=C, **kwargs)`` (e.g. ``resume=True``); runs are deterministic on
+    a CPU.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {arch!r}; arch must be one of: {', '.join(ARCHITECTURES)}")
 
-    def train_fn(config_kwargs: dict, data=None):
+    def train_fn(config_kwargs: dict, data=None, **kwargs):
         from .data import seed_everything
         from .train import TrainConfig, train
 
         cfg = TrainConfig(**config_kwargs)
         seed_everything(cfg.seed)
         gen, critic = make_models(cfg.data, arch, width=width, depth=depth, z_dim=z_dim)
-        return train(cfg, data=data, generator=gen, critic=critic)
+        return train(cfg, data=data, generator=gen, critic=critic, **kwargs)
 
     return train_fn
 
