@@ -219,6 +219,7 @@ SCHEMA = {
     "toy_lam": Float(lo=0.0),
     "toy_lr_scale": Float(lo=0.0, lo_open=True),
     "refit_steps": Int(lo=1),
+    "toy_batch_size": Int(lo=1),
     # chapters 1-2
     "bin_width": Float(lo=0.0, lo_open=True),
     "n_functions": Int(lo=1),
@@ -268,11 +269,13 @@ PRESETS = {
     "ch04": {
         "quick": {"method": "wgan-gp", "dataset": "digits", "lam": None, "toy_lam": 0.1, "n_critic": None,
                   "methods": ["wgan-clip", "wgan-gp", "wgan-sn"], "toy_datasets": ["8gaussians", "25gaussians"],
-                  "seeds": [0, 1], "toy_steps": 400, "toy_lr_scale": 10.0, "image_steps": 200, "critic_steps": 600,
-                  "toy_width": 128, "deep_steps": 200, "deep_width": 256},
+                  "seeds": [0, 1], "toy_steps": 300, "toy_batch_size": 128, "toy_lr_scale": 10.0, "image_steps": 120,
+                  "critic_steps": 400,
+                  "toy_width": 128, "deep_steps": 150, "deep_width": 256},
         "full": {"method": "wgan-gp", "dataset": "cifar10", "lam": None, "toy_lam": 0.1, "n_critic": None,
                  "methods": ["wgan-clip", "wgan-gp", "wgan-sn"], "toy_datasets": ["8gaussians", "25gaussians"],
-                 "seeds": [0, 1, 2, 3, 4], "toy_steps": 20000, "toy_lr_scale": 1.0, "image_steps": 100000,
+                 "seeds": [0, 1, 2, 3, 4], "toy_steps": 20000, "toy_batch_size": 256, "toy_lr_scale": 1.0,
+                 "image_steps": 100000,
                  "critic_steps": 10000, "toy_width": 512, "deep_steps": 2000, "deep_width": 512},
     },
     "ch05": {
