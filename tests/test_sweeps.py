@@ -121,9 +121,9 @@ def test_summarize_group_without_values_is_nan_and_empty_raises():
 
 def test_markdown_table_layout():
     t = sweeps.markdown_table([{"a": "x|y", "b": 1.23456, "c": 3}, {"a": "z", "b": float("nan")}],
-                              headers={"b": "B"})
+                              headers={"b": "B", "c": "|c|"})
     lines = t.split("\n")
-    assert lines[0] == "| a | B | c |"
+    assert lines[0] == "| a | B | \\|c\\| |"
     assert lines[1] == "| --- | --- | --- |"
     assert lines[2] == "| x\\|y | 1.23 | 3 |"
     assert lines[3] == "| z | nan |  |"

@@ -525,7 +525,7 @@ def markdown_table(rows: Sequence[Mapping], columns: Optional[Sequence[str]] = N
     if not columns:
         raise ValueError("markdown_table needs at least one column")
     headers = dict(headers or {})
-    lines = ["| " + " | ".join(str(headers.get(c, c)) for c in columns) + " |",
+    lines = ["| " + " | ".join(str(headers.get(c, c)).replace("|", "\\|") for c in columns) + " |",
              "| " + " | ".join("---" for _ in columns) + " |"]
     for r in rows:
         lines.append("| " + " | ".join(_fmt(r[c], floatfmt) if c in r and r[c] is not None else ""
