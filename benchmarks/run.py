@@ -2,9 +2,11 @@
 
 One command prints a markdown table (and writes JSON with ``--json``)::
 
-    .venv/bin/python benchmarks/run.py            # the real measurement (several minutes), = make bench
+    make bench                                    # = benchmarks/run.py --book --load 2 (about 30 min)
+    .venv/bin/python benchmarks/run.py            # items 1-4 and the thread settings (about 7 min)
     .venv/bin/python benchmarks/run.py --quick    # smoke mode (< 1 min): checks that the script works
     .venv/bin/python benchmarks/run.py --book     # also time every chapter and `pytest --nbval book/`
+    .venv/bin/python benchmarks/run.py --only threads --load 2   # thread settings, quiet and loaded
     .venv/bin/python benchmarks/run.py --device cuda --book   # on a GPU: full-preset sizes, chapters at full
     .venv/bin/python benchmarks/run.py --threads 1  # one torch/BLAS thread (steadier on a busy shared CPU)
 
@@ -24,8 +26,10 @@ Sections (``--only`` picks some):
               wgan-div, wgan-sn and wgan-ct at the same size (``fit_critic``).
 ``w1``        4. ``wganbook.transport.w1`` for batch sizes 64..1024 at 784 and 3072 dimensions.
 ``threads``   The same ``train()`` runs in fresh processes with torch's default threads, with
-              ``OMP_WAIT_POLICY=PASSIVE`` and with one thread (CPU only; skipped by ``--quick``):
-              on a shared, busy CPU libgomp's spinning threads cost a factor of several.
+              ``OMP_WAIT_POLICY=PASSIVE``, with a short ``GOMP_SPINCOUNT`` and with one thread (CPU
+              only; skipped by ``--quick``); with ``--load N`` again while N busy-loop processes
+              compete for the cores: on a shared, busy CPU libgomp's spinning threads cost a factor
+              of several.
 ``book``      5. Wall time of each chapter's default run (executed into a temporary copy of the
               book, never touching ``book/*.ipynb``) and of ``pytest --nbval book/`` (``--book``).
 """
@@ -341,7 +345,7 @@ def bench_w1(args, device, out: dict) -> None:
             y = rng.standard_normal((n, d)) + 0.1
             reps = max(2, args.repeats if n <= 256 else args.repeats // 2 + 1)
             w1(x, y)  # warm-up
-            t_all = [timed(lambda: w1(x, y), device) for _ in range(reps)]
+            t_all, c_all = zip(*[timed2(lambda: w1(x, y), device) for _ in range(reps)])
             C = np.asarray(cost_matrix(x, y))
             a = np.full(n, 1.0 / n)
             t_emd = [timed(lambda: ot.emd2(a, a, C, numItermax=1_000_000), device) for _ in range(reps)]
@@ -350,9 +354,11 @@ def bench_w1(args, device, out: dict) -> None:
                 xt, yt = torch.from_numpy(x).float().to(device), torch.from_numpy(y).float().to(device)
                 w1(xt, yt)
                 t_tor = [timed(lambda: w1(xt, yt), device) for _ in range(reps)]
-            rows.append(dict(d=d, n=n, repeats=reps, ms=1e3 * med(t_all), emd_ms=1e3 * med(t_emd),
+            rows.append(dict(d=d, n=n, repeats=reps, ms=1e3 * med(t_all), cpu_ms=1e3 * med(c_all),
+                             emd_ms=1e3 * med(t_emd),
                              torch_device_ms=1e3 * med(t_tor) if t_tor else None))
-            print(f"  [w1] n={n} d={d}: {rows[-1]['ms']:.1f} ms (emd {rows[-1]['emd_ms']:.1f} ms)", flush=True)
+            print(f"  [w1] n={n} d={d}: {rows[-1]['ms']:.1f} ms, CPU {rows[-1]['cpu_ms']:.1f} ms "
+                  f"(emd {rows[-1]['emd_ms']:.1f} ms)", flush=True)
     out["w1"] = rows
 
 
@@ -360,8 +366,9 @@ def bench_w1(args, device, out: dict) -> None:
 # threads: the OpenMP wait policy on a shared CPU
 # ---------------------------------------------------------------------------------------------
 THREAD_CONFIGS = (
-    ("torch default", {}),
+    ("torch default (OpenMP threads spin)", {}),
     ("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"}),
+    ("GOMP_SPINCOUNT=10000 (short spin)", {"GOMP_SPINCOUNT": "10000"}),
     ("1 thread", {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}),
 )
 PROBE_STEPS = {"8gaussians": 3, "digits": 10}
@@ -379,38 +386,55 @@ def thread_probe() -> dict:
     return out
 
 
+def _burners(n: int) -> list:
+    """``n`` processes that each keep one core busy (a stand-in for other users of a shared machine)."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
 def bench_threads(args, device, out: dict) -> None:
-    """Items 1/5 context: the same ``train()`` runs in fresh processes under three thread settings.
+    """Context for items 1 and 5: the same ``train()`` runs in fresh processes under three thread settings.
 
     libgomp's default wait policy spins; when the cores are shared with other busy processes the
-    spinning threads steal each other's time slices. This section shows how much that costs here.
+    spinning threads steal each other's time slices. Measured on the machine as it is and, with
+    ``--load N``, again while ``N`` busy-loop processes compete for the cores.
     """
-    rows = {name: [] for name, _ in THREAD_CONFIGS}
-    rounds = max(2, args.repeats // 3)
-    for r in range(rounds):
-        k = r % len(THREAD_CONFIGS)
-        for name, extra in THREAD_CONFIGS[k:] + THREAD_CONFIGS[:k]:
-            env = {kk: v for kk, v in os.environ.items() if kk not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS",
-                                                                        "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                                                        "GOMP_SPINCOUNT")}
-            env.update(extra)
-            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--probe"], env=env,
-                                  capture_output=True, text=True, cwd=ROOT)
-            if proc.returncode != 0:
-                raise RuntimeError(f"thread probe failed ({name}): {proc.stderr[-500:]}")
-            rows[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    res = []
-    for name, _ in THREAD_CONFIGS:
-        runs = rows[name]
-        row = dict(config=name, threads=runs[0]["threads"])
-        for data in PROBE_STEPS:
-            row[data] = med([x[data]["ms"] for x in runs])
-            row[data + "_cpu"] = med([x[data]["cpu_ms"] for x in runs])
-            row[data + "_digest"] = sorted({x[data]["digest"] for x in runs})
-        res.append(row)
-        print(f"  [threads] {name} ({row['threads']} threads): toy {row['8gaussians']:.0f} ms/step, "
-              f"digits {row['digits']:.0f} ms/step", flush=True)
-    out["threads"] = dict(rounds=rounds, rows=res, loadavg=[round(x, 2) for x in os.getloadavg()])
+    loads = [0] + ([args.load] if args.load else [])
+    blocks = []
+    for load in loads:
+        burners = _burners(load)
+        try:
+            rows = {name: [] for name, _ in THREAD_CONFIGS}
+            rounds = max(2, args.repeats // 3)
+            for r in range(rounds):
+                k = r % len(THREAD_CONFIGS)
+                for name, extra in THREAD_CONFIGS[k:] + THREAD_CONFIGS[:k]:
+                    env = {kk: v for kk, v in os.environ.items()
+                           if kk not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                         "MKL_NUM_THREADS", "GOMP_SPINCOUNT")}
+                    env.update(extra)
+                    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--probe"], env=env,
+                                          capture_output=True, text=True, cwd=ROOT)
+                    if proc.returncode != 0:
+                        raise RuntimeError(f"thread probe failed ({name}): {proc.stderr[-500:]}")
+                    rows[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            loadavg = [round(x, 2) for x in os.getloadavg()]
+        finally:
+            for b in burners:
+                b.kill()
+                b.wait()
+        res = []
+        for name, _ in THREAD_CONFIGS:
+            runs = rows[name]
+            row = dict(config=name, threads=runs[0]["threads"])
+            for data in PROBE_STEPS:
+                row[data] = med([x[data]["ms"] for x in runs])
+                row[data + "_cpu"] = med([x[data]["cpu_ms"] for x in runs])
+                row[data + "_digest"] = sorted({x[data]["digest"] for x in runs})
+            res.append(row)
+            print(f"  [threads] {load} busy processes, {name} ({row['threads']} threads): toy "
+                  f"{row['8gaussians']:.0f} ms/step, digits {row['digits']:.0f} ms/step", flush=True)
+        blocks.append(dict(busy_processes=load, rounds=rounds, rows=res, loadavg=loadavg))
+    out["threads"] = blocks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,31 +460,48 @@ def bench_book(args, device, out: dict) -> None:
             if args.preset == "full":
                 t, err = _run_full_chapter(copy_path, tmp, device)
             else:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), _children_cpu()
                 try:
                     ex.execute(copy_path)
                 except (SystemExit, Exception) as e:  # noqa: BLE001 - report, keep timing the others
                     err = str(e)[:200]
                 t = time.perf_counter() - t0
+            cpu = _children_cpu() - c0 if args.preset != "full" else None
             limit = 240 if nb.name[:2] in ("05", "06") else 180
-            rows.append(dict(chapter=nb.stem, seconds=t, limit_s=limit if args.preset == "quick" else None,
-                             ok=err is None, error=err))
-            print(f"  [book] {nb.stem}: {t:.0f} s{' ERROR ' + err if err else ''}", flush=True)
+            rows.append(dict(chapter=nb.stem, seconds=t, kernel_cpu_s=cpu,
+                             limit_s=limit if args.preset == "quick" else None, ok=err is None, error=err))
+            print(f"  [book] {nb.stem}: {t:.0f} s (kernel CPU {cpu or 0:.0f} s){' ERROR ' + err if err else ''}",
+                  flush=True)
         nbval = None
         if args.preset == "quick" and not args.chapters:
             cmd = [sys.executable, "-m", "pytest", "--nbval", "book/", "--nbval-current-env",
                    "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-p", "no:cacheprovider", "-q"]
             env = dict(os.environ, TQDM_DISABLE="1", PYTHONHASHSEED="0", MPLBACKEND="Agg")
-            t0 = time.perf_counter()
+            env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `make nbval`
+            t0, c0 = time.perf_counter(), _children_cpu()
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
             t = time.perf_counter() - t0
-            tail = (proc.stdout.strip().splitlines() or [""])[-1]
-            nbval = dict(seconds=t, returncode=proc.returncode, summary=tail, limit_s=900,
-                         command="pytest --nbval book/ (make nbval)")
-            print(f"  [book] pytest --nbval book/: {t:.0f} s, rc={proc.returncode}: {tail}", flush=True)
+            cpu = _children_cpu() - c0
+            lines_out = proc.stdout.strip().splitlines()
+            tail = (lines_out or [""])[-1]
+            failed = [ln[:300] for ln in lines_out if ln.startswith(("FAILED", "ERROR"))]
+            nbval = dict(seconds=t, cpu_s=cpu, returncode=proc.returncode, summary=tail, limit_s=900,
+                         failed=failed, command="pytest --nbval book/ (make nbval)")
+            for ln in failed:
+                print(f"    {ln}", flush=True)
+            print(f"  [book] pytest --nbval book/: {t:.0f} s (CPU {cpu:.0f} s), rc={proc.returncode}: {tail}",
+                  flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["book"] = dict(chapters=rows, nbval=nbval, n_chapters_found=len(chapters))
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of finished child processes (kernels, pytest and their children)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _run_full_chapter(path: Path, tmp: Path, device):
@@ -536,44 +577,52 @@ def report(res: dict) -> str:
     if "w1" in res:
         ds = sorted({r["d"] for r in res["w1"]})
         ns = sorted({r["n"] for r in res["w1"]})
-        lines += ["**4. Exact W1 (`wganbook.transport.w1`, float64, POT network simplex)**, ms per call "
-                  "(of which `ot.emd2` on the cost matrix)", "",
+        lines += ["**4. Exact W1 (`wganbook.transport.w1`, float64, POT network simplex)**: wall ms per call "
+                  "[process CPU ms] (of which `ot.emd2` on the given cost matrix, wall ms)", "",
                   "| batch n | " + " | ".join(f"d = {d}" for d in ds) + " |",
                   "| ---: | " + " | ".join("---:" for _ in ds) + " |"]
         for n in ns:
             cells = []
             for d in ds:
                 r = next(x for x in res["w1"] if x["n"] == n and x["d"] == d)
-                c = f"{r['ms']:.1f} ({r['emd_ms']:.1f})"
+                c = f"{r['ms']:.1f} [{r['cpu_ms']:.1f}] ({r['emd_ms']:.1f})"
                 if r.get("torch_device_ms") is not None:
                     c += f"; device tensors {r['torch_device_ms']:.1f}"
                 cells.append(c)
             lines.append(f"| {n} | " + " | ".join(cells) + " |")
         lines.append("")
     if "threads" in res:
-        th = res["threads"]
-        lines += ["**Thread settings on this machine** (`train()`, WGAN-GP, ms per generator step; fresh process per "
-                  f"setting, median of {th['rounds']} interleaved rounds; load average {th['loadavg'][0]:.1f})", "",
-                  "| setting | threads | 2-D toy 3x512 | digits 8x8 | critic digest toy / digits |",
-                  "| --- | ---: | ---: | ---: | --- |"]
-        base = th["rows"][0]
-        for r in th["rows"]:
-            lines.append(f"| {r['config']} | {r['threads']} | {r['8gaussians']:.0f} (x{base['8gaussians'] / r['8gaussians']:.1f}) "
-                         f"| {r['digits']:.0f} (x{base['digits'] / r['digits']:.1f}) "
-                         f"| {','.join(r['8gaussians_digest'])} / {','.join(r['digits_digest'])} |")
-        lines.append("")
+        for th in res["threads"]:
+            extra = (f" while {th['busy_processes']} busy-loop processes share the cores" if th["busy_processes"]
+                     else " on the machine as it is")
+            lines += [f"**Thread settings{extra}** (`train()`, WGAN-GP, ms per generator step and speed relative "
+                      f"to torch's default; fresh process per setting, median of {th['rounds']} interleaved rounds; "
+                      f"load average {th['loadavg'][0]:.1f})", "",
+                      "| setting | threads | 2-D toy 3x512 | digits 8x8 | critic digest toy / digits |",
+                      "| --- | ---: | ---: | ---: | --- |"]
+            base = th["rows"][0]
+            for r in th["rows"]:
+                lines.append(f"| {r['config']} | {r['threads']} "
+                             f"| {r['8gaussians']:.0f} ms (x{base['8gaussians'] / r['8gaussians']:.2f}) "
+                             f"| {r['digits']:.0f} ms (x{base['digits'] / r['digits']:.2f}) "
+                             f"| {','.join(r['8gaussians_digest'])} / {','.join(r['digits_digest'])} |")
+            lines.append("")
     if "book" in res:
         b = res["book"]
-        lines += [f"**5. The book** ({len(b['chapters'])} chapter notebooks executed, fresh kernel each)", "",
-                  "| notebook | wall time | limit |", "| --- | ---: | ---: |"]
+        lines += [f"**5. The book** ({len(b['chapters'])} chapter notebooks executed, fresh kernel each; "
+                  "kernel CPU time = user + system seconds of the kernel process)", "",
+                  "| notebook | wall time | kernel CPU time | limit (wall, machine to itself) |",
+                  "| --- | ---: | ---: | ---: |"]
         for r in b["chapters"]:
             lim = f"{r['limit_s'] / 60:.0f} min" if r["limit_s"] else "-"
             ok = "" if not r["limit_s"] else (" ok" if r["seconds"] <= r["limit_s"] and r["ok"] else " MISS")
-            lines.append(f"| {r['chapter']} | {r['seconds']:.0f} s{'' if r['ok'] else ' (error)'} | {lim}{ok} |")
+            cpu = f"{r['kernel_cpu_s']:.0f} s" if r.get("kernel_cpu_s") is not None else "-"
+            lines.append(f"| {r['chapter']} | {r['seconds']:.0f} s{'' if r['ok'] else ' (error)'} | {cpu} | {lim}{ok} |")
         if b.get("nbval"):
             nv = b["nbval"]
             ok = "ok" if nv["seconds"] <= nv["limit_s"] and nv["returncode"] == 0 else "MISS"
-            lines.append(f"| `pytest --nbval book/` ({nv['summary']}) | {nv['seconds']:.0f} s | 15 min {ok} |")
+            lines.append(f"| `pytest --nbval book/` ({nv['summary']}) | {nv['seconds']:.0f} s "
+                         f"| {nv.get('cpu_s', 0):.0f} s | 15 min {ok} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -594,8 +643,15 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write all measurements to this JSON file")
     p.add_argument("--threads", type=int, default=None,
                    help="torch and BLAS threads (default: the libraries' own, i.e. all cores; --quick: 1)")
+    p.add_argument("--load", type=int, default=0,
+                   help="threads section: measure again while this many busy-loop processes run (default 0: no)")
     p.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    for name, value, lo in (("--load", args.load, 0), ("--repeats", args.repeats, 1),
+                            ("--run-seconds", args.run_seconds, 1e-3), ("--w1-every", args.w1_every, 1),
+                            ("--threads", args.threads, 1)):
+        if value is not None and value < lo:
+            p.error(f"{name} must be >= {lo:g}; got {value}")
     if args.probe:
         print(json.dumps(thread_probe()))
         return 0
@@ -619,6 +675,14 @@ def main(argv=None) -> int:
         args.w1_every = min(args.w1_every, 10)
     args.cases = args.cases.split(",") if args.cases else None
     args.chapters = args.chapters.split(",") if args.chapters else None
+    known_cases = [c["key"] for c in trainer_cases(args.preset)]
+    if args.cases and set(args.cases) - set(known_cases):
+        p.error(f"unknown case(s) {sorted(set(args.cases) - set(known_cases))}; --cases must be among "
+                f"{', '.join(known_cases)} (mnist and cifar10 with --preset full)")
+    known_chapters = sorted(nb.name[:2] for nb in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
+    if args.chapters and set(args.chapters) - set(known_chapters):
+        p.error(f"unknown chapter(s) {sorted(set(args.chapters) - set(known_chapters))}; --chapters must be "
+                f"among {', '.join(known_chapters)}")
     default = [s for s in SECTIONS if (s != "book" or args.book) and not (s == "threads" and (args.quick or device.type != "cpu"))]
     sections = args.only.split(",") if args.only else default
     bad = [s for s in sections if s not in SECTIONS]
