@@ -11,7 +11,8 @@ export TQDM_DISABLE := 1
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 # OpenMP threads sleep instead of spinning while they wait: on a busy 2-core machine spinning threads
-# steal each other's time slices (measured 5-20x slower); results are bit-identical.
+# steal each other's time slices (measured 2.6x slower with 2 busy processes, 4-16x at load 6-9), at
+# the price of up to 2x on an idle machine (README, "Performance"); results are bit-identical.
 export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: book test unit nbval build-strict browser execute full bench venv clean

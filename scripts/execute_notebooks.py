@@ -67,7 +67,8 @@ def execute(path: Path, timeout: int = 1200) -> float:
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     try:
         start = time.perf_counter()
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        # coalesce_streams: consecutive prints are stored as one output, whatever the kernel's flush timing
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", coalesce_streams=True,
                                 resources={"metadata": {"path": str(path.parent)}})
         client.execute()
         elapsed = time.perf_counter() - start
