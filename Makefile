@@ -52,7 +52,7 @@ full: $(STAMP)
 	$(PY) -m wganbook book --preset full --out runs/full $(ARGS)
 
 # The benchmark (README, "Performance"): items 1-4, thread settings quiet and with 2 busy processes,
-# every chapter and `pytest --nbval book/` (about 30 min). It measures torch's own thread defaults,
+# every chapter and `pytest --nbval book/` (about 25 min). It measures torch's own thread defaults,
 # so the wait policy exported above is unset for it (its notebook replay sets it again, as `make nbval`).
 bench: $(STAMP)
 	env -u OMP_WAIT_POLICY $(PY) benchmarks/run.py --book --load 2 $(ARGS)

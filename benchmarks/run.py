@@ -2,7 +2,7 @@
 
 One command prints a markdown table (and writes JSON with ``--json``)::
 
-    make bench                                    # = benchmarks/run.py --book --load 2 (about 30 min)
+    make bench                                    # = benchmarks/run.py --book --load 2 (about 25 min)
     .venv/bin/python benchmarks/run.py            # items 1-4 and the thread settings (about 7 min)
     .venv/bin/python benchmarks/run.py --quick    # smoke mode (< 1 min): checks that the script works
     .venv/bin/python benchmarks/run.py --book     # also time every chapter and `pytest --nbval book/`
@@ -392,7 +392,7 @@ def _burners(n: int) -> list:
 
 
 def bench_threads(args, device, out: dict) -> None:
-    """Context for items 1 and 5: the same ``train()`` runs in fresh processes under three thread settings.
+    """Context for items 1 and 5: the same ``train()`` runs in fresh processes under four thread settings.
 
     libgomp's default wait policy spins; when the cores are shared with other busy processes the
     spinning threads steal each other's time slices. Measured on the machine as it is and, with
