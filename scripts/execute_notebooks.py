@@ -2,7 +2,8 @@
 
 Each notebook runs top to bottom in a fresh kernel, with its default parameters (no papermill
 injection), from the ``book/`` folder, with tqdm silenced. Afterwards the notebook is cleaned:
-execution counts 1..N, no papermill/timing metadata, and a check that no output shows an error,
+execution counts 1..N, no papermill/timing metadata, the digest of the code cells and of the
+package source it ran with (``metadata.wganbook``), and a check that no output shows an error,
 a machine path or a widget.
 
 Usage::
@@ -21,6 +22,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from wganbook.notebook import package_digest, stamp_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -76,6 +79,7 @@ def execute(path: Path, timeout: int = 1200) -> float:
         os.environ.clear()
         os.environ.update(env_backup)
     problems = clean(nb)
+    stamp_digest(nb, package_digest(ROOT / "wganbook"))  # which code produced these outputs
     nbformat.write(nb, path)
     if problems:
         raise SystemExit(f"{path.name}: " + "; ".join(problems))

@@ -156,7 +156,13 @@ def _add_book_subcommand(subparsers):
     return add_book_subcommand(subparsers)
 
 
-SUBCOMMANDS: List[Callable] = [add_train_subcommand, _add_book_subcommand]
+def _add_claims_subcommand(subparsers):
+    from .claims import add_claims_subcommand
+
+    return add_claims_subcommand(subparsers)
+
+
+SUBCOMMANDS: List[Callable] = [add_train_subcommand, _add_book_subcommand, _add_claims_subcommand]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .models import resolve_device, sample_noise
+
 __all__ = [
     "frechet_distance",
     "gaussian_frechet",
@@ -226,8 +228,6 @@ def _to_unit_rgb(images: torch.Tensor) -> torch.Tensor:
 
 
 def _resolve(device) -> torch.device:
-    from .train import resolve_device
-
     return resolve_device(device)
 
 
@@ -586,8 +586,6 @@ def generate(generator: nn.Module, n: int, seed: int = 0, device=None, batch_siz
     torch.Tensor
         ``n`` samples on the CPU.
     """
-    from .train import sample_noise
-
     if device is None:
         p = next(generator.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")

@@ -37,6 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .models import resolve_device, sample_noise  # noqa: F401  (re-exported: train.resolve_device)
+
 __all__ = [
     "TrainConfig",
     "TrainResult",
@@ -96,47 +98,6 @@ class TrainingDiverged(RuntimeError):
 # ---------------------------------------------------------------------------------------------
 # small helpers
 # ---------------------------------------------------------------------------------------------
-def resolve_device(device: Union[str, torch.device, None] = "auto") -> torch.device:
-    """Turn ``"auto"`` into the best available device: CUDA, then Apple MPS, then CPU.
-
-    Parameters
-    ----------
-    device : str or torch.device, optional
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or a ``torch.device``
-        (``None`` means ``"auto"``).
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    ValueError
-        For an unknown device string or a device that is not available here.
-    """
-    if device is None:
-        device = "auto"
-    if isinstance(device, torch.device):
-        return device
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    base, _, index = device.partition(":")
-    if base not in ("cpu", "cuda", "mps") or (index and not index.isdigit()):
-        raise ValueError(f"unknown device {device!r}; device must be one of: auto, cpu, cuda, cuda:N, mps")
-    if base == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
-    if base == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} requested but MPS is not available; use device='auto' or 'cpu'")
-    return torch.device(device)
-
-
 def params_sha256(module: nn.Module) -> str:
     """SHA-256 of a module's complete state (parameters and buffers), in name order.
 
@@ -164,38 +125,6 @@ def params_sha256(module: nn.Module) -> str:
         else:  # pragma: no cover - non-tensor extra state
             h.update(repr(t).encode())
     return h.hexdigest()
-
-
-def sample_noise(generator: nn.Module, n: int, rng: Optional[torch.Generator], device) -> torch.Tensor:
-    r"""Latent codes :math:`z_1..z_n \sim \mathcal N(0, I)` for ``generator``.
-
-    Uses ``generator.sample_z(n, generator=rng, device=device)`` when the module has it,
-    otherwise ``torch.randn(n, generator.z_dim)``.
-
-    Parameters
-    ----------
-    generator : torch.nn.Module
-        The generator (``sample_z`` method or ``z_dim`` attribute).
-    n : int
-        Number of codes.
-    rng : torch.Generator, optional
-        Random-number generator.
-    device : torch.device
-        Device of the result.
-
-    Returns
-    -------
-    torch.Tensor
-        Shape ``(n, z_dim)``.
-    """
-    sample_z = getattr(generator, "sample_z", None)
-    if sample_z is not None:
-        return sample_z(n, generator=rng, device=device)
-    z_dim = getattr(generator, "z_dim", None)
-    if z_dim is None:
-        raise TypeError("generator must have a sample_z(n, generator=None, device=None) method or a z_dim attribute")
-    draw_on = rng.device if rng is not None else device
-    return torch.randn(n, z_dim, generator=rng, device=draw_on).to(device)
 
 
 def toy_overrides(method: str) -> Dict[str, Any]:

@@ -1,0 +1,633 @@
+r"""Named claims: every finding the book asserts is one checked, recorded object; and their ledger.
+
+In a chapter notebook::
+
+    from wganbook.claims import claim, report
+
+    claim("ch4.gp-8gaussians-quality",
+          "WGAN-GP puts at least half of its samples within 3 std of a mode of the 8 Gaussians",
+          value=min(shares), holds=min(shares) >= 0.5, details={"seeds": seeds})
+    report("ch5.strategy-spread", "FD spread over the six sampling strategies", value=spread,
+           paper=3.4, source="WGAN-div (Wu et al. 2018)")
+
+:func:`claim` raises :class:`AssertionError` with the statement and the measured value when the
+condition does not hold (so ``pytest --nbval book/`` fails on a broken claim), and records the
+claim in the cell's output: the ``text/plain`` part is the statement only (identical on every
+machine, so nbval compares it), the value goes into the ``text/html`` part and the output's
+metadata (neither is compared). :func:`report` records a number the book shows but does not
+assert (with the paper's value where there is one).
+
+The **ledger** (``python -m wganbook claims``, ``make claims``) executes every chapter with its
+quick preset for seeds 0-4 (seed 0 is the stored notebook; the others run through papermill with
+``seed`` set and every list of seeds shifted to unused seeds), with claims in *record* mode
+(``WGANBOOK_CLAIMS=record``: a failing claim is recorded, not raised), and writes
+``book/claims.json`` and the appendix page ``book/claims.md``. A claim's entry gives its value in
+the stored run, its minimum, median and maximum over the runs and for how many runs it held. It is
+incremental: only chapters whose digest (:func:`wganbook.notebook.notebook_digest`) changed since
+the ledger was written run again.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import numbers
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+__all__ = [
+    "claim",
+    "report",
+    "CLAIM_ID",
+    "MODE_ENV",
+    "METADATA_KEY",
+    "LEDGER_SEEDS",
+    "collect",
+    "seed_parameters",
+    "summarise",
+    "build_ledger",
+    "render_page",
+    "run_ledger",
+    "stale_chapters",
+]
+
+#: Form of a claim id: ``ch<N>.<name>`` with a lower-case, dash-separated name.
+CLAIM_ID = re.compile(r"^ch\d+\.[a-z0-9]+(?:-[a-z0-9]+)*$")
+#: Environment variable: ``assert`` (default) raises on a failed claim, ``record`` only records it.
+MODE_ENV = "WGANBOOK_CLAIMS"
+_MODES = ("assert", "record")
+#: Key of the record in an output's metadata.
+METADATA_KEY = "wganbook"
+#: The seeds of the ledger.
+LEDGER_SEEDS = (0, 1, 2, 3, 4)
+#: Where the ledger and its page live, relative to the repository root.
+LEDGER_FILE = Path("book") / "claims.json"
+PAGE_FILE = Path("book") / "claims.md"
+_BOOK_SOURCE = "this book"
+
+
+# ---------------------------------------------------------------------------------------------
+# claim / report (used inside the notebooks)
+# ---------------------------------------------------------------------------------------------
+def _number(name: str, value: Any) -> float:
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number (the quantity the claim is about), "
+                        f"got {type(value).__name__}: {value!r}")
+    return float(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types; non-finite floats become the strings 'inf', '-inf', 'nan'."""
+    if hasattr(value, "tolist") and callable(value.tolist):
+        value = value.tolist()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        return v if math.isfinite(v) else repr(v)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _from_json(value: Any) -> float:
+    return float(value) if isinstance(value, str) else value
+
+
+def _check_text(name: str, text: Any) -> str:
+    if not isinstance(text, str) or not text.strip() or "\n" in text:
+        raise ValueError(f"{name} must be a non-empty one-line string, got {text!r}")
+    return text.strip()
+
+
+def _check_id(claim_id: Any) -> str:
+    if not isinstance(claim_id, str) or not CLAIM_ID.match(claim_id):
+        raise ValueError(f"claim id must look like 'ch4.gp-8gaussians-quality' "
+                         f"(ch<N>.<lower-case-dashed-name>), got {claim_id!r}")
+    return claim_id
+
+
+def _mode() -> str:
+    mode = os.environ.get(MODE_ENV, "assert") or "assert"
+    if mode not in _MODES:
+        raise ValueError(f"{MODE_ENV} must be one of: {', '.join(_MODES)}; got {mode!r}")
+    return mode
+
+
+def fmt(value: Any) -> str:
+    """A number as the ledger and the claim lines print it: 3 significant digits."""
+    value = _from_json(value)
+    if value is None:
+        return "–"
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        v = float(value)
+        if not math.isfinite(v):
+            return "∞" if v > 0 else ("−∞" if v < 0 else "nan")
+        if v == 0:
+            return "0"
+        if abs(v) >= 1e5 or abs(v) < 1e-3:
+            return f"{v:.3g}"
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(value)
+
+
+class _Record:
+    """The display object of a claim or report: stable text/plain, value in text/html + metadata."""
+
+    def __init__(self, kind: str, record: dict, plain: str, rich: str):
+        self.kind, self.record, self.plain, self.rich = kind, record, plain, rich
+
+    def __repr__(self) -> str:
+        return self.plain
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return ({"text/plain": self.plain, "text/html": self.rich},
+                {METADATA_KEY: {self.kind: self.record}})
+
+
+def _emit(obj: _Record) -> None:
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - no IPython
+        print(obj.plain)
+        return
+    if get_ipython() is None:
+        print(obj.plain)
+    else:
+        display(obj)
+
+
+def claim(claim_id: str, statement: str, value: Any, holds: Union[bool, Callable[[float], bool]], *,
+          details: Optional[Mapping[str, Any]] = None, source: str = _BOOK_SOURCE,
+          quiet: bool = False) -> dict:
+    """Check a named claim of the text: record it, and raise if it does not hold.
+
+    Parameters
+    ----------
+    claim_id : str
+        Stable id ``ch<N>.<name>``, e.g. ``"ch4.gp-8gaussians-quality"``.
+    statement : str
+        The claim in one line, as the text makes it (include the threshold).
+    value : float
+        The measured number the condition is about (e.g. the smallest share over the seeds).
+    holds : bool or callable
+        Whether the claim holds; a callable is called with ``value``.
+    details : mapping, optional
+        More measured values (per seed, per method, ...), recorded but not summarised.
+    source : str, optional
+        Where the claim comes from: ``"this book"`` or the paper, e.g.
+        ``"WGAN-GP (Gulrajani et al. 2017)"``.
+    quiet : bool, optional
+        Record without displaying (the record still goes to the ledger through the return value
+        only; use it for claims checked in helper code, not in a notebook).
+
+    Returns
+    -------
+    dict
+        The record: ``id``, ``statement``, ``value``, ``held``, ``details``, ``source``.
+
+    Raises
+    ------
+    AssertionError
+        When the claim does not hold (unless ``WGANBOOK_CLAIMS=record``), with the id, the
+        statement and the value.
+    ValueError, TypeError
+        For a malformed id, statement, value or condition, before anything is recorded.
+    """
+    claim_id = _check_id(claim_id)
+    statement = _check_text("statement", statement)
+    source = _check_text("source", source)
+    v = _number("value", value)
+    if callable(holds):
+        holds = holds(v)
+    if hasattr(holds, "item") and callable(holds.item):
+        holds = holds.item()
+    if not isinstance(holds, bool):
+        raise TypeError(f"holds must be a bool or a callable returning one, got {type(holds).__name__}")
+    mode = _mode()
+    record = {"id": claim_id, "statement": statement, "value": _jsonable(v), "held": holds,
+              "details": _jsonable(dict(details or {})), "source": source}
+    mark = "✔" if holds else "✘ does NOT hold:"
+    plain = f"{mark} claim {claim_id}: {statement}"
+    rich = (f'<p class="wganbook-claim"><b>{"✔" if holds else "✘"} claim <code>{claim_id}</code></b>: '
+            f"{html.escape(statement)} <span>(measured: {html.escape(fmt(v))})</span></p>")
+    if not quiet:
+        _emit(_Record("claim", record, plain, rich))
+    if not holds and mode == "assert":
+        extra = f"; details: {json.dumps(record['details'])}" if record["details"] else ""
+        raise AssertionError(f"claim {claim_id} does not hold: {statement} (measured value {fmt(v)}{extra})")
+    return record
+
+
+def report(claim_id: str, statement: str, value: Any, *, paper: Any = None, source: str = _BOOK_SOURCE,
+           details: Optional[Mapping[str, Any]] = None, quiet: bool = False) -> dict:
+    """Record a number the book reports but does not assert (it goes to the ledger with its spread).
+
+    Parameters
+    ----------
+    claim_id : str
+        Stable id ``ch<N>.<name>``.
+    statement : str
+        What the number is, in one line.
+    value : float
+        The measured number.
+    paper : float or str, optional
+        The paper's value, where the paper gives one.
+    source : str, optional
+        ``"this book"`` or the paper the number is compared with.
+    details : mapping, optional
+        More values, recorded but not summarised.
+    quiet : bool, optional
+        Do not display.
+
+    Returns
+    -------
+    dict
+        The record.
+    """
+    claim_id = _check_id(claim_id)
+    statement = _check_text("statement", statement)
+    source = _check_text("source", source)
+    v = _number("value", value)
+    record = {"id": claim_id, "statement": statement, "value": _jsonable(v), "paper": _jsonable(paper),
+              "details": _jsonable(dict(details or {})), "source": source}
+    plain = f"reported {claim_id}: {statement}"
+    paper_txt = f"; paper: {html.escape(fmt(paper))}" if paper is not None else ""
+    rich = (f'<p class="wganbook-report">reported <code>{claim_id}</code>: {html.escape(statement)} '
+            f"<span>(measured: {html.escape(fmt(v))}{paper_txt})</span></p>")
+    if not quiet:
+        _emit(_Record("reported", record, plain, rich))
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
+# collecting and summarising
+# ---------------------------------------------------------------------------------------------
+def collect(nb) -> Dict[str, List[dict]]:
+    """The claim and report records stored in an executed notebook's outputs, in cell order.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode or dict or path
+        An executed notebook.
+
+    Returns
+    -------
+    dict
+        ``{"claims": [...], "reported": [...]}``.
+
+    Raises
+    ------
+    ValueError
+        When one id is recorded twice in the notebook.
+    """
+    if isinstance(nb, (str, os.PathLike)):
+        nb = json.loads(Path(nb).read_text())
+    found: Dict[str, List[dict]] = {"claims": [], "reported": []}
+    seen = set()
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        for out in cell.get("outputs", []):
+            meta = (out.get("metadata") or {}).get(METADATA_KEY) or {}
+            for kind, bucket in (("claim", "claims"), ("reported", "reported")):
+                if kind in meta:
+                    rec = dict(meta[kind])
+                    if rec["id"] in seen:
+                        raise ValueError(f"claim id {rec['id']!r} is recorded twice in one notebook")
+                    seen.add(rec["id"])
+                    found[bucket].append(rec)
+    return found
+
+
+def seed_parameters(chapter: str, seed: int) -> Dict[str, Any]:
+    """Papermill parameters of the ledger run with ``seed``: ``seed`` and every seed list shifted.
+
+    A list parameter named ``seeds`` or ``*_seeds`` with quick value ``[s_1..s_k]`` becomes
+    ``[s_i + seed * k]``, so the five runs use disjoint seeds.
+
+    Parameters
+    ----------
+    chapter : str
+        Chapter key, e.g. ``"ch04"``.
+    seed : int
+        The run's seed (0-4).
+
+    Returns
+    -------
+    dict
+    """
+    from .presets import get_preset
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    out: Dict[str, Any] = {"seed": int(seed)}
+    for name, value in get_preset(chapter, "quick").items():
+        if (name == "seeds" or name.endswith("_seeds")) and isinstance(value, (list, tuple)) and value:
+            out[name] = [int(s) + int(seed) * len(value) for s in value]
+    return out
+
+
+def _median(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def summarise(chapter: str, runs: Mapping[int, Mapping[str, List[dict]]], digest: str) -> Dict[str, list]:
+    """Ledger entries of one chapter from its runs (seed -> collected records).
+
+    Parameters
+    ----------
+    chapter : str
+        Notebook name, e.g. ``"04_gradient_penalty"``.
+    runs : mapping
+        Seed -> :func:`collect` result; seed 0 is the stored run.
+    digest : str
+        The chapter's digest.
+
+    Returns
+    -------
+    dict
+        ``{"claims": [...], "reported": [...]}`` entries.
+    """
+    if 0 not in runs:
+        raise ValueError("runs must include seed 0 (the stored run)")
+    out: Dict[str, list] = {"claims": [], "reported": []}
+    for bucket in ("claims", "reported"):
+        for rec in runs[0][bucket]:
+            per = []
+            for seed in sorted(runs):
+                match = [r for r in runs[seed][bucket] if r["id"] == rec["id"]]
+                if match:
+                    per.append((seed, match[0]))
+            values = [_from_json(r["value"]) for _, r in per]
+            entry = {"id": rec["id"], "chapter": chapter, "statement": rec["statement"],
+                     "source": rec.get("source", _BOOK_SOURCE), "stored": rec["value"],
+                     "min": _jsonable(min(values)), "median": _jsonable(_median(values)),
+                     "max": _jsonable(max(values)),
+                     "values": {str(s): r["value"] for s, r in per}}
+            if bucket == "claims":
+                entry["held"] = sum(1 for _, r in per if r["held"])
+            else:
+                entry["paper"] = rec.get("paper")
+            entry["runs"] = len(per)
+            entry["digest"] = digest
+            out[bucket].append(entry)
+    return out
+
+
+def build_ledger(chapters: Mapping[str, Mapping[str, list]], seeds: Sequence[int] = LEDGER_SEEDS) -> dict:
+    """Assemble the ledger from per-chapter summaries (chapter order kept)."""
+    ledger = {"seeds": list(seeds), "claims": [], "reported": []}
+    for name in sorted(chapters):
+        ledger["claims"].extend(chapters[name]["claims"])
+        ledger["reported"].extend(chapters[name]["reported"])
+    return ledger
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _title(chapter: str) -> str:
+    num, _, rest = chapter.partition("_")
+    return f"Chapter {int(num)}: {rest.replace('_', ' ')}" if num.isdigit() else chapter
+
+
+def render_page(ledger: Mapping[str, Any]) -> str:
+    """The Markdown of the appendix page "Claims" (``book/claims.md``) for a ledger."""
+    seeds = ", ".join(str(s) for s in ledger["seeds"])
+    n_claims = len(ledger["claims"])
+    n_robust = sum(1 for c in ledger["claims"] if c["held"] == c["runs"] == len(ledger["seeds"]))
+    lines = [
+        "(claims)=",
+        "# Claims",
+        "",
+        "Every finding the book **asserts** is a named claim: one call in the chapter's notebook gives it an",
+        "id, a one-line statement and its measured value, and fails the notebook when it does not hold.",
+        f"The ledger below was made by `make claims`: each chapter ran with its quick preset for seeds {seeds}",
+        "(seed 0 is the stored notebook; the other runs set `seed` and shift every list of seeds to unused",
+        "seeds), and each claim's value was recorded in every run. Only claims that hold for all five runs",
+        "are asserted in the book; the numbers it shows without asserting them are listed after the claims,",
+        "beside the papers' values where the papers give one.",
+        "",
+        f"{n_robust} of {n_claims} asserted claims hold for all {len(ledger['seeds'])} seeds.",
+        "The values come out of training on a CPU and differ in their last digits from machine to machine;",
+        "whether each claim holds does not (the book's tests replay every chapter with torch's unvectorised",
+        "kernels as well, `ATEN_CPU_CAPABILITY=default`).",
+        "",
+    ]
+    chapters: List[str] = []
+    for entry in list(ledger["claims"]) + list(ledger["reported"]):
+        if entry["chapter"] not in chapters:
+            chapters.append(entry["chapter"])
+    for chapter in sorted(chapters):
+        lines += [f"## {_title(chapter)}", ""]
+        claims = [c for c in ledger["claims"] if c["chapter"] == chapter]
+        if claims:
+            lines += ["| claim | statement | source | stored | min | median | max | held |",
+                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+            for c in claims:
+                lines.append(f"| `{c['id']}` | {_cell(c['statement'])} | {_cell(c['source'])} | {fmt(c['stored'])} "
+                             f"| {fmt(c['min'])} | {fmt(c['median'])} | {fmt(c['max'])} | {c['held']}/{c['runs']} |")
+            lines.append("")
+        reported = [r for r in ledger["reported"] if r["chapter"] == chapter]
+        if reported:
+            lines += ["Reported, not asserted:", "",
+                      "| number | what it is | source | stored | min | median | max | paper |",
+                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+            for r in reported:
+                paper = "–" if r.get("paper") is None else fmt(r["paper"])
+                lines.append(f"| `{r['id']}` | {_cell(r['statement'])} | {_cell(r['source'])} | {fmt(r['stored'])} "
+                             f"| {fmt(r['min'])} | {fmt(r['median'])} | {fmt(r['max'])} | {_cell(paper)} |")
+            lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# running the ledger
+# ---------------------------------------------------------------------------------------------
+def _chapters(book_dir: Path, only: Optional[Iterable[str]]) -> List[Path]:
+    from .book import chapter_notebooks
+
+    return chapter_notebooks(book_dir, only)
+
+
+def load_ledger(path: Union[str, os.PathLike]) -> dict:
+    """Read ``claims.json``; a missing file is an empty ledger."""
+    path = Path(path)
+    if not path.exists():
+        return {"seeds": list(LEDGER_SEEDS), "claims": [], "reported": []}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not a valid ledger ({exc}); delete it and run `make claims ARGS=--all`") from None
+
+
+def stale_chapters(ledger: Mapping[str, Any], notebooks: Iterable[Path]) -> List[str]:
+    """Chapters (notebook stems) whose current digest differs from the ledger's (or are missing)."""
+    from .notebook import notebook_digest
+
+    recorded: Dict[str, set] = {}
+    for entry in list(ledger.get("claims", [])) + list(ledger.get("reported", [])):
+        recorded.setdefault(entry["chapter"], set()).add(entry["digest"])
+    stale = []
+    for path in notebooks:
+        nb = json.loads(Path(path).read_text())
+        has_records = any(collect(nb).values())
+        current = notebook_digest(nb)
+        if has_records and recorded.get(path.stem) != {current}:
+            stale.append(path.stem)
+        elif not has_records and path.stem in recorded:
+            stale.append(path.stem)
+    return stale
+
+
+def _run_seed(path: Path, seed: int, out_dir: Path, log: Callable[[str], None]) -> Dict[str, List[dict]]:
+    from .book import chapter_key
+
+    params = seed_parameters(chapter_key(path), seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{path.stem}.seed{seed}.ipynb"
+    env = dict(os.environ, **{MODE_ENV: "record", "WGANBOOK_WORKERS": os.environ.get("WGANBOOK_WORKERS", "1"),
+                              "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0",
+                              "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+                              "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        json.dump(params, fh)  # JSON is YAML
+        param_file = fh.name
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "papermill", str(path), str(out), "-f", param_file,
+                               "--cwd", str(path.parent), "-k", "python3", "--no-progress-bar"],
+                              env=env, capture_output=True, text=True)
+    finally:
+        os.unlink(param_file)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise RuntimeError(f"{path.stem} with {params} failed (executed copy: {out}):\n{tail}")
+    log(f"  {path.stem} seed {seed}: {time.perf_counter() - start:.0f} s")
+    return collect(out)
+
+
+def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional[Iterable[str]] = None,
+               everything: bool = False, jobs: int = 2, out_dir: Union[str, os.PathLike] = "runs/claims",
+               seeds: Sequence[int] = LEDGER_SEEDS, log: Callable[[str], None] = print) -> dict:
+    """Run the stale chapters for the ledger's seeds and write ``claims.json`` and ``claims.md``.
+
+    Parameters
+    ----------
+    book_dir : path
+        The book folder (holds the stored notebooks, ``claims.json`` and ``claims.md``).
+    chapters : iterable of str, optional
+        Chapter keys or numbers to (re)run (default: every stale chapter).
+    everything : bool
+        Re-run every chapter with records, stale or not.
+    jobs : int
+        Notebooks executed at a time (each kernel on one torch thread).
+    out_dir : path
+        Where the executed copies go.
+    seeds : sequence of int
+        Seeds of the ledger; must start with 0 (the stored run).
+
+    Returns
+    -------
+    dict
+        The ledger written.
+    """
+    from .notebook import notebook_digest, stale_reason
+
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    seeds = list(seeds)
+    if not seeds or seeds[0] != 0 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must start with 0 (the stored run) and be distinct, got {seeds}")
+    book_dir = Path(book_dir)
+    notebooks = _chapters(book_dir, None)
+    selected = {p.stem for p in _chapters(book_dir, chapters)} if chapters else None
+    for path in notebooks:
+        reason = stale_reason(path)
+        if reason and (selected is None or path.stem in selected):
+            raise ValueError(f"{reason}; run `make execute` first (the ledger's seed 0 is the stored run)")
+    ledger = load_ledger(book_dir / "claims.json")
+    if everything:
+        todo = [p.stem for p in notebooks]
+    elif selected is not None:
+        todo = sorted(selected)
+    else:
+        todo = stale_chapters(ledger, notebooks)
+    by_stem = {p.stem: p for p in notebooks}
+    per_chapter: Dict[str, Dict[str, list]] = {}
+    for entry_kind in ("claims", "reported"):
+        for entry in ledger.get(entry_kind, []):
+            if entry["chapter"] in by_stem and entry["chapter"] not in todo:
+                per_chapter.setdefault(entry["chapter"], {"claims": [], "reported": []})[entry_kind].append(entry)
+    stored = {stem: collect(by_stem[stem]) for stem in todo}
+    todo = [stem for stem in todo if any(stored[stem].values())]
+    log(f"ledger: {len(todo)} chapter(s) to run for seeds {seeds[1:]}: {', '.join(todo) or 'none'}")
+    tasks = [(stem, s) for stem in todo for s in seeds[1:]]
+    results: Dict[tuple, Dict[str, list]] = {}
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {task: pool.submit(_run_seed, by_stem[task[0]], task[1], Path(out_dir), log) for task in tasks}
+        for task, fut in futures.items():
+            results[task] = fut.result()
+    for stem in todo:
+        runs = {0: stored[stem]}
+        runs.update({s: results[stem, s] for s in seeds[1:]})
+        nb = json.loads(by_stem[stem].read_text())
+        per_chapter[stem] = summarise(stem, runs, notebook_digest(nb))
+    new = build_ledger(per_chapter, seeds)
+    new["wall_time_s"] = round(time.perf_counter() - start, 1)
+    _atomic_write(book_dir / "claims.json", json.dumps(new, indent=1, ensure_ascii=False) + "\n")
+    _atomic_write(book_dir / "claims.md", render_page(new))
+    log(f"ledger written: {len(new['claims'])} claims, {len(new['reported'])} reported numbers "
+        f"({new['wall_time_s']:.0f} s)")
+    return new
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def add_claims_subcommand(subparsers) -> None:
+    """Register ``claims``: build the ledger of the book's claims (see :func:`run_ledger`)."""
+    p = subparsers.add_parser(
+        "claims", help="run the chapters for seeds 0-4 and write book/claims.json and book/claims.md",
+        description="Build the ledger of the book's claims: every chapter whose digest changed runs "
+                    "with its quick preset for seeds 1-4 (seed 0 is the stored notebook).")
+    p.add_argument("--all", action="store_true", help="re-run every chapter, stale or not")
+    p.add_argument("--chapters", nargs="+", metavar="N", help="only these chapters (e.g. 04 ch06)")
+    p.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time (default 2)")
+    p.add_argument("--book-dir", default="book", help="the book folder (default: book)")
+    p.add_argument("--out", default="runs/claims", help="where the executed copies go (default: runs/claims)")
+    p.set_defaults(func=_run_claims_command)
+
+
+def _run_claims_command(args) -> int:
+    try:
+        run_ledger(args.book_dir, chapters=args.chapters, everything=args.all, jobs=args.jobs, out_dir=args.out)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
