@@ -15,7 +15,8 @@ Add ``"name": value`` to the chapter's ``"quick"`` and ``"full"`` dicts below. I
 of the quick value (bool, int, float, str, or a list of one of them). If the name needs a range
 or a set of allowed values (or its preset value is ``None``), add one line to ``SCHEMA``, e.g.
 ``"n_modes": Int(lo=1)``; shared names (method, dataset, lr, lam, steps, ...) are already there.
-Every chapter also accepts ``preset``, ``seed`` and ``device``.
+Every chapter also accepts ``preset``, ``seed``, ``device`` and ``step_scale`` (a factor on every
+step count: ``steps`` and ``*_steps``, at least ``MIN_STEPS``; 1 by default).
 """
 from __future__ import annotations
 
@@ -47,7 +48,10 @@ __all__ = [
 PRESET_NAMES = ("quick", "full")
 
 #: Parameters every chapter accepts, with their defaults.
-BASE = {"seed": 0, "device": "auto"}
+BASE = {"seed": 0, "device": "auto", "step_scale": 1.0}
+
+#: The smallest step count ``step_scale`` can make of a preset's step count.
+MIN_STEPS = 2
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +184,7 @@ SCHEMA = {
     "seed": Int(lo=0),
     "seeds": Seq(Int(lo=0)),
     "device": Device(),
+    "step_scale": Float(lo=0.0, lo_open=True),
     "method": Choice(_methods),
     "methods": Seq(Choice(_methods)),
     "dataset": Choice(_datasets),
@@ -533,4 +538,13 @@ def validate(chapter: str, params: Optional[Mapping[str, Any]] = None) -> Params
         if value is None:
             value = default
         out[name] = check_value(name, value, spec_for(chapter, name))
+    if out.get("step_scale", 1.0) != 1.0:
+        for name in out:
+            if is_step_count(name) and isinstance(out[name], int):
+                out[name] = max(MIN_STEPS, int(round(out[name] * out["step_scale"])))
     return out
+
+
+def is_step_count(name: str) -> bool:
+    """Whether a parameter is a number of training steps (scaled by ``step_scale``)."""
+    return name == "steps" or name.endswith("_steps")
