@@ -525,10 +525,19 @@ def _run_seed(path: Path, seed: int, out_dir: Path, log: Callable[[str], None]) 
     return collect(out)
 
 
+def _summary_path(out_dir: Path, stem: str) -> Path:
+    return Path(out_dir) / f"{stem}.summary.json"
+
+
 def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional[Iterable[str]] = None,
                everything: bool = False, jobs: int = 2, out_dir: Union[str, os.PathLike] = "runs/claims",
                seeds: Sequence[int] = LEDGER_SEEDS, log: Callable[[str], None] = print) -> dict:
     """Run the stale chapters for the ledger's seeds and write ``claims.json`` and ``claims.md``.
+
+    A chapter is run when its digest differs from the one in ``claims.json`` and no summary with
+    the current digest is cached in ``out_dir`` (``<chapter>.summary.json``, written after each
+    chapter's runs, so that an interrupted ledger, or chapters run one at a time, are not redone).
+    The ledger file is rewritten under a lock, so several ``claims --chapters`` may run at once.
 
     Parameters
     ----------
@@ -537,11 +546,11 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
     chapters : iterable of str, optional
         Chapter keys or numbers to (re)run (default: every stale chapter).
     everything : bool
-        Re-run every chapter with records, stale or not.
+        Re-run every chapter with records, stale or not, cached or not.
     jobs : int
-        Notebooks executed at a time (each kernel on one torch thread).
+        Notebooks executed at a time (each kernel on one torch thread, ``WGANBOOK_WORKERS=1``).
     out_dir : path
-        Where the executed copies go.
+        Where the executed copies and the per-chapter summaries go.
     seeds : sequence of int
         Seeds of the ledger; must start with 0 (the stored run).
 
@@ -557,13 +566,15 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
     seeds = list(seeds)
     if not seeds or seeds[0] != 0 or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must start with 0 (the stored run) and be distinct, got {seeds}")
-    book_dir = Path(book_dir)
+    book_dir, out_dir = Path(book_dir), Path(out_dir)
     notebooks = _chapters(book_dir, None)
     selected = {p.stem for p in _chapters(book_dir, chapters)} if chapters else None
     for path in notebooks:
         reason = stale_reason(path)
         if reason and (selected is None or path.stem in selected):
             raise ValueError(f"{reason}; run `make execute` first (the ledger's seed 0 is the stored run)")
+    by_stem = {p.stem: p for p in notebooks}
+    digests = {stem: notebook_digest(json.loads(p.read_text())) for stem, p in by_stem.items()}
     ledger = load_ledger(book_dir / "claims.json")
     if everything:
         todo = [p.stem for p in notebooks]
@@ -571,34 +582,68 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
         todo = sorted(selected)
     else:
         todo = stale_chapters(ledger, notebooks)
-    by_stem = {p.stem: p for p in notebooks}
-    per_chapter: Dict[str, Dict[str, list]] = {}
-    for entry_kind in ("claims", "reported"):
-        for entry in ledger.get(entry_kind, []):
-            if entry["chapter"] in by_stem and entry["chapter"] not in todo:
-                per_chapter.setdefault(entry["chapter"], {"claims": [], "reported": []})[entry_kind].append(entry)
     stored = {stem: collect(by_stem[stem]) for stem in todo}
     todo = [stem for stem in todo if any(stored[stem].values())]
-    log(f"ledger: {len(todo)} chapter(s) to run for seeds {seeds[1:]}: {', '.join(todo) or 'none'}")
+    fresh: Dict[str, Dict[str, list]] = {}
+    for stem in list(todo):
+        cache = _summary_path(out_dir, stem)
+        if not everything and cache.exists():
+            cached = json.loads(cache.read_text())
+            if cached.get("digest") == digests[stem] and cached.get("seeds") == seeds:
+                fresh[stem] = cached["summary"]
+                todo.remove(stem)
+    log(f"ledger: {len(todo)} chapter(s) to run for seeds {seeds[1:]}: {', '.join(todo) or 'none'}"
+        + (f" ({', '.join(sorted(fresh))} from the cache)" if fresh else ""))
     tasks = [(stem, s) for stem in todo for s in seeds[1:]]
-    results: Dict[tuple, Dict[str, list]] = {}
     start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {task: pool.submit(_run_seed, by_stem[task[0]], task[1], Path(out_dir), log) for task in tasks}
-        for task, fut in futures.items():
-            results[task] = fut.result()
-    for stem in todo:
-        runs = {0: stored[stem]}
-        runs.update({s: results[stem, s] for s in seeds[1:]})
-        nb = json.loads(by_stem[stem].read_text())
-        per_chapter[stem] = summarise(stem, runs, notebook_digest(nb))
-    new = build_ledger(per_chapter, seeds)
-    new["wall_time_s"] = round(time.perf_counter() - start, 1)
-    _atomic_write(book_dir / "claims.json", json.dumps(new, indent=1, ensure_ascii=False) + "\n")
-    _atomic_write(book_dir / "claims.md", render_page(new))
+        futures = {task: pool.submit(_run_seed, by_stem[task[0]], task[1], out_dir, log) for task in tasks}
+        for stem in todo:
+            runs = {0: stored[stem]}
+            runs.update({s: futures[stem, s].result() for s in seeds[1:]})
+            fresh[stem] = summarise(stem, runs, digests[stem])
+            _atomic_write(_summary_path(out_dir, stem), json.dumps(
+                {"digest": digests[stem], "seeds": seeds, "summary": fresh[stem]}, ensure_ascii=False))
+    wall = round(time.perf_counter() - start, 1)
+    with _locked(book_dir / ".claims.lock"):
+        ledger = load_ledger(book_dir / "claims.json")  # re-read: another run may have written it
+        per_chapter: Dict[str, Dict[str, list]] = {}
+        for kind in ("claims", "reported"):
+            for entry in ledger.get(kind, []):
+                if entry["chapter"] in by_stem and entry["chapter"] not in fresh:
+                    per_chapter.setdefault(entry["chapter"], {"claims": [], "reported": []})[kind].append(entry)
+        per_chapter.update(fresh)
+        new = build_ledger(per_chapter, seeds)
+        times = dict(ledger.get("wall_time_s", {})) if isinstance(ledger.get("wall_time_s"), dict) else {}
+        times.update({stem: wall for stem in todo})
+        new["wall_time_s"] = {k: times[k] for k in sorted(times) if k in by_stem}
+        _atomic_write(book_dir / "claims.json", json.dumps(new, indent=1, ensure_ascii=False) + "\n")
+        _atomic_write(book_dir / "claims.md", render_page(new))
     log(f"ledger written: {len(new['claims'])} claims, {len(new['reported'])} reported numbers "
-        f"({new['wall_time_s']:.0f} s)")
+        f"({wall:.0f} s for this run)")
     return new
+
+
+class _locked:
+    """An exclusive ``fcntl`` lock on a file for the duration of a ``with`` block."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import fcntl
+
+        self.fh = open(self.path, "a")
+        fcntl.flock(self.fh, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        import fcntl
+
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
+        return False
 
 
 def _atomic_write(path: Path, text: str) -> None:
