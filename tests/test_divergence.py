@@ -151,7 +151,7 @@ def test_closed_form_bad_input():
     with pytest.raises(ValueError, match="grid"):
         dv.wkp_1d(GRID[::-1], D, r)
     with pytest.raises(ValueError, match="strategy must be one of"):
-        dv.strategy_density_1d("real-fake", P, Q, GRID)
+        dv.strategy_density_1d("uniform", P, Q, GRID)
     with pytest.raises(ValueError, match="lam"):
         dv.gp_1d(GRID, D, r, lam=0.0)
 
@@ -341,3 +341,123 @@ def test_trained_1d_critic_reaches_the_closed_form():
         torch.set_num_threads(threads)
     assert out["objective"] == pytest.approx(exact, rel=0.03)
     assert out["objective"] < exact + 0.02  # a critic cannot beat the maximum (up to sampling noise)
+
+
+# ------------------------------------------------------------------ interpolate densities, separation
+def _cum(density, grid):
+    return np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
+
+
+def test_interpolation_density_closed_forms():
+    g = np.linspace(-8, 8, 16001)
+    sd = 0.7
+    same = dv.GaussianMixture1D([0.0], [sd])
+    r = dv.interpolation_density_1d(same, same, g)
+    # r(0) = int_0^1 phi(0) / (sd sqrt(e^2 + (1-e)^2)) de = asinh(1) / (sqrt(pi) sd)
+    assert r[8000] == pytest.approx(math.asinh(1.0) / (math.sqrt(math.pi) * sd), rel=1e-9)
+    a, b = dv.GaussianMixture1D([-1.0, 0.5], [0.3, 0.6], [1, 3]), dv.GaussianMixture1D([2.0], [0.4])
+    r = dv.interpolation_density_1d(a, b, g)
+    ma, mb = float(np.dot(a.weights, a.means)), 2.0
+    ea2 = float(np.dot(a.weights, np.square(a.means) + np.square(a.stds)))
+    eb2 = 4.0 + 0.16
+    assert dv._trapz(r, g) == pytest.approx(1.0, abs=1e-9)
+    assert dv._trapz(g * r, g) == pytest.approx((ma + mb) / 2, abs=1e-9)        # E e = 1/2
+    # E z^2 = E e^2 E x^2 + 2 E e(1-e) E x E y + E (1-e)^2 E y^2 = (ea2 + ma mb + eb2) / 3
+    assert dv._trapz(g * g * r, g) == pytest.approx((ea2 + ma * mb + eb2) / 3, abs=1e-8)
+    assert np.allclose(r, dv.interpolation_density_1d(a, b, g, n_nodes=1024), atol=1e-10)
+    with pytest.raises(ValueError, match="n_nodes"):
+        dv.interpolation_density_1d(a, b, g, n_nodes=12)
+
+
+@pytest.mark.parametrize("strategy", lipschitz.SAMPLING_STRATEGIES)
+def test_strategy_densities_match_the_sampled_penalty_points(strategy):
+    """The 1-D densities are the laws of wganbook.lipschitz.sample_penalty_points."""
+    real_d, fake_d = dv.GaussianMixture1D([-1.0], [0.4]), dv.GaussianMixture1D([1.5], [0.6])
+    g = np.linspace(-5, 6, 5501)
+    cdf = _cum(dv.strategy_density_1d(strategy, real_d, fake_d, g), g)
+    gen = torch.Generator().manual_seed(0)
+    pts = lipschitz.sample_penalty_points(real_d.sample(20000, gen).double(),
+                                          fake_d.sample(20000, gen).double(), strategy,
+                                          generator=gen).numpy().ravel()
+    for x in (-1.5, -0.5, 0.25, 1.0, 2.0):
+        assert np.mean(pts <= x) == pytest.approx(np.interp(x, g, cdf), abs=0.012)
+
+
+def test_raw_sample_wkp_blows_up_as_supports_separate():
+    """The issue's numbers: P = N(-1, s^2), Q = N(1, s^2), r = (P + Q)/2, W_{2,6}."""
+    rows = dv.wkp_vs_separation([0.8, 0.5, 0.3, 0.2, 0.15], strategies=["real+fake"])
+    assert [round(r["real+fake"], 2) for r in rows] == [1.19, 1.27, 1.61, 3.10, 10.69]
+
+
+def test_gap_charging_strategies_stay_bounded_and_reach_the_dirac_limit():
+    rows = dv.wkp_vs_separation([0.5, 0.2, 0.1])
+    for s in dv.DENSITY_STRATEGIES:
+        vals = [r[s] for r in rows]
+        if s in dv.GAP_CHARGING_STRATEGIES:
+            assert max(vals) < 1.4
+        else:
+            assert vals[0] < vals[1] < vals[2] and vals[2] > 1000  # grows without bound
+    limit = (5 / 6) * 2 * 6.0 ** (-1 / 5)                         # r = 1/2 on the gap of length 2
+    assert dv.separated_limit_wkp("real-fake") == pytest.approx(limit)
+    assert rows[-1]["real-fake"] == pytest.approx(limit, rel=1e-3)
+    assert dv.separated_limit_wkp("pooled-pairs") == pytest.approx((5 / 6) * 2 * 3.0 ** (-1 / 5))
+    assert all(dv.separated_limit_wkp(s) == math.inf for s in dv.DENSITY_STRATEGIES
+               if s not in dv.GAP_CHARGING_STRATEGIES)
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        dv.separated_limit_wkp("uniform")
+    with pytest.raises(ValueError, match="sigma and mean"):
+        dv.separated_pair(0.0)
+
+
+def test_eq7_value_is_half_the_squared_linearised_w2():
+    """W_{1/2,2} with r = P is (1/2) int D^2 / p_P: half the squared H^-1(P) norm, ~ W2^2 / 2."""
+    g = np.linspace(-10, 10, 40001)
+    Pn, Qn = dv.GaussianMixture1D([0.0], [1.0]), dv.GaussianMixture1D([0.0], [1.05])
+    D = dv.cdf_gap(Pn, Qn, g)
+    val = dv.wkp_1d(g, D, Pn.pdf(g), k=0.5, p=2.0)
+    assert val == pytest.approx(0.5 * dv._trapz(D ** 2 / Pn.pdf(g), g), rel=1e-12)
+    w2 = 0.05                               # W2 between N(0, 1) and N(0, 1.05^2)
+    w1 = dv.w1_1d_cdf(g, D)                 # = 0.05 E|Z| = 0.05 sqrt(2 / pi)
+    assert w1 == pytest.approx(0.05 * math.sqrt(2 / math.pi), rel=1e-6)
+    assert math.sqrt(2 * val) == pytest.approx(w2, rel=0.05)
+    assert math.sqrt(2 * val) / w1 > 1.2
+
+
+# ------------------------------------------------------------------ record summaries
+def test_sensitivity_summary_by_hand():
+    recs = [_record("a", "s1", 0, 1.0), _record("a", "s2", 0, 4.0),
+            _record("a", "s1", 1, 2.0), _record("a", "s2", 1, 3.0),
+            _record("b", "s1", 0, 5.0), _record("b", "s2", 0, 5.5),
+            _record("b", "s1", 1, 9.0), _record("b", "s2", 1, 9.5)]
+    out = dv.sensitivity_summary(recs, "fd")
+    assert out["per"]["a"] == {"strategy_range": 2.0, "seed_range": 1.0, "best": ["s1", "s1"]}
+    assert out["per"]["b"]["strategy_range"] == pytest.approx(0.5)
+    assert out["per"]["b"]["seed_range"] == pytest.approx(4.0)
+    assert out["gap"] == pytest.approx(1.5) and out["noise"] == pytest.approx(2.5)
+    assert out["resolved"] is False and out["more_sensitive"] == "a"
+
+
+def test_select_records_and_kp_summary():
+    recs = [_record("wgan-div", "real-fake", 0, 3.0), _record("wgan-div", "real-fake", 1, 5.0),
+            _record("wgan-div", "real", 0, 7.0), _record("wgan-gp", "real-fake", 0, 9.0)]
+    centre = dv.select_records(recs, method="wgan-div", strategy="real-fake", seed=[0])
+    assert [r["metrics"]["fd"] for r in centre] == [3.0]
+    assert len(dv.select_records(recs, method=["wgan-div", "wgan-gp"], strategy="real-fake")) == 3
+    assert dv.select_records(recs, nonexistent=1) == []
+    grid = [{"combo": {"kp": "k=1,p=6"}, "seed": 0, "metrics": {"fd": 4.0},
+             "config": {"method": "wgan-div", "k": 1.0, "p": 6.0}},
+            {"combo": {"kp": "k=1,p=6"}, "seed": 1, "metrics": {"fd": 6.0},
+             "config": {"method": "wgan-div", "k": 1.0, "p": 6.0}}]
+    rows = dv.kp_summary(dv.select_records(recs, method="wgan-div", strategy="real-fake") + grid)
+    assert rows == [{"k": 2.0, "p": 6.0, "mean": 4.0, "min": 3.0, "max": 5.0, "n": 2},
+                    {"k": 1.0, "p": 6.0, "mean": 5.0, "min": 4.0, "max": 6.0, "n": 2}]
+    with pytest.raises(ValueError, match="no finite"):
+        dv.kp_summary([])
+
+
+def test_paper_tables_and_the_column_inference():
+    assert dv.PAPER_FID["WGAN-div"] == (18.1, 15.2, 15.9)
+    assert all(len(v) == len(dv.PAPER_FID_DATASETS) for v in dv.PAPER_FID.values())
+    celeba = dv.PAPER_FID_DATASETS.index("CelebA")
+    # column (1) of the six-strategy table equals the CelebA column for every model in both
+    assert all(dv.POST_FID[m][0] == dv.PAPER_FID[m][celeba] for m in dv.POST_FID)
