@@ -1,36 +1,63 @@
-"""The full-scale book runner (``python -m wganbook book``), on a tiny stand-in book."""
+"""The full-scale book runner (``python -m wganbook book``), on tiny stand-in books."""
 import json
 
 import nbformat
 import pytest
 
-from wganbook import book
+from wganbook import book, presets
 from wganbook.data import DatasetMissingError
 
 
-def _tiny_book(folder, name="07_tiny.ipynb"):
+def _tiny_book(folder, name="07_tiny.ipynb", params_source=None, body=None):
+    """A stand-in chapter: a parameters cell, a validate call, glued values (and an optional body)."""
     folder.mkdir(parents=True, exist_ok=True)
+    key = "ch" + name[:2]
+    if params_source is None:
+        params_source = 'preset = "quick"\nseed = 0\ndevice = "auto"\nresults_dir = "../results"'
+    names = [line.split("=")[0].strip() for line in params_source.splitlines() if "=" in line]
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(
-        'preset = "quick"\nseed = 0\ndevice = "auto"\nresults_dir = "../results"')
+    params = nbformat.v4.new_code_cell(params_source)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [
         params,
         nbformat.v4.new_code_cell(
             "from wganbook import presets\n"
-            "params = presets.validate('ch07', {'preset': preset, 'seed': seed, 'device': device,"
-            " 'results_dir': results_dir})"),
+            f"params = presets.validate({key!r}, {{" + ", ".join(f"{n!r}: {n}" for n in names) + "})"),
         nbformat.v4.new_code_cell(
             "from wganbook.notebook import glue\nglue('answer', 0.125)\nglue('preset_used', preset)"),
     ]
+    if body:
+        nb.cells.append(nbformat.v4.new_code_cell(body))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, folder / name)
     return folder / name
 
 
+CH03 = 'preset = "quick"\nseed = 0\ndevice = "auto"\ndataset = None\nimage_steps = None\nstep_scale = None'
+CH04 = ('preset = "quick"\nseed = 0\ndevice = "auto"\ndataset = None\nlam = None\ncritic_steps = None\n'
+        'methods = None\ntoy_datasets = None\nstep_scale = None')
+CH05 = 'preset = "quick"\nseed = 0\ndevice = "auto"\nimage_dataset = None\nsteps = None\nstep_scale = None'
+CH06 = ('preset = "quick"\nseed = 0\ndevice = "auto"\nimage_dataset = None\nimage_datasets = None\n'
+        'step_scale = None')
+
+
+def _image_book(folder):
+    """Stand-ins of chapters 3-6 with their dataset parameters (none of them trains)."""
+    for name, src in (("03_a.ipynb", CH03), ("04_b.ipynb", CH04), ("05_c.ipynb", CH05),
+                      ("06_d.ipynb", CH06)):
+        _tiny_book(folder, name, src)
+    return folder
+
+
+def _cli(*argv):
+    from wganbook.__main__ import main
+
+    return main(["book", *map(str, argv)])
+
+
 def test_chapter_helpers(tmp_path):
     _tiny_book(tmp_path / "book")
-    _tiny_book(tmp_path / "book", "03_other.ipynb")
+    _tiny_book(tmp_path / "book", "03_other.ipynb", CH03)
     paths = book.chapter_notebooks(tmp_path / "book")
     assert [p.name for p in paths] == ["03_other.ipynb", "07_tiny.ipynb"]
     assert [p.name for p in book.chapter_notebooks(tmp_path / "book", ["ch07"])] == ["07_tiny.ipynb"]
@@ -41,8 +68,10 @@ def test_chapter_helpers(tmp_path):
         book.chapter_notebooks(tmp_path / "book", ["09"])
 
 
-def test_run_book_writes_results_and_skips_completed(tmp_path):
-    _tiny_book(tmp_path / "book")
+def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
+    _tiny_book(tmp_path / "book", body=(
+        "from wganbook.claims import claim\n"
+        "claim('ch7.tiny-fails', 'a claim that does not hold', value=1.0, holds=False)"))
     out = tmp_path / "runs"
     logs = []
     records = book.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
@@ -50,7 +79,13 @@ def test_run_book_writes_results_and_skips_completed(tmp_path):
     assert rec == records[0]
     assert rec["status"] == "completed" and rec["parameters"] == {"preset": "full"}
     assert rec["metrics"] == {"answer": 0.125, "preset_used": "full"}
+    # claims run in record mode: the failing claim is recorded, not raised
+    assert rec["claims"] == [{"id": "ch7.tiny-fails", "held": False, "value": 1.0}]
     assert rec["machine"]["device"] in ("cpu", "cuda", "mps") and rec["wall_time_s"] >= 0
+    assert sorted(p.name for p in (out / "07_tiny").iterdir()) == ["07_tiny.ipynb", "checkpoints",
+                                                                   "results.json"] or \
+        sorted(p.name for p in (out / "07_tiny").iterdir()) == ["07_tiny.ipynb", "results.json"]
+    assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporary files
     executed = nbformat.read(out / "07_tiny" / "07_tiny.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     # the stored notebook is untouched
@@ -63,6 +98,16 @@ def test_run_book_writes_results_and_skips_completed(tmp_path):
     assert book.load_results(out)[0]["chapter"] == "07_tiny"
     table = book.results_table(book.load_results(out))
     assert "07_tiny" in table and "completed" in table
+    # a truncated results.json: a clear error naming the file and what to do, before any run
+    path = out / "07_tiny" / book.RESULTS_FILE
+    path.write_text(path.read_text()[:40])
+    with pytest.raises(ValueError, match=r"results\.json is not valid JSON .*Delete it"):
+        book.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
+    with pytest.raises(ValueError, match=r"07_tiny.results\.json is not valid JSON"):
+        book.load_results(out)
+    # --force reruns it and replaces the damaged record
+    book.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append, force=True)
+    assert json.loads(path.read_text())["status"] == "completed"
 
 
 def test_run_book_rejects_bad_input_before_running(tmp_path):
@@ -73,20 +118,146 @@ def test_run_book_rejects_bad_input_before_running(tmp_path):
         book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"lamda": 1.0})
     with pytest.raises(ValueError, match="preset must be one of: quick, full"):
         book.run_book(preset="huge", out=tmp_path / "runs", book_dir=tmp_path / "book")
-    with pytest.raises(TypeError, match="seed"):
+    with pytest.raises(TypeError, match="07_tiny: seed"):
         book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"seed": "zero"})
+    with pytest.raises(ValueError, match="--offline-data must be one of: digits"):
+        book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", offline_data="mnist")
+    # step_scale must reach every chapter: one without it in its parameters cell is named
+    with pytest.raises(ValueError, match="step_scale: chapter.s. 07_tiny do not take step_scale"):
+        book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"step_scale": 0.5})
     assert not (tmp_path / "runs").exists()
 
 
-def test_missing_dataset_names_the_offline_override(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name, value, expected", [
+    ("lam", "abc", "lam must be a float"),
+    ("seed", "1.5", "seed must be an? int"),
+    ("critic_steps", "abc", "critic_steps must be an? int"),
+    ("methods", "wgan-gp", "methods must be a list.*-p methods '\\[wgan-gp\\]'"),
+    ("step_scale", "0", "step_scale must be a float > 0"),
+    ("step_scale", "-1", "step_scale must be a float > 0"),
+    ("step_scale", "abc", "step_scale must be a float > 0"),
+])
+def test_cli_bad_values_give_one_line_naming_the_parameter(tmp_path, capsys, name, value, expected):
+    _tiny_book(tmp_path / "book", "04_x.ipynb", CH04)
+    code = _cli("--book-dir", tmp_path / "book", "--out", tmp_path / "o", "-p", name, value)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("wganbook book: error: 04_x: ")
+    import re
+    assert re.search(expected, err), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_step_scale_override_scales_every_step_count(tmp_path):
+    _image_book(tmp_path / "book")
+    plans = book.resolve_chapters(book.chapter_notebooks(tmp_path / "book"), "full",
+                                  {"step_scale": 0.01})
+    by = {p["key"]: p for p in plans}
+    full3 = presets.get_preset("ch03", "full")
+    assert by["ch03"]["parameters"] == {"preset": "full", "step_scale": 0.01}
+    assert by["ch03"]["resolved"]["image_steps"] == round(full3["image_steps"] * 0.01) == 200
+    assert by["ch03"]["resolved"]["toy_width"] == full3["toy_width"]  # not a step count
+    assert by["ch04"]["resolved"]["critic_steps"] == 100
+    assert by["ch05"]["resolved"]["steps"] == 1000
+
+
+def test_cli_out_onto_an_existing_file_is_refused(tmp_path, capsys):
+    _tiny_book(tmp_path / "book")
+    (tmp_path / "afile").write_text("x")
+    assert _cli("--book-dir", tmp_path / "book", "--out", tmp_path / "afile") == 2
+    assert "is an existing file, not a folder" in capsys.readouterr().err
+    assert _cli("--book-dir", tmp_path / "book", "--out", tmp_path / "afile" / "below") == 2
+    assert "lies below the file" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_dataset_parameters_and_offline_overrides():
+    values = {"dataset": "mnist", "toy_dataset": "8gaussians", "toy_datasets": ["8gaussians"],
+              "image_datasets": ["mnist", "cifar10"], "mixed_datasets": ["8gaussians", "cifar10"],
+              "image_dataset": "digits", "steps": 3}
+    assert book.dataset_parameters(values) == {
+        "dataset": "mnist", "image_datasets": ["mnist", "cifar10"],
+        "mixed_datasets": ["8gaussians", "cifar10"], "image_dataset": "digits"}
+    assert book.offline_overrides(values, "digits") == {
+        "dataset": "digits", "image_datasets": ["digits"], "mixed_datasets": ["8gaussians", "digits"]}
+
+
+def test_missing_datasets_are_listed_at_once_with_the_one_switch(tmp_path, monkeypatch):
     monkeypatch.setenv("WGANBOOK_DATA", str(tmp_path / "empty"))
-    nb = _tiny_book(tmp_path / "book", "05_fake.ipynb")
+    folder = _image_book(tmp_path / "book")
+    notebooks = book.chapter_notebooks(folder)
     with pytest.raises(DatasetMissingError) as info:
-        book.check_datasets([nb], "full", {})
+        book.check_datasets(notebooks, "full", {})
     text = str(info.value)
-    assert "-p image_dataset digits" in text and "cifar10" in text
-    # with the override, nothing is missing
-    book.check_datasets([nb], "full", {"image_dataset": "digits"})
+    assert text.startswith("2 image dataset(s) needed at preset 'full' are missing")
+    assert "'mnist', needed by 03_a: dataset; 06_d: image_dataset, image_datasets" in text
+    assert "'cifar10', needed by 04_b: dataset; 05_c: image_dataset; 06_d: image_datasets" in text
+    assert "--offline-data digits" in text
+    for fix in ("-p dataset digits", "-p image_dataset digits", "-p image_datasets '[digits]'"):
+        assert fix in text
+    # the switch replaces every one of them; nothing is missing any more
+    book.check_datasets(notebooks, "full", {}, offline_data="digits")
+    plans = book.resolve_chapters(notebooks, "full", {}, offline_data="digits")
+    assert [p["parameters"] for p in plans] == [
+        {"preset": "full", "dataset": "digits"}, {"preset": "full", "dataset": "digits"},
+        {"preset": "full", "image_dataset": "digits"},
+        {"preset": "full", "image_dataset": "digits", "image_datasets": ["digits"]}]
+    # an explicit override wins over the switch
+    plans = book.resolve_chapters(notebooks, "full", {"image_datasets": ["cifar10"]}, offline_data="digits")
+    assert plans[3]["parameters"]["image_datasets"] == ["cifar10"]
+    # the quick preset needs no files
+    book.check_datasets(notebooks, "quick", {})
+
+
+def test_dry_run_validates_and_prints_the_plan_without_running(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WGANBOOK_DATA", str(tmp_path / "empty"))
+    folder = _image_book(tmp_path / "book")
+    code = _cli("--book-dir", folder, "--out", tmp_path / "o", "--dry-run", "--offline-data", "digits",
+                "-p", "step_scale", "0.01")
+    out = capsys.readouterr().out
+    assert code == 0 and not (tmp_path / "o").exists()
+    assert out.startswith("Plan of the full preset (nothing was run):")
+    assert "image_steps 200" in out and "datasets: image_dataset digits, image_datasets digits" in out
+    assert "GPU minutes: n/a -- no GPU throughput has been measured" in out
+    # without the switch the dry run stops on the missing data, rc 2
+    assert _cli("--book-dir", folder, "--out", tmp_path / "o", "--dry-run") == 2
+    assert "--offline-data digits" in capsys.readouterr().err
+    # an unknown chapter
+    assert _cli("--book-dir", folder, "--dry-run", "--chapters", "09") == 2
+    assert "chapters must be among" in capsys.readouterr().err
+
+
+def test_plan_counts_runs_and_uses_a_measured_throughput(tmp_path):
+    folder = _image_book(tmp_path / "book")
+    throughput = {"gpu": "test", "chapters": {"ch04": {"generator_steps_per_s": 50.0}}}
+    rows = {r["key"]: r for r in book.plan_book("full", {"step_scale": 0.5}, book_dir=folder,
+                                                 offline_data="digits", throughput=throughput)}
+    for key, row in rows.items():
+        if key in book.RUN_PLAN:
+            assert row["runs"] == sum(n for _, n, _ in row["entries"])
+            assert row["generator_steps"] == sum(n * s for _, n, s in row["entries"])
+        else:
+            assert row["runs"] is None and row["generator_steps"] is None
+    if "ch04" in book.RUN_PLAN:
+        assert rows["ch04"]["gpu_minutes"] == pytest.approx(rows["ch04"]["generator_steps"] / 50 / 60)
+    assert rows["ch03"]["gpu_minutes"] is None
+    table = book.plan_table(rows.values())
+    assert table.splitlines()[0].startswith("| chapter | training runs | generator steps |")
+    bad = tmp_path / "t.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="t.json is not valid JSON"):
+        book.load_throughput(bad)
+    assert book.load_throughput(tmp_path / "absent.json") is None
+
+
+def test_run_plan_names_only_preset_parameters():
+    """RUN_PLAN's formulas read only parameters the chapters' presets define (both presets)."""
+    for key, plan in book.RUN_PLAN.items():
+        for preset in ("quick", "full"):
+            entries = plan(presets.validate(key, {"preset": preset}))
+            for what, runs, steps in entries:
+                assert isinstance(what, str) and runs >= 1 and steps >= 1, (key, what)
 
 
 def test_preset_table_lists_both_presets():
@@ -96,12 +267,8 @@ def test_preset_table_lists_both_presets():
 
 
 def test_cli_book_subcommand_reports_bad_input(tmp_path, capsys):
-    from wganbook.__main__ import main
-
     _tiny_book(tmp_path / "book")
-    code = main(["book", "--book-dir", str(tmp_path / "book"), "--out", str(tmp_path / "o"),
-                 "-p", "nonsense", "1"])
-    assert code == 2
+    assert _cli("--book-dir", tmp_path / "book", "--out", tmp_path / "o", "-p", "nonsense", "1") == 2
     assert "unknown parameter" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["book", "--preset", "huge"])
+        _cli("--preset", "huge")

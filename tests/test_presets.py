@@ -119,3 +119,45 @@ def test_params_attribute_access():
     assert p.method == p["method"] == "wgan-gp"
     with pytest.raises(AttributeError, match="parameters"):
         p.nope
+
+
+# ---------------------------------------------------------------------------------------------
+# step_scale: a factor on every step count (steps and *_steps), at least MIN_STEPS
+# ---------------------------------------------------------------------------------------------
+def test_step_scale_multiplies_every_step_count_and_nothing_else():
+    full = get_preset("ch04", "full")
+    p = validate("ch04", {"preset": "full", "step_scale": 0.01})
+    steps = [k for k in full if presets.is_step_count(k)]
+    assert sorted(steps) == ["critic_steps", "deep_steps", "image_steps", "toy_steps"]
+    for name in steps:
+        assert p[name] == round(full[name] * 0.01), name      # 20000 -> 200, 100000 -> 1000, ...
+    assert (p.toy_steps, p.image_steps, p.critic_steps, p.deep_steps) == (200, 1000, 100, 20)
+    for name, value in full.items():                           # widths, batch sizes, seeds: unchanged
+        if not presets.is_step_count(name) and name != "step_scale":
+            assert p[name] == value or list(p[name]) == list(value), name
+    assert p.step_scale == 0.01
+    # the train preset's `steps` too; a scale above 1 lengthens runs
+    assert validate("train", {"preset": "quick", "step_scale": 2.5}).steps == 5000
+
+
+def test_step_scale_has_a_floor_and_one_is_the_identity():
+    p = validate("ch03", {"preset": "full", "step_scale": 1e-9})
+    assert all(p[k] == presets.MIN_STEPS == 2 for k in p if presets.is_step_count(k))
+    assert validate("ch03", {"step_scale": 1}) == validate("ch03", {}) == validate("ch03", {"step_scale": None})
+    assert validate("ch03", {}).step_scale == 1.0
+    # an explicit step count is scaled as well (the scale applies to the resolved value)
+    assert validate("ch05", {"steps": 300, "step_scale": 0.5}).steps == 150
+
+
+@pytest.mark.parametrize("name, expected", [("steps", True), ("toy_steps", True), ("w1gen_steps", True),
+                                            ("step_scale", False), ("n_steps_x", False), ("seeds", False)])
+def test_is_step_count(name, expected):
+    assert presets.is_step_count(name) is expected
+
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError), (0.0, ValueError),
+                                          (float("inf"), ValueError), (float("nan"), ValueError),
+                                          ("abc", TypeError), ("0.01", TypeError), (True, TypeError)])
+def test_bad_step_scale_names_the_parameter(value, error):
+    with pytest.raises(error, match=r"step_scale must be a float > 0"):
+        validate("ch03", {"preset": "full", "step_scale": value})

@@ -14,9 +14,20 @@ an interrupted chapter is rerun and every training run inside it resumes from it
 (:func:`wganbook.train.train` reads ``WGANBOOK_CHECKPOINT_DIR``), so a disconnect loses at most the
 steps since the last checkpoint.
 
-Before anything runs, the datasets the chapters will load are checked: offline, a missing MNIST or
-CIFAR-10 stops the run at once with the dataset-missing message and the override that runs the full
-scale on the offline dataset (``-p dataset digits``).
+Before anything runs, every chapter's parameters are validated and the datasets the chapters will
+load are checked: offline, the missing MNIST / CIFAR-10 files stop the run at once, all of them
+listed in one message, with the one switch that runs the same preset on the bundled digits instead:
+``--offline-data digits`` replaces every image-dataset parameter of every chapter (the parameters
+whose name contains ``dataset`` and whose value is an image dataset, or a list of them: e.g.
+chapter 3's ``dataset``, chapter 5's ``image_dataset``, chapter 6's ``image_datasets``).
+``--dry-run`` stops after these checks and prints the plan: per chapter the training runs, their
+generator steps and the other step counts, and the expected GPU minutes where a measured
+throughput exists (:data:`THROUGHPUT_FILE`). ``-p step_scale 0.01`` multiplies every step count of
+every chapter (see :mod:`wganbook.presets`).
+
+Claims run in *record* mode (``WGANBOOK_CLAIMS=record``): a claim that fails at the full scale is
+a finding, recorded in ``results.json`` (``claims``), not a crash hours into a run; ``--strict-claims``
+raises instead.
 """
 from __future__ import annotations
 
@@ -32,10 +43,19 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
 __all__ = ["chapter_notebooks", "chapter_key", "chapter_parameters", "check_datasets",
-           "glued_values", "run_book", "preset_table", "load_results", "results_table",
-           "add_book_subcommand", "RESULTS_FILE"]
+           "resolve_chapters", "dataset_parameters", "offline_overrides", "plan_book", "plan_table",
+           "load_throughput", "glued_values", "run_book", "preset_table", "load_results",
+           "results_table", "add_book_subcommand", "format_plan", "RESULTS_FILE", "OFFLINE_DATASETS", "RUN_PLAN",
+           "THROUGHPUT_FILE"]
 
 RESULTS_FILE = "results.json"
+
+#: Image datasets that need no files (they ship with scikit-learn): the values of ``--offline-data``.
+OFFLINE_DATASETS = ("digits",)
+
+#: Measured GPU throughput (repository-relative), read by the dry run's plan when it exists:
+#: ``{"gpu": ..., "torch": ..., "chapters": {"ch03": {"generator_steps_per_s": ...}, ...}}``.
+THROUGHPUT_FILE = Path("results") / "gpu_throughput.json"
 
 
 def chapter_notebooks(book_dir="book", only: Optional[Iterable[str]] = None) -> List[Path]:
@@ -81,48 +101,292 @@ def chapter_parameters(path) -> Dict[str, object]:
     return values
 
 
-def _preset_values(key: str, preset: str, overrides: Dict[str, object]) -> Dict[str, object]:
+def _is_image(value) -> bool:
+    from .data import IMAGE_DATASETS
+
+    return isinstance(value, str) and value in IMAGE_DATASETS
+
+
+def dataset_parameters(values: Dict[str, object]) -> Dict[str, object]:
+    """The image-dataset parameters among a chapter's resolved ``values``.
+
+    A parameter counts when its name contains ``dataset`` and its value is an image dataset
+    (``wganbook.data.IMAGE_DATASETS``) or a list holding one (toy datasets do not count), so the
+    mapping follows the presets and notebooks instead of a hand-kept list.
+    """
+    out = {}
+    for name, value in values.items():
+        if "dataset" not in name:
+            continue
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any(_is_image(v) for v in items):
+            out[name] = value
+    return out
+
+
+def offline_overrides(values: Dict[str, object], offline: str) -> Dict[str, object]:
+    """Overrides that replace every downloadable image dataset in ``values`` by ``offline``.
+
+    A single dataset becomes ``offline``; in a list each downloadable item becomes ``offline``
+    (duplicates dropped, toy datasets kept). Parameters already offline are left out.
+    """
+    out = {}
+    for name, value in dataset_parameters(values).items():
+        if isinstance(value, (list, tuple)):
+            new = []
+            for v in value:
+                v = offline if _is_image(v) and v not in OFFLINE_DATASETS else v
+                if v not in new:
+                    new.append(v)
+            if new != list(value):
+                out[name] = new
+        elif value not in OFFLINE_DATASETS:
+            out[name] = offline
+    return out
+
+
+def _check_offline(offline: Optional[str]) -> Optional[str]:
+    if offline is None:
+        return None
+    if not isinstance(offline, str) or offline not in OFFLINE_DATASETS:
+        raise ValueError(f"unknown offline dataset {offline!r}; --offline-data must be one of: "
+                         f"{', '.join(OFFLINE_DATASETS)}")
+    return offline
+
+
+def _validate(key: str, stem: str, values: Dict[str, object]):
+    """``presets.validate`` with the chapter in the message and a hint for list parameters."""
     from . import presets
 
     try:
-        values = dict(presets.get_preset(key, preset))
-    except (KeyError, ValueError):
-        return dict(overrides)
-    values.update({k: v for k, v in overrides.items() if k in values})
-    return values
+        return presets.validate(key, values)
+    except (TypeError, ValueError) as exc:
+        hint = ""
+        for name, value in values.items():
+            if isinstance(value, str) and str(exc).startswith(f"{name} must be a list"):
+                hint = f" (a list on the command line: -p {name} '[{value}]')"
+        raise type(exc)(f"{stem}: {exc}{hint}") from None
 
 
-def check_datasets(notebooks: Iterable[Path], preset: str, overrides: Dict[str, object],
-                   download: bool = False, root=None) -> None:
+def resolve_chapters(notebooks: Iterable[Path], preset: str, overrides: Dict[str, object],
+                     offline_data: Optional[str] = None) -> List[Dict[str, object]]:
+    """Validate every chapter's parameters and work out what papermill will pass to it.
+
+    Parameters
+    ----------
+    notebooks : iterable of Path
+        Chapter notebooks.
+    preset : str
+        The preset of every chapter.
+    overrides : dict
+        ``-p NAME VALUE`` overrides; each goes to the chapters whose parameters cell defines it
+        (``step_scale`` must be defined by every chapter, else it would silently not apply).
+    offline_data : str, optional
+        Replace every downloadable image dataset by this one (``--offline-data``); an explicit
+        override of the same parameter wins.
+
+    Returns
+    -------
+    list of dict
+        Per chapter: ``notebook``, ``key`` (``"ch03"``), ``parameters`` (papermill's) and
+        ``resolved`` (the validated :class:`wganbook.presets.Params` the chapter will use).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Unknown parameter, bad value (naming the chapter and the parameter), unknown offline
+        dataset.
+    """
+    offline_data = _check_offline(offline_data)
+    notebooks = list(notebooks)
+    params_of = {nb: chapter_parameters(nb) for nb in notebooks}
+    known = set().union(*params_of.values()) if params_of else set()
+    lacking = [nb.stem for nb in notebooks if "step_scale" in overrides and "step_scale" not in params_of[nb]]
+    if lacking:
+        raise ValueError(f"step_scale: chapter(s) {', '.join(lacking)} do not take step_scale (their "
+                         f"parameters cell has no `step_scale = None`), so it would not apply there; "
+                         f"leave those chapters out with --chapters")
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; the chapters' parameters are: "
+                         f"{', '.join(sorted(known))}")
+    plans = []
+    for nb in notebooks:
+        names, key = params_of[nb], chapter_key(nb)
+        given = {"preset": preset, **{k: v for k, v in overrides.items() if k in names}}
+        resolved = _validate(key, nb.stem, {**names, **given})
+        if offline_data is not None:
+            extra = {k: v for k, v in offline_overrides(resolved, offline_data).items()
+                     if k in names and k not in overrides}
+            if extra:
+                given.update(extra)
+                resolved = _validate(key, nb.stem, {**names, **given})
+        plans.append({"notebook": nb, "key": key, "parameters": given, "resolved": resolved})
+    return plans
+
+
+def _missing_reason(exc) -> str:
+    text = str(exc)
+    return text.split(". To get it")[0]
+
+
+def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object],
+                   download: bool = False, root=None, offline_data: Optional[str] = None) -> None:
     """Make sure every image dataset the chapters will load is available, before any training.
+
+    Parameters
+    ----------
+    notebooks : iterable of Path, or the list returned by :func:`resolve_chapters`
+        The chapters.
+    preset, overrides, offline_data
+        As for :func:`resolve_chapters` (unused when ``notebooks`` is already resolved).
+    download : bool
+        Allow torchvision downloads.
+    root : str or Path, optional
+        Data folder (default ``wganbook.data.default_root()``: ``$WGANBOOK_DATA``).
 
     Raises
     ------
     wganbook.data.DatasetMissingError
-        With the dataset-missing message and the override that runs the same preset offline.
+        Listing *every* missing dataset with the chapters and parameters that need it, the
+        one switch that replaces them all (``--offline-data digits``) and the equivalent
+        ``-p`` overrides.
     """
-    from .data import IMAGE_DATASETS, DatasetMissingError, load_images
+    from .data import DatasetMissingError, default_root, load_images
 
-    needed = {}
-    for nb in notebooks:
-        values = _preset_values(chapter_key(nb), preset, overrides)
-        for name, value in values.items():
-            if "dataset" not in name:
-                continue
+    plans = list(notebooks)
+    if plans and not isinstance(plans[0], dict):
+        plans = resolve_chapters(plans, preset, overrides, offline_data)
+    needed: Dict[str, List[tuple]] = {}
+    for plan in plans:
+        for name, value in dataset_parameters(plan["resolved"]).items():
             for ds in (value if isinstance(value, (list, tuple)) else [value]):
-                if isinstance(ds, str) and ds in IMAGE_DATASETS and ds != "digits":
-                    needed.setdefault((name, isinstance(value, (list, tuple)), ds), []).append(nb.stem)
-    for (param, is_list, ds), chapters in sorted(needed.items()):
+                if _is_image(ds) and ds not in OFFLINE_DATASETS:
+                    needed.setdefault(ds, []).append((plan["notebook"].stem, name))
+    missing = {}
+    for ds in needed:
         try:
             load_images(ds, root=root, download=download)
         except DatasetMissingError as exc:
-            fix = f"-p {param} '[digits]'" if is_list else f"-p {param} digits"
-            raise DatasetMissingError(
-                f"{exc}\nChapter(s) {', '.join(chapters)} need {ds!r} at preset {preset!r}. "
-                f"To run the {preset} preset on the offline dataset instead, add `{fix}` "
-                f"(python -m wganbook book --preset {preset} {fix}), or allow downloads with --download "
-                f"on an online machine."
-            ) from None
+            missing[ds] = _missing_reason(exc)
+    if not missing:
+        return
+    fixes = {}
+    for plan in plans:
+        values = dict(plan["resolved"])
+        for name, value in dataset_parameters(values).items():
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(v in missing for v in items):
+                fix = offline_overrides({name: value}, OFFLINE_DATASETS[0])[name]
+                fixes[name] = (f"-p {name} '[{', '.join(fix)}]'" if isinstance(fix, list)
+                               else f"-p {name} {fix}")
+    where = Path(root).expanduser() if root is not None else default_root()
+    lines = [f"{len(missing)} image dataset(s) needed at preset {preset!r} are missing under {where}:"]
+    for ds, reason in missing.items():
+        users = {}
+        for stem, name in needed[ds]:
+            users.setdefault(stem, []).append(name)
+        used = "; ".join(f"{stem}: {', '.join(names)}" for stem, names in users.items())
+        lines.append(f"  - {ds!r}, needed by {used} -- {reason}")
+    lines.append(
+        f"To run the {preset} preset on the bundled digits instead, add --offline-data "
+        f"{OFFLINE_DATASETS[0]} (python -m wganbook book --preset {preset} --offline-data "
+        f"{OFFLINE_DATASETS[0]}); it replaces all of them, like {' '.join(fixes.values())}. "
+        f"Or put the files under {where} (or set WGANBOOK_DATA), or allow downloads with --download "
+        f"on an online machine.")
+    raise DatasetMissingError("\n".join(lines), ",".join(missing), str(where))
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan (dry run)
+# ---------------------------------------------------------------------------------------------
+#: Training runs of each chapter (``wganbook.train.train`` calls, directly or through
+#: ``sweeps.run_grid``) as a function of its resolved parameters: a list of
+#: ``(what, runs, generator steps per run)``. It mirrors the chapters' grids (e.g. chapter 4's
+#: toy grid is toy_datasets x methods x seeds); ``tests/test_full_preset.py`` checks it against
+#: the runs every chapter really makes. A chapter missing here is shown as "n/a".
+RUN_PLAN: Dict[str, Callable[[Dict[str, object]], List[tuple]]] = {
+    "ch01": lambda p: [],
+    "ch02": lambda p: [],
+    "ch07": lambda p: [],
+}
+
+
+def load_throughput(path=None) -> Optional[Dict[str, object]]:
+    """The measured GPU throughput (:data:`THROUGHPUT_FILE`), or ``None`` when none was measured.
+
+    Raises
+    ------
+    ValueError
+        When the file exists but is not valid JSON (naming the file).
+    """
+    path = Path(path) if path is not None else THROUGHPUT_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); regenerate or delete it") from None
+
+
+def plan_book(preset: str = "full", overrides: Optional[Dict[str, object]] = None,
+              chapters: Optional[Iterable[str]] = None, book_dir="book",
+              offline_data: Optional[str] = None, throughput=None) -> List[Dict[str, object]]:
+    """The plan of a book run, without running anything: per chapter its runs and step counts.
+
+    Parameters
+    ----------
+    preset, overrides, chapters, book_dir, offline_data
+        As for :func:`run_book`.
+    throughput : dict, optional
+        Measured GPU throughput (default: :func:`load_throughput`).
+
+    Returns
+    -------
+    list of dict
+        Per chapter: ``chapter``, ``parameters`` (papermill's), ``runs`` and ``generator_steps``
+        (``None`` when :data:`RUN_PLAN` has no entry), ``step_counts`` (every ``steps`` /
+        ``*_steps`` parameter, after ``step_scale``), ``datasets`` and ``gpu_minutes``
+        (``None`` without a measured throughput for the chapter).
+    """
+    from . import presets
+
+    if preset not in presets.PRESET_NAMES:
+        raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(presets.PRESET_NAMES)}")
+    if throughput is None:
+        throughput = load_throughput(Path(book_dir).resolve().parent / THROUGHPUT_FILE)
+    measured = (throughput or {}).get("chapters", {})
+    rows = []
+    for plan in resolve_chapters(chapter_notebooks(book_dir, chapters), preset, dict(overrides or {}),
+                                 offline_data):
+        p, key = plan["resolved"], plan["key"]
+        entries = RUN_PLAN[key](p) if key in RUN_PLAN else None
+        runs = None if entries is None else sum(n for _, n, _ in entries)
+        steps = None if entries is None else sum(n * s for _, n, s in entries)
+        rate = (measured.get(key) or {}).get("generator_steps_per_s")
+        rows.append({
+            "chapter": plan["notebook"].stem, "key": key, "parameters": plan["parameters"],
+            "runs": runs, "generator_steps": steps, "entries": entries,
+            "step_counts": {k: v for k, v in p.items() if presets.is_step_count(k) and isinstance(v, int)},
+            "datasets": dataset_parameters(p),
+            "gpu_minutes": (steps / rate / 60.0) if (rate and steps is not None) else None,
+        })
+    return rows
+
+
+def plan_table(rows: Iterable[Dict[str, object]]) -> str:
+    """The plan of :func:`plan_book` as a Markdown table (n/a where the plan has no number)."""
+    def na(v, fmt="{:,}"):
+        return "n/a" if v is None else fmt.format(v)
+
+    out = ["| chapter | training runs | generator steps | step counts (after step_scale) | datasets "
+           "| GPU minutes |", "| --- | ---: | ---: | --- | --- | ---: |"]
+    for r in rows:
+        counts = ", ".join(f"{k} {v:,}" for k, v in r["step_counts"].items()) or "none"
+        data = ", ".join(f"{k} {_fmt(v)}" for k, v in r["datasets"].items()) or "none"
+        out.append(f"| {r['chapter']} | {na(r['runs'])} | {na(r['generator_steps'])} | {counts} | "
+                   f"{data} | {na(r['gpu_minutes'], '{:.1f}')} |")
+    return "\n".join(out)
 
 
 def glued_values(nb) -> Dict[str, object]:
@@ -170,10 +434,50 @@ def _git_commit() -> Optional[str]:
         return None
 
 
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder (fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _read_record(path: Path, what: str) -> Dict[str, object]:
+    try:
+        record = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}): it is the record of an interrupted or "
+                         f"damaged run. Delete it to {what}.") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} is not a results record (a JSON object). Delete it to {what}.")
+    return record
+
+
+def _check_out(out: Path, book_dir: Path) -> None:
+    if out == book_dir or book_dir in out.parents:
+        raise ValueError(f"--out must be outside the book folder {book_dir} (nbval replays everything in it)")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is an existing file, not a folder; pass a folder (e.g. runs/full)")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"--out {out} lies below the file {parent}; pass a folder path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: the folder {parent} is not writable")
+
+
 def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str, object]] = None,
              chapters: Optional[Iterable[str]] = None, book_dir="book", download: bool = False,
              force: bool = False, log: Callable[[str], None] = print,
-             execution_timeout: Optional[int] = None) -> List[Dict[str, object]]:
+             execution_timeout: Optional[int] = None, offline_data: Optional[str] = None,
+             dry_run: bool = False, strict_claims: bool = False) -> List[Dict[str, object]]:
     """Execute every chapter with papermill at ``preset`` into ``out``; return the results records.
 
     Parameters
@@ -181,16 +485,22 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
     preset : {"quick", "full"}
         Preset passed to every chapter as ``-p preset``.
     out : str or Path
-        Output folder (must not be inside ``book_dir``).
+        Output folder (must not be inside ``book_dir``, nor an existing file).
     overrides : dict, optional
-        Extra papermill parameters (e.g. ``{"dataset": "digits"}``); each is passed to the chapters
+        Extra papermill parameters (e.g. ``{"step_scale": 0.01}``); each is passed to the chapters
         whose parameters cell defines it, and a name no chapter defines is an error.
     chapters : iterable of str, optional
         Run only these chapters (``"03"`` or ``"ch03"``).
     download : bool
         Allow dataset downloads (an online machine); offline a missing dataset stops the run at once.
     force : bool
-        Rerun chapters that already completed.
+        Rerun chapters that already completed (and ignore damaged ``results.json`` files).
+    offline_data : str, optional
+        ``"digits"``: replace every downloadable image dataset of every chapter by it.
+    dry_run : bool
+        Validate parameters and data, then return the plan (:func:`plan_book`) without running.
+    strict_claims : bool
+        Let a failing claim stop its chapter (default: record it in ``results.json``).
     """
     import papermill
 
@@ -200,37 +510,36 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
         raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(presets.PRESET_NAMES)}")
     overrides = dict(overrides or {})
     book_dir, out = Path(book_dir).resolve(), Path(out).resolve()
-    if out == book_dir or book_dir in out.parents:
-        raise ValueError(f"out must be outside the book folder {book_dir} (nbval replays everything in it)")
-    notebooks = chapter_notebooks(book_dir, chapters)
-    params_of = {nb: chapter_parameters(nb) for nb in notebooks}
-    known = set().union(*params_of.values())
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; the chapters' parameters are: {', '.join(sorted(known))}")
-    # Validate every chapter's parameters before any training starts.
-    for nb in notebooks:
-        names = params_of[nb]
-        given = {"preset": preset, **{k: v for k, v in overrides.items() if k in names}}
-        presets.validate(chapter_key(nb), {**names, **given})
-    check_datasets(notebooks, preset, overrides, download=download)
+    _check_out(out, book_dir)
+    plans = resolve_chapters(chapter_notebooks(book_dir, chapters), preset, overrides, offline_data)
+    check_datasets(plans, preset, overrides, download=download)
+    if dry_run:
+        return plan_book(preset, overrides, chapters, book_dir, offline_data)
+    if not force:  # damaged records are reported before anything runs
+        for plan in plans:
+            path = out / plan["notebook"].stem / RESULTS_FILE
+            if path.exists():
+                _read_record(path, "rerun that chapter (or pass --force)")
+
+    from .claims import MODE_ENV, collect
 
     records = []
     out.mkdir(parents=True, exist_ok=True)
-    for i, nb in enumerate(notebooks, 1):
+    for i, plan in enumerate(plans, 1):
+        nb, params = plan["notebook"], plan["parameters"]
         folder = out / nb.stem
         folder.mkdir(parents=True, exist_ok=True)
         results_path = folder / RESULTS_FILE
-        params = {"preset": preset, **{k: v for k, v in overrides.items() if k in params_of[nb]}}
         if results_path.exists() and not force:
-            previous = json.loads(results_path.read_text())
+            previous = _read_record(results_path, "rerun that chapter (or pass --force)")
             if previous.get("status") == "completed" and previous.get("parameters") == params:
-                log(f"[{i}/{len(notebooks)}] {nb.stem}: already completed, skipped")
+                log(f"[{i}/{len(plans)}] {nb.stem}: already completed, skipped")
                 records.append(previous)
                 continue
-        log(f"[{i}/{len(notebooks)}] {nb.stem}: running with {params} ...")
-        env_before = os.environ.get("WGANBOOK_CHECKPOINT_DIR")
+        log(f"[{i}/{len(plans)}] {nb.stem}: running with {params} ...")
+        saved = {k: os.environ.get(k) for k in ("WGANBOOK_CHECKPOINT_DIR", "WGANBOOK_DOWNLOAD", MODE_ENV)}
         os.environ["WGANBOOK_CHECKPOINT_DIR"] = str(folder / "checkpoints")
+        os.environ[MODE_ENV] = "assert" if strict_claims else "record"
         if download:
             os.environ["WGANBOOK_DOWNLOAD"] = "1"
         started = _dt.datetime.now(_dt.timezone.utc)
@@ -244,10 +553,11 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
         except Exception as exc:  # noqa: BLE001 - recorded, then re-raised below
             status, error, executed = "failed", f"{type(exc).__name__}: {exc}"[:2000], None
         finally:
-            if env_before is None:
-                os.environ.pop("WGANBOOK_CHECKPOINT_DIR", None)
-            else:
-                os.environ["WGANBOOK_CHECKPOINT_DIR"] = env_before
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         wall = time.perf_counter() - t0
         record = {
             "chapter": nb.stem, "status": status, "parameters": params,
@@ -255,18 +565,25 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
             "started_utc": started.isoformat(timespec="seconds"),
             "machine": _device_info(), "git_commit": _git_commit(),
             "metrics": glued_values(executed) if executed is not None else {},
+            "claims": _claims_of(collect, executed),
         }
         if error:
             record["error"] = error
-        results_path.write_text(json.dumps(record, indent=2, sort_keys=True))
+        _atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
         records.append(record)
-        log(f"[{i}/{len(notebooks)}] {nb.stem}: {status} in {wall / 60:.1f} min")
+        log(f"[{i}/{len(plans)}] {nb.stem}: {status} in {wall / 60:.1f} min")
         if status != "completed":
             raise RuntimeError(f"chapter {nb.stem} failed: {error}\n"
                                f"Rerun the same command to resume from its checkpoints.")
-    summary = out / "summary.json"
-    summary.write_text(json.dumps(records, indent=2, sort_keys=True))
+    _atomic_write(out / "summary.json", json.dumps(records, indent=2, sort_keys=True))
     return records
+
+
+def _claims_of(collect, executed) -> List[Dict[str, object]]:
+    """id, held and value of every claim an executed notebook recorded."""
+    if executed is None:
+        return []
+    return [{k: c.get(k) for k in ("id", "held", "value")} for c in collect(executed)["claims"]]
 
 
 if __name__ == "__main__":  # pragma: no cover
@@ -308,7 +625,7 @@ def load_results(results_dir) -> List[Dict[str, object]]:
         return []
     records = []
     for path in sorted(root.rglob(RESULTS_FILE)):
-        record = json.loads(path.read_text())
+        record = _read_record(path, "read the other results")
         record.setdefault("source", str(path.relative_to(root)))
         records.append(record)
     return records
@@ -353,21 +670,57 @@ def add_book_subcommand(subparsers):
         description="Execute every chapter notebook of book/ with papermill at a preset into its own "
                     "folder under --out (never touching book/), writing the executed notebook and a "
                     "results.json per chapter; completed chapters are skipped and interrupted ones "
-                    "resume from their training checkpoints.")
+                    "resume from their training checkpoints. Parameters and datasets are checked "
+                    "before anything runs.")
     p.add_argument("--preset", default="full", choices=("quick", "full"), help="preset for every chapter")
     p.add_argument("--out", default="runs/full", help="output folder (outside book/)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="papermill parameter override, e.g. -p dataset digits (repeatable)")
+                   help="papermill parameter override, e.g. -p step_scale 0.01 or -p seeds '[0, 1]' "
+                        "(repeatable)")
+    p.add_argument("--offline-data", default=None, metavar="NAME",
+                   help="replace every downloadable image dataset of every chapter (MNIST, CIFAR-10) "
+                        f"by this bundled one; one of: {', '.join(OFFLINE_DATASETS)}")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check every chapter's parameters and data, print the plan (training runs, "
+                        "generator steps, expected GPU minutes where measured) and stop")
     p.add_argument("--chapters", nargs="+", default=None, metavar="NN",
                    help="only these chapters, e.g. --chapters 03 04")
     p.add_argument("--book-dir", default="book", help="folder of the chapter notebooks")
     p.add_argument("--download", action="store_true",
                    help="allow dataset downloads (online machines); offline a missing dataset stops the run")
     p.add_argument("--force", action="store_true", help="rerun chapters that already completed")
+    p.add_argument("--strict-claims", action="store_true",
+                   help="a failing claim stops its chapter (default: recorded in results.json)")
     p.add_argument("--execution-timeout", type=int, default=None,
                    help="per-cell timeout in seconds (default: none)")
     p.set_defaults(func=_run_book_command, _parser=p)
     return p
+
+
+def format_plan(rows: Iterable[Dict[str, object]], preset: str, throughput=None) -> str:
+    """The dry run's plan as aligned text: one block per chapter and a total line."""
+    rows = list(rows)
+    lines = [f"Plan of the {preset} preset (nothing was run):"]
+    for r in rows:
+        runs = "n/a" if r["runs"] is None else f"{r['runs']:,}"
+        gsteps = "n/a" if r["generator_steps"] is None else f"{r['generator_steps']:,}"
+        gpu = "n/a" if r["gpu_minutes"] is None else f"{r['gpu_minutes']:.1f}"
+        lines.append(f"  {r['chapter']:<26} training runs {runs:>4}   generator steps {gsteps:>10}"
+                     f"   GPU minutes {gpu}")
+        for what, n, steps in r["entries"] or []:
+            lines.append(f"      {n} x {steps:,} generator steps: {what}")
+        counts = ", ".join(f"{k} {v:,}" for k, v in r["step_counts"].items())
+        if counts:
+            lines.append(f"      step counts: {counts}")
+        if r["datasets"]:
+            lines.append("      datasets: " + ", ".join(f"{k} {_fmt(v)}" for k, v in r["datasets"].items()))
+    known = [r for r in rows if r["runs"] is not None]
+    lines.append(f"  total over {len(known)} chapter(s) with a plan: {sum(r['runs'] for r in known):,} "
+                 f"training runs, {sum(r['generator_steps'] for r in known):,} generator steps")
+    if throughput is None:
+        lines.append(f"  GPU minutes: n/a -- no GPU throughput has been measured ({THROUGHPUT_FILE} "
+                     f"does not exist)")
+    return "\n".join(lines)
 
 
 def _run_book_command(args) -> int:
@@ -375,13 +728,21 @@ def _run_book_command(args) -> int:
 
     overrides = {name: _parse_override(value) for name, value in args.parameter}
     try:
-        run_book(preset=args.preset, out=args.out, overrides=overrides, chapters=args.chapters,
-                 book_dir=args.book_dir, download=args.download, force=args.force,
-                 log=lambda msg: print(msg, flush=True), execution_timeout=args.execution_timeout)
-    except (DatasetMissingError, ValueError, FileNotFoundError) as exc:
+        result = run_book(preset=args.preset, out=args.out, overrides=overrides, chapters=args.chapters,
+                          book_dir=args.book_dir, download=args.download, force=args.force,
+                          log=lambda msg: print(msg, flush=True),
+                          execution_timeout=args.execution_timeout, offline_data=args.offline_data,
+                          dry_run=args.dry_run, strict_claims=args.strict_claims)
+    except (DatasetMissingError, ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"wganbook book: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
         print(f"wganbook book: error: {exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
         print(f"wganbook book: {exc}", file=sys.stderr)
         return 1
+    if args.dry_run:
+        throughput = load_throughput(Path(args.book_dir).resolve().parent / THROUGHPUT_FILE)
+        print(format_plan(result, args.preset, throughput))
     return 0

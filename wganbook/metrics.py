@@ -233,6 +233,11 @@ def _resolve(device) -> torch.device:
 
 _FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 
+#: Environment variable for tests only: ``1`` makes every ``InceptionFeatures()`` use randomly
+#: initialised weights (seed 0) instead of pytorch-fid's, so the FID code path runs offline. Its
+#: "FID" numbers are NOT comparable with any published FID (nor meaningful as sample quality).
+RANDOM_INCEPTION_ENV = "WGANBOOK_RANDOM_INCEPTION"
+
 
 class InceptionFeatures:
     r"""pytorch-fid's InceptionV3 pool3 features (2048-d): the feature space of the FID.
@@ -255,7 +260,10 @@ class InceptionFeatures:
         Allow downloading the weights into the torch-hub cache.
     random_init : bool, optional
         Build the architecture with random weights (for offline tests of the pipeline; the
-        resulting numbers are meaningless).
+        resulting numbers are meaningless). The environment variable
+        ``WGANBOOK_RANDOM_INCEPTION=1`` (``metrics.RANDOM_INCEPTION_ENV``) forces it for every
+        instance -- for tests that run notebooks in other processes (``tests/test_full_preset.py``);
+        the instance's ``name`` is then ``"inception-pool3-RANDOM-WEIGHTS"``.
 
     Raises
     ------
@@ -273,6 +281,11 @@ class InceptionFeatures:
         self.device = _resolve(device)
         self.batch_size = int(batch_size)
         self.name = "inception-pool3"
+        if os.environ.get(RANDOM_INCEPTION_ENV, "") not in ("", "0"):
+            random_init = True
+        if random_init:
+            self.name = "inception-pool3-RANDOM-WEIGHTS"  # not comparable with any FID
+        self.random_init = bool(random_init)
         state = None
         if not random_init:
             state = self._load_state(weights_path, download, fid_inception.FID_WEIGHTS_URL)
