@@ -235,8 +235,8 @@ def test_plan_counts_runs_and_uses_a_measured_throughput(tmp_path):
                                                  offline_data="digits", throughput=throughput)}
     for key, row in rows.items():
         if key in book.RUN_PLAN:
-            assert row["runs"] == sum(n for _, n, _ in row["entries"])
-            assert row["generator_steps"] == sum(n * s for _, n, s in row["entries"])
+            assert row["runs"] == sum(e.runs for e in row["entries"])
+            assert row["generator_steps"] == sum(e.runs * e.steps for e in row["entries"])
         else:
             assert row["runs"] is None and row["generator_steps"] is None
     if "ch04" in book.RUN_PLAN:
@@ -256,8 +256,8 @@ def test_run_plan_names_only_preset_parameters():
     for key, plan in book.RUN_PLAN.items():
         for preset in ("quick", "full"):
             entries = plan(presets.validate(key, {"preset": preset}))
-            for what, runs, steps in entries:
-                assert isinstance(what, str) and runs >= 1 and steps >= 1, (key, what)
+            for e in entries:
+                assert isinstance(e.what, str) and e.runs >= 1 and e.steps >= 1, (key, e)
 
 
 def test_preset_table_lists_both_presets():

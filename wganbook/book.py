@@ -40,18 +40,32 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional
 
 __all__ = ["chapter_notebooks", "chapter_key", "chapter_parameters", "check_datasets",
            "resolve_chapters", "dataset_parameters", "offline_overrides", "plan_book", "plan_table",
-           "load_throughput", "glued_values", "run_book", "preset_table", "load_results",
-           "results_table", "add_book_subcommand", "format_plan", "RESULTS_FILE", "OFFLINE_DATASETS", "RUN_PLAN",
-           "THROUGHPUT_FILE"]
+           "format_plan", "load_throughput", "glued_values", "run_book", "preset_table",
+           "load_results", "results_table", "add_book_subcommand", "Runs", "RESULTS_FILE",
+           "OFFLINE_DATASETS", "RUN_PLAN", "THROUGHPUT_FILE", "SMOKE_STEP_SCALE",
+           "SMOKE_OVERRIDES"]
 
 RESULTS_FILE = "results.json"
 
 #: Image datasets that need no files (they ship with scikit-learn): the values of ``--offline-data``.
 OFFLINE_DATASETS = ("digits",)
+
+#: The CPU smoke test of the full preset (``tests/test_full_preset.py``, part of ``make test``):
+#: every chapter at ``preset="full"`` with this ``step_scale`` (each step count floors at
+#: ``presets.MIN_STEPS``) ...
+SMOKE_STEP_SCALE = 1e-4
+#: ... and these test-only overrides per chapter (evaluation sizes and grid lengths whose CPU cost
+#: would not fit CI's 10 minutes; e.g. a 299x299 Inception forward pass costs ~0.5 s of CPU per
+#: image). Everything else is the full preset.
+SMOKE_OVERRIDES: Dict[str, Dict[str, object]] = {
+    "ch05": {"n_eval": 16, "seeds": [0], "kp_seeds": [0],
+             "strategies": ["real-fake", "real-real+fake-fake"]},
+    "ch06": {"n_eval": 64},
+}
 
 #: Measured GPU throughput (repository-relative), read by the dry run's plan when it exists:
 #: ``{"gpu": ..., "torch": ..., "chapters": {"ch03": {"generator_steps_per_s": ...}, ...}}``.
@@ -300,14 +314,51 @@ def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object
 # ---------------------------------------------------------------------------------------------
 # The plan (dry run)
 # ---------------------------------------------------------------------------------------------
-#: Training runs of each chapter (``wganbook.train.train`` calls, directly or through
-#: ``sweeps.run_grid``) as a function of its resolved parameters: a list of
-#: ``(what, runs, generator steps per run)``. It mirrors the chapters' grids (e.g. chapter 4's
-#: toy grid is toy_datasets x methods x seeds); ``tests/test_full_preset.py`` checks it against
-#: the runs every chapter really makes. A chapter missing here is shown as "n/a".
-RUN_PLAN: Dict[str, Callable[[Dict[str, object]], List[tuple]]] = {
+class Runs(NamedTuple):
+    """One group of training runs of a chapter's plan."""
+
+    what: str
+    #: Number of runs.
+    runs: int
+    #: Generator steps of each run.
+    steps: int
+    #: Runs of :func:`wganbook.train.train` (they checkpoint under ``WGANBOOK_CHECKPOINT_DIR``);
+    #: ``False`` for generators trained by other loops (chapter 6's exact-W1 generator).
+    via_train: bool = True
+
+
+def _kp_points(p) -> int:
+    from .divergence import kp_grid
+
+    return len(kp_grid(p["ks"], p["ps"], product=p["kp_product"], include_centre=False))
+
+
+#: Training runs of each chapter as a function of its resolved parameters (a list of
+#: :class:`Runs`). It mirrors the chapters' grids (e.g. chapter 4's toy grid is toy_datasets x
+#: methods x seeds, each of toy_steps generator steps); ``tests/test_full_preset.py`` checks its
+#: :func:`wganbook.train.train` runs against those every chapter really makes. Critic fits against
+#: fixed samples are not training runs (their step counts are in the plan's step counts). A chapter
+#: missing here is shown as "n/a".
+RUN_PLAN: Dict[str, Callable[[Dict[str, object]], List[Runs]]] = {
     "ch01": lambda p: [],
     "ch02": lambda p: [],
+    "ch03": lambda p: [Runs("toy run (clipping)", 1, p["toy_steps"]),
+                       Runs("image run (clipping)", 1, p["image_steps"])],
+    "ch04": lambda p: [
+        Runs("toy grid: toy_datasets x methods x seeds",
+             len(p["toy_datasets"]) * len(p["methods"]) * len(p["seeds"]), p["toy_steps"]),
+        Runs("image runs: methods, one seed", len(p["methods"]), p["image_steps"])],
+    "ch05": lambda p: [
+        Runs("grid: methods x strategies x seeds",
+             len(p["methods"]) * len(p["strategies"]) * len(p["seeds"]), p["steps"]),
+        Runs("official-code WGAN-div: seeds", len(p["seeds"]), p["steps"]),
+        Runs("(k, p) grid without its centre: points x kp_seeds", _kp_points(p) * len(p["kp_seeds"]),
+             p["steps"])],
+    "ch06": lambda p: [
+        Runs("WGAN-GP and WGAN-CT: 2 x seeds", 2 * len(p["seeds"]), p["image_steps"]),
+        Runs("GAN-NS with and without SN, 5 x image_steps: 2 x seeds", 2 * len(p["seeds"]),
+             5 * p["image_steps"]),
+        Runs("generator trained on the exact batch W1", 1, p["w1gen_steps"], via_train=False)],
     "ch07": lambda p: [],
 }
 
@@ -361,8 +412,8 @@ def plan_book(preset: str = "full", overrides: Optional[Dict[str, object]] = Non
                                  offline_data):
         p, key = plan["resolved"], plan["key"]
         entries = RUN_PLAN[key](p) if key in RUN_PLAN else None
-        runs = None if entries is None else sum(n for _, n, _ in entries)
-        steps = None if entries is None else sum(n * s for _, n, s in entries)
+        runs = None if entries is None else sum(e.runs for e in entries)
+        steps = None if entries is None else sum(e.runs * e.steps for e in entries)
         rate = (measured.get(key) or {}).get("generator_steps_per_s")
         rows.append({
             "chapter": plan["notebook"].stem, "key": key, "parameters": plan["parameters"],
@@ -612,7 +663,7 @@ def preset_table(chapters: Iterable[str]) -> str:
     for ch in chapters:
         quick, full = presets.get_preset(ch, "quick"), presets.get_preset(ch, "full")
         for name in quick:
-            if name in ("preset", "seed", "device"):
+            if name == "preset" or name in presets.BASE:  # seed, device, step_scale
                 continue
             rows.append(f"| {ch} | `{name}` | {_fmt(quick[name])} | {_fmt(full.get(name))} |")
     return "\n".join(rows)
@@ -707,8 +758,8 @@ def format_plan(rows: Iterable[Dict[str, object]], preset: str, throughput=None)
         gpu = "n/a" if r["gpu_minutes"] is None else f"{r['gpu_minutes']:.1f}"
         lines.append(f"  {r['chapter']:<26} training runs {runs:>4}   generator steps {gsteps:>10}"
                      f"   GPU minutes {gpu}")
-        for what, n, steps in r["entries"] or []:
-            lines.append(f"      {n} x {steps:,} generator steps: {what}")
+        for e in r["entries"] or []:
+            lines.append(f"      {e.runs} x {e.steps:,} generator steps: {e.what}")
         counts = ", ".join(f"{k} {v:,}" for k, v in r["step_counts"].items())
         if counts:
             lines.append(f"      step counts: {counts}")
