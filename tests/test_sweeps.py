@@ -55,7 +55,7 @@ def test_bad_grids_raise(grid, exc):
 def test_run_grid_one_run_per_combo_and_seed():
     calls = []
     recs = sweeps.run_grid({"data": "8gaussians", "steps": 3, "lr": 1.0}, {"lr": [0.1, 0.2], "n_critic": [1, 5]},
-                           seeds=[0, 1, 2], metric=value_metric, train_fn=fake_train(calls))
+                           seeds=[0, 1, 2], metric=value_metric, train_fn=fake_train(calls), workers=1)
     assert len(recs) == len(calls) == 2 * 2 * 3
     # grid values override base; seed is set per run; order is combo-major, seed-minor
     assert calls[0] == {"data": "8gaussians", "steps": 3, "lr": 0.1, "n_critic": 1, "seed": 0}
@@ -71,7 +71,8 @@ def test_run_grid_dict_entries_merge_settings_and_keep_results():
     calls = []
     recs = sweeps.run_grid({"data": "8gaussians"},
                            {"variant": [{"name": "a", "lr": 0.3, "lam": 0.1}, {"name": "b", "lr": 0.5}]},
-                           seeds=[4], metric=value_metric, train_fn=fake_train(calls), keep_results=True)
+                           seeds=[4], metric=value_metric, train_fn=fake_train(calls), keep_results=True,
+                           workers=1)
     assert calls[0] == {"data": "8gaussians", "lr": 0.3, "lam": 0.1, "seed": 4}
     assert recs[1]["combo"] == {"variant": "b"}
     assert recs[1]["result"].value == pytest.approx(0.5 * 10 + 4)
@@ -252,3 +253,145 @@ def test_estimate_vs_exact_pairs_the_same_steps():
         sweeps.estimate_vs_exact({"step": [1], "w1_estimate": [0.1]})
     with pytest.raises(ValueError):
         sweeps.estimate_vs_exact({"step": [1], "w1_estimate": [0.1], "w1_step": [3], "w1_exact": [1.0]})
+
+
+# ---------------------------------------------------------------------------------------------
+# independent runs in worker processes
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def one_thread():
+    """The serial path runs in this process: one torch thread, like the notebooks and the workers."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _same_history(a, b):
+    assert list(a) == list(b)
+    for k in a:
+        np.testing.assert_array_equal(np.asarray(a[k], dtype=float), np.asarray(b[k], dtype=float))
+
+
+def test_run_grid_workers_give_bit_identical_records(one_thread):
+    import torch
+
+    base = {"data": "8gaussians", "steps": 3, "width": 16, "depth": 2, "batch_size": 32, "device": "cpu",
+            "w1_every": 1}
+    grid = {"method": ["wgan-gp", "wgan-sn"]}   # spectral norm: parametrized modules travel back
+    serial = sweeps.run_grid(base, grid, seeds=[0, 1], n_eval=128, keep_results=True, workers=1)
+    pooled = sweeps.run_grid(base, grid, seeds=[0, 1], n_eval=128, keep_results=True, workers=2)
+    assert [(r["combo"], r["seed"]) for r in pooled] == [(r["combo"], r["seed"]) for r in serial]
+    for a, b in zip(serial, pooled):
+        assert a["metrics"] == b["metrics"]            # exact equality, not approx
+        assert a["config"] == b["config"]
+        _same_history(a["history"], b["history"])
+        for net in ("generator", "critic"):
+            sa = getattr(a["result"], net).state_dict()
+            sb = getattr(b["result"], net).state_dict()
+            assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+    # the spectrally normalised critic came back with its parametrization and the same outputs
+    sn_a, sn_b = serial[2]["result"].critic, pooled[2]["result"].critic
+    assert type(sn_b).__name__ == type(sn_a).__name__
+    assert any("parametrizations" in k for k in sn_b.state_dict())
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
+    sn_a.eval(), sn_b.eval()
+    assert torch.equal(sn_a(x), sn_b(x))
+
+
+def test_fit_static_critics_workers_give_identical_critics(one_thread):
+    import torch
+
+    variants = {"gp": {"method": "wgan-gp", "lam": 10.0}, "sn": {"method": "wgan-sn"}}
+    kw = dict(steps=3, batch_size=32, width=16, n_points=64)
+    a = sweeps.fit_static_critics(variants, ["8gaussians", "swissroll"], workers=1, **kw)
+    b = sweeps.fit_static_critics(variants, ["8gaussians", "swissroll"], workers=2, **kw)
+    assert list(a) == list(b)
+    for key in a:
+        _same_history(a[key].history, b[key].history)
+        sa, sb = a[key].critic.state_dict(), b[key].critic.state_dict()
+        assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert torch.equal(a[key].real, b[key].real) and torch.equal(a[key].fake, b[key].fake)
+
+
+def failing_train(cfg, data=None):
+    """A module-level train_fn that fails for one configuration."""
+    if cfg.get("lr") == 0.5:
+        raise KeyError(f"no optimiser for lr {cfg['lr']}")
+    return SimpleNamespace(history={}, value=cfg["lr"], wall_time=0.1, config=None)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failing_run_surfaces_its_error_and_configuration(workers):
+    with pytest.raises(KeyError, match="no optimiser for lr 0.5") as info:
+        sweeps.run_grid({"data": "8gaussians"}, {"lr": [0.1, 0.5]}, seeds=[3], metric=lambda r: {},
+                        train_fn=failing_train, workers=workers)
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "'lr': 0.5" in notes and "'seed': 3" in notes and "run 1 of 2" in notes
+    if workers > 1:
+        assert "worker" in notes and "failing_train" in notes   # the worker's traceback
+
+
+def test_map_runs_keeps_order_and_runs_notebook_style_closures():
+    offset = 100
+
+    def square_plus(x):            # a closure, as a notebook cell would define it
+        return x * x + offset
+
+    assert sweeps.map_runs(square_plus, range(7), workers=2) == [x * x + offset for x in range(7)]
+    assert sweeps.map_runs(square_plus, [], workers=2) == []
+    assert sweeps.map_runs(square_plus, [3], workers=1) == [109]
+
+
+@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError),
+                                     ("2", TypeError)])
+def test_bad_workers_are_refused_before_any_run(bad, exc):
+    calls = []
+    with pytest.raises(exc, match="workers must be None or an int >= 1"):
+        sweeps.run_grid({"data": "8gaussians"}, {}, seeds=[0], metric=value_metric,
+                        train_fn=fake_train(calls), workers=bad)
+    assert calls == []
+    with pytest.raises(exc, match="workers"):
+        sweeps.map_runs(abs, [1, 2], workers=bad)
+    with pytest.raises(exc, match="workers"):
+        sweeps.fit_static_critics({"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=1, workers=bad)
+
+
+def test_workers_default_and_environment_override(monkeypatch):
+    import os
+
+    monkeypatch.delenv("WGANBOOK_WORKERS", raising=False)
+    assert sweeps.resolve_workers() == len(os.sched_getaffinity(0))
+    assert sweeps.resolve_workers(3) == 3
+    monkeypatch.setenv("WGANBOOK_WORKERS", "1")
+    assert sweeps.resolve_workers() == 1 and sweeps.resolve_workers(2) == 2   # an argument wins
+    calls = []   # WGANBOOK_WORKERS=1: serial, in this process (the calls list sees every run)
+    sweeps.run_grid({"data": "8gaussians"}, {"lr": [0.1, 0.2]}, seeds=[0, 1], metric=value_metric,
+                    train_fn=fake_train(calls))
+    assert len(calls) == 4
+    for bad in ("0", "two", "-1", "1.5"):
+        monkeypatch.setenv("WGANBOOK_WORKERS", bad)
+        with pytest.raises(ValueError, match="WGANBOOK_WORKERS must be an int >= 1"):
+            sweeps.resolve_workers()
+
+
+def unseeded_train(cfg, data=None):
+    """A train_fn that draws from the global random state before any seeding of its own."""
+    import torch
+
+    return SimpleNamespace(history={}, value=float(torch.rand(())), wall_time=0.1, config=None)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_run_starts_from_its_own_seed(workers):
+    import torch
+
+    recs = sweeps.run_grid({}, {"lr": [0.1, 0.2]}, seeds=[5, 6], metric=lambda r: {"v": r.value},
+                           train_fn=unseeded_train, workers=workers)
+    expected = []
+    for s in (5, 6):
+        torch.manual_seed(s)
+        expected.append(float(torch.rand(())))
+    assert [r["metrics"]["v"] for r in recs] == expected * 2

@@ -20,12 +20,22 @@ The final metrics depend on the data (see :func:`final_metrics`):
 :func:`summarize` groups records and reports mean, standard deviation, min, max and count of one
 metric per group; :func:`markdown_table` renders rows (dicts) as a Markdown table, and
 :func:`summary_table` does both for several metrics at once ("mean ± std" cells).
+
+Independent runs go to worker processes (:func:`map_runs`, one torch thread each): by default
+as many as the usable CPU cores (``$WGANBOOK_WORKERS`` overrides, ``workers=1`` is serial). Every
+run seeds itself, so the records are bit-identical whatever the number of workers; on a GPU the
+runs stay in one process.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
 import math
+import os
 import time
+import traceback
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -35,6 +45,8 @@ import torch
 __all__ = [
     "expand_grid",
     "final_metrics",
+    "resolve_workers",
+    "map_runs",
     "run_grid",
     "summarize",
     "markdown_table",
@@ -204,27 +216,229 @@ def final_metrics(result, dataset: Optional[str] = None, n: Optional[int] = None
 
 
 # ---------------------------------------------------------------------------------------------
+# Independent runs in worker processes
+# ---------------------------------------------------------------------------------------------
+#: Environment variable that overrides the default number of workers (``workers=None``).
+WORKERS_ENV = "WGANBOOK_WORKERS"
+
+
+def _check_workers(value, name: str) -> int:
+    allowed = "an int >= 1" if name == WORKERS_ENV else "None or an int >= 1"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be {allowed} (1 = serial, in this process), got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be {allowed} (1 = serial, in this process), got {value!r}")
+    return int(value)
+
+
+def resolve_workers(workers: Optional[int] = None) -> int:
+    r"""The number of worker processes for independent runs.
+
+    ``None`` means ``$WGANBOOK_WORKERS`` when that is set, else the number of CPU cores this
+    process may run on (``len(os.sched_getaffinity(0))``, or ``os.cpu_count()`` where the
+    affinity is not available). An int :math:`\ge 1` is taken as it is; ``1`` is the serial path.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Requested number of workers.
+
+    Returns
+    -------
+    int
+        :math:`\ge 1`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``workers`` (or ``$WGANBOOK_WORKERS``) is not a positive int (``bool`` is refused).
+    """
+    if workers is not None:
+        return _check_workers(workers, "workers")
+    env = os.environ.get(WORKERS_ENV)
+    if env is not None and env.strip() != "":
+        try:
+            value = int(env.strip())
+        except ValueError:
+            raise ValueError(f"{WORKERS_ENV} must be an int >= 1 (1 = serial, in this process), "
+                             f"got {env!r}") from None
+        return _check_workers(value, WORKERS_ENV)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+class _PackedModule:
+    """A module whose parametrizations (e.g. spectral norm) were taken off for pickling."""
+
+    def __init__(self, module, specs):
+        self.module = module
+        self.specs = specs  # [(submodule path, tensor name, [parametrization modules])]
+
+
+def _pack(obj):
+    """Make ``obj`` picklable: parametrized modules (spectral norm) cannot be pickled as such."""
+    from torch.nn.utils import parametrize
+
+    if isinstance(obj, torch.nn.Module):
+        specs = [(path, name, list(sub.parametrizations[name]))
+                 for path, sub in obj.named_modules() if parametrize.is_parametrized(sub)
+                 for name in list(sub.parametrizations)]
+        if not specs:
+            return obj
+        for path, name, _ in specs:
+            parametrize.remove_parametrizations(obj.get_submodule(path), name, leave_parametrized=False)
+        return _PackedModule(obj, specs)
+    if isinstance(obj, dict):
+        return {k: _pack(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(_pack(v) for v in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = copy.copy(obj)
+        for f in dataclasses.fields(obj):
+            object.__setattr__(out, f.name, _pack(getattr(obj, f.name)))
+        return out
+    return obj
+
+
+def _unpack(obj):
+    """Undo :func:`_pack`: put the parametrizations back (same modules, buffers and parameters)."""
+    from torch.nn.utils import parametrize
+
+    if isinstance(obj, _PackedModule):
+        for path, name, mods in obj.specs:
+            sub = obj.module.get_submodule(path)
+            for m in mods:
+                parametrize.register_parametrization(sub, name, m, unsafe=True)
+        return obj.module
+    if isinstance(obj, dict):
+        return {k: _unpack(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(_unpack(v) for v in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        for f in dataclasses.fields(obj):
+            object.__setattr__(obj, f.name, _unpack(getattr(obj, f.name)))
+        return obj
+    return obj
+
+
+def _note(err: BaseException, where: str) -> None:
+    if hasattr(err, "add_note"):
+        err.add_note(where)
+
+
+def _worker_call(fn, item, where: str, filters):
+    """Run ``fn(item)`` in a worker process: one torch thread, the caller's warning filters."""
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.filters[:] = filters
+        try:
+            return _pack(fn(item))
+        except BaseException as err:
+            _note(err, f"{where} (in a worker process):\n{traceback.format_exc()}")
+            raise
+
+
+def map_runs(fn: Callable[[Any], Any], items: Iterable, workers: Optional[int] = None, *,
+             describe: Optional[Callable[[Any], str]] = None, device=None) -> list:
+    r"""``[fn(item) for item in items]``, the items spread over worker processes.
+
+    Every item must be an independent run that seeds itself (no shared random state), so the
+    results are **bit-identical** whatever the number of workers, and they come back in the
+    order of ``items``. With :math:`w` workers (:func:`resolve_workers`) and more than one item,
+    the runs go to a pool of :math:`\min(w, |\text{items}|)` processes of joblib's ``loky``
+    backend (spawned, not forked: safe in a Jupyter kernel and with torch; the pool is reused by
+    later calls), each on **one** torch thread and with the caller's warning filters. ``fn`` and
+    the items are pickled with cloudpickle, so functions defined in a notebook work;
+    modules with parametrizations (spectral norm) travel back intact. ``workers=1``, a single
+    item, or a CUDA/MPS ``device`` run everything here, in this process, as a plain loop.
+
+    The serial path uses this process's torch thread count; the records equal those of the
+    workers when it is one thread, as in every chapter notebook
+    (:func:`wganbook.notebook.setup_notebook`).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(item) -> result``.
+    items : iterable
+        One item per run.
+    workers : int, optional
+        Number of worker processes; ``None``: ``$WGANBOOK_WORKERS`` or the usable cores.
+    describe : callable, optional
+        ``describe(item) -> str``: how a failing run is named in the error (default ``repr``).
+    device : str or torch.device, optional
+        Where the runs train; anything that resolves to a GPU keeps them in this process.
+
+    Returns
+    -------
+    list
+        ``fn(item)`` for every item, in order.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad ``workers`` (before any run starts).
+    Exception
+        The first failing run's own exception (same type and message), with a note naming the
+        run (its index and ``describe(item)``) and, from a worker, the worker's traceback.
+    """
+    n = resolve_workers(workers)
+    items = list(items)
+    describe = repr if describe is None else describe
+    if n > 1 and device is not None and str(device) != "cpu":
+        from .models import resolve_device
+
+        if resolve_device(device).type != "cpu":
+            n = 1
+    n = min(n, len(items))
+    if n <= 1:
+        out = []
+        for i, item in enumerate(items):
+            try:
+                out.append(fn(item))
+            except BaseException as err:
+                _note(err, f"run {i} of {len(items)} failed: {describe(item)}")
+                raise
+        return out
+    from joblib import Parallel, delayed
+
+    filters = list(warnings.filters)
+    tasks = (delayed(_worker_call)(fn, item, f"run {i} of {len(items)} failed: {describe(item)}", filters)
+             for i, item in enumerate(items))
+    results = Parallel(n_jobs=n, backend="loky")(tasks)
+    return [_unpack(r) for r in results]
+
+
+# ---------------------------------------------------------------------------------------------
 # The sweep
 # ---------------------------------------------------------------------------------------------
-def _default_train():
+def _train_config(config_kwargs: dict, **kwargs):
+    """The default ``train_fn`` of :func:`run_grid`: ``train(TrainConfig(**config_kwargs))``."""
     from .train import TrainConfig, train
 
-    def train_fn(config_kwargs: dict, **kwargs):
-        return train(TrainConfig(**config_kwargs), **kwargs)
+    return train(TrainConfig(**config_kwargs), **kwargs)
 
-    return train_fn
+
+def _default_train():
+    return _train_config
 
 
 def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Iterable[int],
              metric: Union[None, str, Sequence[str], Callable] = None, *, data=None,
              train_fn: Optional[Callable] = None, keep_results: bool = False,
              n_eval: Optional[int] = None, eval_seed: int = 0, features=None,
-             on_diverge: str = "raise", verbose: bool = False) -> List[dict]:
+             on_diverge: str = "raise", verbose: bool = False,
+             workers: Optional[int] = None) -> List[dict]:
     r"""Train one model per grid combination and seed; return one record per run.
 
     For every combination ``combo`` of :func:`expand_grid` ``(grid)`` and every seed ``s`` the
     run is ``train.train(TrainConfig(**{**base, **combo, "seed": s}), data=data)`` (grid values
     override ``base``). The number of runs is :math:`|\text{seeds}|\prod_j |\mathrm{grid}[k_j]|`.
+    Before each run, :func:`wganbook.data.seed_everything` ``(s)`` seeds the global random
+    state, so a ``train_fn`` that builds its nets before ``train`` seeds does not depend on the
+    runs before it (nor on which worker process it lands in).
 
     Parameters
     ----------
@@ -259,7 +473,13 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
         re-raise, or keep a record with empty ``"metrics"`` and ``"diverged"`` = the step (such
         runs count as ``missing`` in :func:`summarize`).
     verbose : bool, optional
-        Print one line per finished run.
+        Print one line per finished run (when all runs are done, if they ran in workers).
+    workers : int, optional
+        Worker processes for the runs (:func:`map_runs`): ``None`` = ``$WGANBOOK_WORKERS`` or
+        the usable CPU cores; ``1`` = one after the other in this process. Runs on a GPU
+        (``base["device"]`` resolving to CUDA) stay in this process. Every run seeds itself, so
+        the records are the same whatever the number of workers. ``train_fn``, ``metric`` and
+        ``features`` must be picklable by cloudpickle (module-level or notebook functions are).
 
     Returns
     -------
@@ -271,7 +491,9 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
     Raises
     ------
     TypeError, ValueError
-        On a malformed grid, seeds or metric (before any training starts).
+        On a malformed grid, seeds, metric or workers (before any training starts).
+    Exception
+        A run's own error, with a note giving its configuration (see :func:`map_runs`).
     """
     if not isinstance(base, Mapping):
         raise TypeError(f"base must be a dict of TrainConfig arguments, got {type(base).__name__}")
@@ -296,54 +518,88 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
         raise ValueError(f"unknown on_diverge {on_diverge!r}; on_diverge must be one of: raise, record")
     if train_fn is None:
         train_fn = _default_train()
-    try:
-        from .train import TrainingDiverged
-    except ImportError:  # pragma: no cover - train is part of the package
-        TrainingDiverged = ()
-
-    records = []
+    n_workers = resolve_workers(workers)
+    tasks = []
     for combo in combos:
         label = dict((k, _label(v)) for k, v in combo)
         kwargs = dict(base)
         for k, v in combo:
             kwargs.update(_overrides(k, v))
         for s in seeds:
-            cfg = dict(kwargs, seed=int(s))
-            t0 = time.perf_counter()
-            try:
-                result = train_fn(cfg, data=data)
-            except TrainingDiverged as err:
-                if on_diverge == "raise":
-                    raise
-                records.append({"combo": label, "seed": int(s), "metrics": {}, "history": {},
-                                "wall_time": time.perf_counter() - t0, "config": cfg, "result": None,
-                                "diverged": getattr(err, "step", -1)})
-                if verbose:
-                    print(f"{_fmt_combo(label)} seed={s}: diverged")
-                continue
-            wall = float(getattr(result, "wall_time", None) or (time.perf_counter() - t0))
-            if callable(metric):
-                mets = dict(metric(result))
+            tasks.append(_GridRun(label=label, config=dict(kwargs, seed=int(s)), train_fn=train_fn,
+                                  data=data, metric=metric, wanted=wanted, n_eval=n_eval,
+                                  eval_seed=eval_seed, features=features, on_diverge=on_diverge,
+                                  keep_results=keep_results))
+    devices = [t.config.get("device", "auto") for t in tasks]
+    device = next((d for d in devices if d is not None and str(d) != "cpu"), "cpu")
+    records = map_runs(_grid_run, tasks, workers=n_workers, describe=_describe_run, device=device)
+    if verbose:
+        for rec in records:
+            if rec["diverged"] is not None:
+                print(f"{_fmt_combo(rec['combo'])} seed={rec['seed']}: diverged")
             else:
-                mets = final_metrics(result, dataset=cfg.get("data"), n=n_eval, seed=eval_seed,
-                                     features=features)
-                if wanted is not None:
-                    mets = {m: mets[m] for m in wanted if m in mets}
-            history = getattr(result, "history", None)
-            records.append({
-                "combo": label,
-                "seed": int(s),
-                "metrics": mets,
-                "history": dict(history) if history is not None else {},
-                "wall_time": wall,
-                "config": cfg,
-                "result": result if keep_results else None,
-                "diverged": None,
-            })
-            if verbose:
-                shown = ", ".join(f"{k}={_fmt(v, '.3g')}" for k, v in mets.items())
-                print(f"{_fmt_combo(label)} seed={s}: {shown}")
+                shown = ", ".join(f"{k}={_fmt(v, '.3g')}" for k, v in rec["metrics"].items())
+                print(f"{_fmt_combo(rec['combo'])} seed={rec['seed']}: {shown}")
     return records
+
+
+@dataclass
+class _GridRun:
+    """Everything one run of :func:`run_grid` needs (pickled to a worker)."""
+
+    label: dict
+    config: dict
+    train_fn: Callable
+    data: Any
+    metric: Any
+    wanted: Optional[list]
+    n_eval: Optional[int]
+    eval_seed: int
+    features: Any
+    on_diverge: str
+    keep_results: bool
+
+
+def _describe_run(task: "_GridRun") -> str:
+    return f"configuration {task.config!r}"
+
+
+def _grid_run(task: _GridRun) -> dict:
+    """Train and evaluate one run of :func:`run_grid`; return its record."""
+    from .data import seed_everything
+    from .train import TrainingDiverged
+
+    cfg, label = task.config, task.label
+    # a train_fn that builds nets before train() seeds must not depend on the runs before it
+    seed_everything(cfg["seed"])
+    t0 = time.perf_counter()
+    try:
+        result = task.train_fn(cfg, data=task.data)
+    except TrainingDiverged as err:
+        if task.on_diverge == "raise":
+            raise
+        return {"combo": label, "seed": cfg["seed"], "metrics": {}, "history": {},
+                "wall_time": time.perf_counter() - t0, "config": cfg, "result": None,
+                "diverged": getattr(err, "step", -1)}
+    wall = float(getattr(result, "wall_time", None) or (time.perf_counter() - t0))
+    if callable(task.metric):
+        mets = dict(task.metric(result))
+    else:
+        mets = final_metrics(result, dataset=cfg.get("data"), n=task.n_eval, seed=task.eval_seed,
+                             features=task.features)
+        if task.wanted is not None:
+            mets = {m: mets[m] for m in task.wanted if m in mets}
+    history = getattr(result, "history", None)
+    return {
+        "combo": label,
+        "seed": cfg["seed"],
+        "metrics": mets,
+        "history": dict(history) if history is not None else {},
+        "wall_time": wall,
+        "config": cfg,
+        "result": result if task.keep_results else None,
+        "diverged": None,
+    }
 
 
 def _fmt_combo(label: dict) -> str:
@@ -696,7 +952,7 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
                        batch_size: int = 256, seed: int = 0, noise: float = 1.0, n_points: int = 512,
                        width: Optional[int] = None, depth: Optional[int] = None,
                        record_every: Optional[int] = None, exact_w1: bool = False,
-                       device=None) -> Dict[Tuple[str, str], StaticFit]:
+                       device=None, workers: Optional[int] = None) -> Dict[Tuple[str, str], StaticFit]:
     r"""Train critics of several methods "to optimality" against a fixed generator, per toy dataset.
 
     For every variant and dataset a fresh critic ``make_critic(dataset, width, depth,
@@ -715,7 +971,8 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
     variants : dict of str to dict
         Label -> settings: ``"method"`` (required), method hyper-parameters passed to
         ``fit_critic`` (``lr``, ``betas``, ``lam``, ``clip``, ``optimizer``, ...), and
-        optionally architecture keys ``width``, ``depth``, ``norm``, ``activation``, and
+        optionally ``steps`` (this variant's own number of steps), architecture keys ``width``,
+        ``depth``, ``norm``, ``activation``, and
         ``inside_box=True`` (clipping only): shrink every initial parameter tensor into
         :math:`(-c, c)` before training, so that weights reaching :math:`\pm c` are the effect of
         training, not of the first clip.
@@ -739,6 +996,9 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
         Also record the exact W1 of the minibatches.
     device : str, optional
         Device of the fits (default CPU).
+    workers : int, optional
+        Worker processes for the fits, which are independent (:func:`map_runs`; ``None``: the
+        usable cores, ``1``: one after the other here). The fits are the same either way.
 
     Returns
     -------
@@ -746,9 +1006,7 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
         ``(label, dataset) -> StaticFit``, in the order variants x datasets.
     """
     from . import data as wdata
-    from .models import make_critic
     from .objectives import get_method
-    from .train import fit_critic
 
     if not isinstance(variants, Mapping) or not variants:
         raise TypeError("variants must be a non-empty dict of label -> settings (with a 'method')")
@@ -757,41 +1015,84 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
     for ds in datasets:
         if not wdata.is_toy(ds):
             raise ValueError(f"unknown dataset {ds!r}; dataset must be one of: {', '.join(wdata.TOY_DATASETS)}")
-    if record_every is None:
-        record_every = max(1, int(steps) // 20)
-    fits: Dict[Tuple[str, str], StaticFit] = {}
+    tasks = []
     for label, settings in variants.items():
         if not isinstance(settings, Mapping) or "method" not in settings:
             raise ValueError(f"variant {label!r} must be a dict with a 'method' key")
         settings = dict(settings)
         method = settings.pop("method")
         m = get_method(method)
+        n_steps = settings.pop("steps", steps)
+        if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
+            raise ValueError(f"variant {label!r}: steps must be an int >= 1, got {n_steps!r}")
         arch = {k: settings.pop(k) for k in _ARCH_KEYS if k in settings}
         inside = bool(arch.pop("inside_box", False))
         hp = settings
+        c = None
+        if inside:
+            c = hp.get("clip") or m.defaults.get("clip")
+            if not c:
+                raise ValueError(f"variant {label!r}: inside_box needs a clipping method (clip), got {method!r}")
+        every = max(1, int(n_steps) // 20) if record_every is None else record_every
         for ds in datasets:
-            wdata.seed_everything(seed)
-            critic = make_critic(ds, width=arch.get("width", width), depth=arch.get("depth", depth),
-                                 norm=arch.get("norm", "none"), activation=arch.get("activation"),
-                                 spectral=bool(m.defaults.get("spectral", False)))
-            if inside:
-                c = hp.get("clip") or m.defaults.get("clip")
-                if not c:
-                    raise ValueError(f"variant {label!r}: inside_box needs a clipping method (clip), got {method!r}")
-                shrink_into_box_(critic, float(c))
-            if device is not None:
-                critic.to(device)
-            real, fake = fixed_generator(ds, noise=noise, seed=seed)
-            t0 = time.perf_counter()
-            hist = fit_critic(method, critic, real, fake, steps=steps, batch_size=batch_size, seed=seed,
-                              record_every=record_every, exact_w1=exact_w1, **hp)
-            wall = time.perf_counter() - t0
-            critic.eval()
-            ev_real, ev_fake = fixed_generator(ds, noise=noise, seed=seed + 1)
-            fits[(label, ds)] = StaticFit(label=label, dataset=ds, method=method, critic=critic, history=hist,
-                                          real=ev_real(n_points), fake=ev_fake(n_points),
-                                          hparams=dict(hp, **arch, inside_box=inside), wall_time=wall)
-    return fits
+            tasks.append(_StaticTask(label=label, dataset=ds, method=method, hp=hp, arch=arch, clip_box=c,
+                                     spectral=bool(m.defaults.get("spectral", False)), steps=int(n_steps),
+                                     batch_size=batch_size, seed=seed, noise=noise, n_points=n_points,
+                                     width=width, depth=depth, record_every=every, exact_w1=exact_w1,
+                                     device=device))
+    done = map_runs(_fit_static, tasks, workers=workers, device=device,
+                    describe=lambda t: f"static critic {t.label!r} on {t.dataset}")
+    return {(f.label, f.dataset): f for f in done}
+
+
+@dataclass
+class _StaticTask:
+    """One fit of :func:`fit_static_critics` (pickled to a worker)."""
+
+    label: str
+    dataset: str
+    method: str
+    hp: dict
+    arch: dict
+    clip_box: Optional[float]
+    spectral: bool
+    steps: int
+    batch_size: int
+    seed: int
+    noise: float
+    n_points: int
+    width: Optional[int]
+    depth: Optional[int]
+    record_every: int
+    exact_w1: bool
+    device: Any
+
+
+def _fit_static(t: _StaticTask) -> StaticFit:
+    """Fit one static critic of :func:`fit_static_critics`."""
+    from . import data as wdata
+    from .models import make_critic
+    from .train import fit_critic
+
+    wdata.seed_everything(t.seed)
+    arch = t.arch
+    critic = make_critic(t.dataset, width=arch.get("width", t.width), depth=arch.get("depth", t.depth),
+                         norm=arch.get("norm", "none"), activation=arch.get("activation"),
+                         spectral=t.spectral)
+    if t.clip_box is not None:
+        shrink_into_box_(critic, float(t.clip_box))
+    if t.device is not None:
+        critic.to(t.device)
+    real, fake = fixed_generator(t.dataset, noise=t.noise, seed=t.seed)
+    t0 = time.perf_counter()
+    hist = fit_critic(t.method, critic, real, fake, steps=t.steps, batch_size=t.batch_size, seed=t.seed,
+                      record_every=t.record_every, exact_w1=t.exact_w1, **t.hp)
+    wall = time.perf_counter() - t0
+    critic.eval()
+    ev_real, ev_fake = fixed_generator(t.dataset, noise=t.noise, seed=t.seed + 1)
+    return StaticFit(label=t.label, dataset=t.dataset, method=t.method, critic=critic, history=hist,
+                     real=ev_real(t.n_points), fake=ev_fake(t.n_points),
+                     hparams=dict(t.hp, **arch, inside_box=t.clip_box is not None), wall_time=wall)
 
 
 # ---------------------------------------------------------------------------------------------
