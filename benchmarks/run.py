@@ -7,6 +7,7 @@ One command prints a markdown table (and writes JSON with ``--json``)::
     .venv/bin/python benchmarks/run.py --quick    # smoke mode (< 1 min): checks that the script works
     .venv/bin/python benchmarks/run.py --book     # also time every chapter and `pytest --nbval book/`
     .venv/bin/python benchmarks/run.py --only threads --load 2   # thread settings, quiet and loaded
+    .venv/bin/python benchmarks/run.py --only workers   # sweep grids of chapters 3-6: 1 vs 2 workers
     .venv/bin/python benchmarks/run.py --device cuda --book   # on a GPU: full-preset sizes, chapters at full
     .venv/bin/python benchmarks/run.py --threads 1  # one torch/BLAS thread (steadier on a busy shared CPU)
 
@@ -30,6 +31,10 @@ Sections (``--only`` picks some):
               only; skipped by ``--quick``); with ``--load N`` again while N busy-loop processes
               compete for the cores: on a shared, busy CPU libgomp's spinning threads cost a factor
               of several.
+``workers``   6. Each sweep chapter's main grid (chapters 3-6, the quick presets' settings, steps
+              times ``--grid-scale``) run serially and with 2 worker processes
+              (``wganbook.sweeps.map_runs``), interleaved: wall-time speed-up (goal >= 1.7) and whether
+              the records are identical (CPU only; ``--chapters`` picks grids).
 ``book``      5. Wall time of each chapter's default run (executed into a temporary copy of the
               book, never touching ``book/*.ipynb``) and of ``pytest --nbval book/`` (``--book``).
 """
@@ -39,6 +44,7 @@ import argparse
 import copy
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import shutil
@@ -60,7 +66,7 @@ from wganbook import models, objectives, train as T  # noqa: E402
 from wganbook.data import load_images, sample_toy, seed_everything  # noqa: E402
 from wganbook.transport import w1  # noqa: E402
 
-SECTIONS = ("trainer", "critic", "w1", "threads", "book")
+SECTIONS = ("trainer", "critic", "w1", "threads", "workers", "book")
 CRITIC_METHODS = ("wgan-clip", "wgan-gp", "wgan-div", "wgan-sn", "wgan-ct")
 
 
@@ -515,6 +521,222 @@ def _run_full_chapter(path: Path, tmp: Path, device):
 
 
 # ---------------------------------------------------------------------------------------------
+# 6. independent runs in worker processes (wganbook.sweeps.map_runs)
+# ---------------------------------------------------------------------------------------------
+WORKER_CHAPTERS = ("03", "04", "05", "06")
+
+
+def _scaled(n: int, scale: float) -> int:
+    """A step count times ``scale``, at least 2."""
+    return max(2, int(round(n * scale)))
+
+
+def sn_train_fn(cfg, data=None):
+    """Chapter 6's sweep ``train_fn``: a variant with ``spectral=True`` gets a spectrally normalised critic."""
+    cfg = dict(cfg)
+    spectral = cfg.pop("spectral", False)
+    config = T.TrainConfig(**cfg)
+    critic = models.make_critic(config.data, spectral=True) if spectral else None
+    return T.train(config, data=data, critic=critic)
+
+
+def worker_grids(scale: float = 1.0, chapters=None) -> List[dict]:
+    """The main independent-run grids of chapters 3-6, at their quick presets' sizes times ``scale`` (steps).
+
+    Each grid is ``dict(chapter, label, n_runs, run=callable(workers) -> records)``; the settings are
+    read from ``wganbook.presets`` when this is called, so they follow the chapters.
+    """
+    from wganbook import divergence, presets, sweeps
+
+    if not scale > 0:
+        raise ValueError(f"scale must be > 0, got {scale!r}")
+    out = []
+    want = set(chapters or WORKER_CHAPTERS)
+    if "03" in want:
+        p = presets.get_preset("ch03")
+        clips = {f"c = {c:g}": {"method": "wgan-clip", "clip": c} for c in p["clips"]}
+        toys = ["8gaussians", "25gaussians", "swissroll"]
+
+        def run3(workers, p=p, clips=clips, toys=toys):
+            a = sweeps.fit_static_critics({"clipping": {"method": "wgan-clip", "clip": 0.01}}, toys,
+                                          steps=_scaled(p["critic_steps"], scale), batch_size=256,
+                                          width=p["toy_width"], workers=workers)
+            b = sweeps.fit_static_critics(clips, ["swissroll"], steps=_scaled(p["deep_steps"], scale),
+                                          batch_size=64, width=p["deep_width"], depth=12, workers=workers)
+            return list(a.values()) + list(b.values())
+
+        out.append(dict(chapter="03", label=f"static clipped critics: 3 toys + {len(clips)} clips x 12 layers",
+                        n_runs=3 + len(clips), run=run3))
+    if "04" in want:
+        p = presets.get_preset("ch04")
+        lr = {m: objectives.get_method(m).defaults["lr"] for m in p["methods"]}
+        variants = [dict(name=m, method=m, lr=lr[m] * p["toy_lr_scale"],
+                         **({"lam": p["toy_lam"]} if m in ("wgan-gp", "wgan-lp") else {})) for m in p["methods"]]
+        base4 = {"steps": _scaled(p["toy_steps"], scale), "width": p["toy_width"],
+                 "batch_size": p["toy_batch_size"], "warmup": False, "device": "cpu"}
+        grid4 = {"data": p["toy_datasets"], "variant": variants}
+
+        def run4(workers, base=base4, grid=grid4, seeds=p["seeds"]):
+            return sweeps.run_grid(base, grid, seeds=seeds, n_eval=1024, workers=workers)
+
+        out.append(dict(chapter="04", label=f"toy GANs: {len(p['toy_datasets'])} datasets x {len(variants)} methods "
+                                            f"x {len(p['seeds'])} seeds",
+                        n_runs=len(p["toy_datasets"]) * len(variants) * len(p["seeds"]), run=run4))
+    if "05" in want or "06" in want:
+        from wganbook import metrics
+
+    if "05" in want:
+        p = presets.get_preset("ch05")
+        images5 = load_images(p["image_dataset"])[0]
+        cache = {}  # the chapter's classifier features, built at the first run (the grid list stays cheap)
+        base5 = {"data": p["image_dataset"], "steps": _scaled(p["steps"], scale), "lr": p["lr"],
+                 "betas": tuple(p["betas"]), "device": "cpu", "progress": False}
+        grid5 = {"method": p["methods"], "strategy": p["strategies"]}
+
+        def run5(workers, base=base5, grid=grid5, seeds=p["seeds"], images=images5, cache=cache, p=p):
+            if "features" not in cache:
+                cache["features"] = metrics.ClassifierFeatures(p["image_dataset"])
+            return sweeps.run_grid(base, grid, seeds=seeds, metric=["fd"], data=images, n_eval=p["n_eval"],
+                                   features=cache["features"], train_fn=divergence.make_train_fn(p["arch"]),
+                                   workers=workers)
+
+        out.append(dict(chapter="05", label=f"sampling strategies: {len(p['methods'])} methods x "
+                                            f"{len(p['strategies'])} strategies x {len(p['seeds'])} seeds",
+                        n_runs=len(p["methods"]) * len(p["strategies"]) * len(p["seeds"]), run=run5))
+    if "06" in want:
+        p = presets.get_preset("ch06")
+        steps = _scaled(p["image_steps"], scale)
+        variants6 = [{"name": "WGAN-GP", "method": "wgan-gp"}, {"name": "WGAN-CT", "method": "wgan-ct"},
+                     {"name": "GAN-NS", "method": "gan-ns", "steps": 5 * steps},
+                     {"name": "GAN-NS + SN", "method": "gan-ns", "spectral": True, "steps": 5 * steps}]
+        images6 = load_images(p["image_dataset"])[0]
+        base6 = {"data": p["image_dataset"], "steps": steps, "batch_size": p["batch_size"],
+                 "w1_every": max(1, steps // 20), "device": "cpu"}
+
+        def run6(workers, base=base6, variants=variants6, seeds=p["seeds"], images=images6, p=p):
+            return sweeps.run_grid(base, {"variant": variants}, seeds=seeds, data=images, n_eval=p["n_eval"],
+                                   train_fn=sn_train_fn, workers=workers)
+
+        out.append(dict(chapter="06", label=f"image GANs: {len(variants6)} variants x {len(p['seeds'])} seeds",
+                        n_runs=len(variants6) * len(p["seeds"]), run=run6))
+    return out
+
+
+def records_digest(records) -> str:
+    """SHA-256 (12 hex digits) of what a grid's runs produced, wall times excluded.
+
+    Records of ``run_grid``: combination, seed, configuration, metrics and history; fits of
+    ``fit_static_critics``: label, dataset, history, critic weights and evaluation samples. Floats
+    enter through ``repr`` (exact), tensors through their bytes.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+
+    def feed(x):
+        if isinstance(x, torch.Tensor):
+            h.update(str((x.dtype, tuple(x.shape))).encode())
+            h.update(x.detach().cpu().contiguous().numpy().tobytes())
+        elif isinstance(x, np.ndarray):
+            h.update(str((x.dtype, x.shape)).encode())
+            h.update(np.ascontiguousarray(x).tobytes())
+        elif isinstance(x, dict):
+            for k in x:
+                h.update(repr(k).encode())
+                feed(x[k])
+        elif isinstance(x, (list, tuple)):
+            h.update(f"[{len(x)}".encode())
+            for v in x:
+                feed(v)
+        else:
+            h.update(repr(x).encode())
+
+    for r in records:
+        if isinstance(r, dict):
+            feed({k: r[k] for k in ("combo", "seed", "config", "metrics", "history", "diverged") if k in r})
+        else:  # a StaticFit
+            feed([r.label, r.dataset, r.method, r.history, r.real, r.fake, r.critic.state_dict()])
+    return h.hexdigest()[:12]
+
+
+def _warm_pool(_):
+    import wganbook.train  # noqa: F401 - what a run imports first
+    import wganbook.metrics  # noqa: F401
+
+    return os.getpid()
+
+
+def bench_workers(args, device, out: dict) -> None:
+    """6. Each sweep chapter's main grid with 1 and with 2 worker processes, interleaved.
+
+    Both run with one torch thread per process (as the notebooks); the pool of 2 is started by an
+    untimed warm-up call (a notebook pays that start-up, ~2-3 s, once). Reports the wall-time
+    speed-up per round and whether the two give identical records (digest).
+    """
+    from wganbook import sweeps
+
+    if device.type != "cpu":
+        print("  [workers] skipped: on a GPU the runs stay in one process", flush=True)
+        out["workers"] = None
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        load0 = [round(x, 2) for x in os.getloadavg()]
+        t0 = time.perf_counter()
+        pids = set(sweeps.map_runs(_warm_pool, range(4), workers=2))
+        warm_s = time.perf_counter() - t0
+        rows = []
+        chapters = [c for c in (args.chapters or WORKER_CHAPTERS) if c in WORKER_CHAPTERS]
+        for g in worker_grids(args.grid_scale, chapters):
+            digests = {1: set(), 2: set()}
+
+            def contender(w, g=g, digests=digests):
+                return lambda: digests[w].add(records_digest(g["run"](w)))
+
+            wall, _ = interleaved({"serial": contender(1), "2 workers": contender(2)}, args.worker_repeats, device)
+            st = ratio_stats(wall["serial"], wall["2 workers"])
+            identical = len(digests[1]) == 1 and digests[1] == digests[2]
+            rows.append(dict(chapter=g["chapter"], label=g["label"], n_runs=g["n_runs"],
+                             serial_s=med(wall["serial"]), workers2_s=med(wall["2 workers"]), speedup=st,
+                             ideal=ideal_speedup(g["n_runs"], 2), identical=identical,
+                             digests={str(k): sorted(v) for k, v in digests.items()}))
+            print(f"  [workers] ch{g['chapter']} {g['label']}: serial {rows[-1]['serial_s']:.1f} s, "
+                  f"2 workers {rows[-1]['workers2_s']:.1f} s (x{st['median']:.2f}), "
+                  f"records {'identical' if identical else 'DIFFER'}", flush=True)
+        out["workers"] = dict(rows=rows, warmup_s=warm_s, pool_pids=len(pids), scale=args.grid_scale,
+                              repeats=args.worker_repeats, loadavg_start=load0,
+                              loadavg_end=[round(x, 2) for x in os.getloadavg()])
+    finally:
+        torch.set_num_threads(before)
+
+
+def ideal_speedup(n_runs: int, workers: int) -> float:
+    """Best possible wall-time speed-up of ``n_runs`` equally long runs on ``workers`` processes."""
+    if n_runs < 1 or workers < 1:
+        raise ValueError("n_runs and workers must be >= 1")
+    return n_runs / math.ceil(n_runs / min(workers, n_runs))
+
+
+def workers_report(w: dict) -> List[str]:
+    """The markdown lines of section 6."""
+    lines = [f"**6. Independent runs in worker processes** (`wganbook.sweeps.map_runs`: each chapter's main grid "
+             f"at {w['scale']:g} x its quick preset's steps, serial vs 2 worker processes, one torch thread each; "
+             f"median of {w['repeats']} interleaved rounds; pool start-up, paid once per session: "
+             f"{w['warmup_s']:.1f} s; load average {w['loadavg_start'][0]:.1f} at the start, "
+             f"{w['loadavg_end'][0]:.1f} at the end)", "",
+             "| chapter | grid | runs | serial | 2 workers | speed-up, wall (goal >= 1.7) | ideal | records |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in w["rows"]:
+        ok = "ok" if r["speedup"]["median"] >= 1.7 else "MISS"
+        same = "identical" if r["identical"] else "DIFFER"
+        lines.append(f"| {r['chapter']} | {r['label']} | {r['n_runs']} | {r['serial_s']:.1f} s "
+                     f"| {r['workers2_s']:.1f} s | {fmt_range(r['speedup'], 2)} {ok} | {r['ideal']:.2f} | {same} |")
+    lines.append("")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
 # report
 # ---------------------------------------------------------------------------------------------
 def machine_info(device: torch.device) -> dict:
@@ -624,6 +846,8 @@ def report(res: dict) -> str:
             lines.append(f"| `pytest --nbval book/` ({nv['summary']}) | {nv['seconds']:.0f} s "
                          f"| {nv.get('cpu_s', 0):.0f} s | 15 min {ok} |")
         lines.append("")
+    if res.get("workers"):
+        lines += workers_report(res["workers"])
     return "\n".join(lines)
 
 
@@ -645,11 +869,16 @@ def main(argv=None) -> int:
                    help="torch and BLAS threads (default: the libraries' own, i.e. all cores; --quick: 1)")
     p.add_argument("--load", type=int, default=0,
                    help="threads section: measure again while this many busy-loop processes run (default 0: no)")
+    p.add_argument("--grid-scale", type=float, default=None,
+                   help="workers section: factor on the chapters' quick step counts (default 1; --quick 0.02)")
+    p.add_argument("--worker-repeats", type=int, default=None,
+                   help="workers section: interleaved rounds (default 3; --quick 1)")
     p.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     for name, value, lo in (("--load", args.load, 0), ("--repeats", args.repeats, 1),
                             ("--run-seconds", args.run_seconds, 1e-3), ("--w1-every", args.w1_every, 1),
-                            ("--threads", args.threads, 1)):
+                            ("--threads", args.threads, 1), ("--grid-scale", args.grid_scale, 1e-6),
+                            ("--worker-repeats", args.worker_repeats, 1)):
         if value is not None and value < lo:
             p.error(f"{name} must be >= {lo:g}; got {value}")
     if args.probe:
@@ -670,6 +899,8 @@ def main(argv=None) -> int:
         except ImportError:
             pass
     args.repeats = args.repeats or (2 if args.quick else 10)
+    args.grid_scale = args.grid_scale or (0.02 if args.quick else 1.0)
+    args.worker_repeats = args.worker_repeats or (1 if args.quick else 3)
     args.run_seconds = args.run_seconds or (0.3 if args.quick else 3.0)
     if args.quick:
         args.w1_every = min(args.w1_every, 10)
@@ -683,7 +914,8 @@ def main(argv=None) -> int:
     if args.chapters and set(args.chapters) - set(known_chapters):
         p.error(f"unknown chapter(s) {sorted(set(args.chapters) - set(known_chapters))}; --chapters must be "
                 f"among {', '.join(known_chapters)}")
-    default = [s for s in SECTIONS if (s != "book" or args.book) and not (s == "threads" and (args.quick or device.type != "cpu"))]
+    default = [s for s in SECTIONS if (s != "book" or args.book)
+               and not (s in ("threads", "workers") and (args.quick or device.type != "cpu"))]
     sections = args.only.split(",") if args.only else default
     bad = [s for s in sections if s not in SECTIONS]
     if bad:
@@ -699,7 +931,7 @@ def main(argv=None) -> int:
     for s in sections:
         ts = time.perf_counter()
         {"trainer": bench_trainer, "critic": bench_critic, "w1": bench_w1, "threads": bench_threads,
-         "book": bench_book}[s](args, device, res)
+         "workers": bench_workers, "book": bench_book}[s](args, device, res)
         res.setdefault("section_seconds", {})[s] = round(time.perf_counter() - ts, 1)
         print(f"  ({s}: {time.perf_counter() - ts:.0f} s)", flush=True)
     res["total_seconds"] = time.perf_counter() - t0

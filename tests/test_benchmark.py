@@ -91,7 +91,9 @@ def test_report_marks_targets(bench, ratio, overhead, seconds, marks):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--only", "trainer,gpu"], "--only must be among: trainer, critic, w1, threads, book"),
+    (["--only", "trainer,gpu"], "--only must be among: trainer, critic, w1, threads, workers, book"),
+    (["--grid-scale", "0"], "--grid-scale must be >= 1e-06"),
+    (["--worker-repeats", "0"], "--worker-repeats must be >= 1"),
     (["--cases", "imagenet"], "--cases must be among toy, digits"),
     (["--chapters", "99", "--book"], "--chapters must be among 01"),
     (["--load", "-1"], "--load must be >= 0"),
@@ -117,3 +119,69 @@ def test_smoke_run_prints_the_w1_table(bench, capsys):
         for cell in ln.strip("|").split("|")[1:]:
             wall = float(cell.split("[")[0])
             assert math.isfinite(wall) and wall > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# section 6: independent runs in worker processes
+# ---------------------------------------------------------------------------------------------
+def test_ideal_speedup_counts_rounds_of_equal_runs(bench):
+    assert bench.ideal_speedup(12, 2) == 2.0
+    assert bench.ideal_speedup(3, 2) == 1.5       # two rounds: 2 runs, then 1
+    assert bench.ideal_speedup(1, 2) == 1.0
+    assert bench.ideal_speedup(7, 1) == 1.0
+    with pytest.raises(ValueError):
+        bench.ideal_speedup(0, 2)
+
+
+def test_records_digest_sees_the_last_bit_and_ignores_wall_time(bench):
+    import numpy as np
+
+    rec = {"combo": {"m": "a"}, "seed": 0, "config": {"lr": 1e-4}, "metrics": {"fd": 1.25},
+           "history": {"step": [1, 2], "w1_exact": [0.5, 0.25]}, "diverged": None, "wall_time": 3.0}
+    same = dict(rec, wall_time=9.0)
+    bit = dict(rec, metrics={"fd": float(np.nextafter(1.25, 2.0))})
+    hist = dict(rec, history={"step": [1, 2], "w1_exact": [0.5, float(np.nextafter(0.25, 1.0))]})
+    d = bench.records_digest([rec])
+    assert d == bench.records_digest([same]) and len(d) == 12
+    assert d != bench.records_digest([bit]) and d != bench.records_digest([hist])
+    assert bench.records_digest([rec, rec]) != d                # order and count matter
+
+
+def test_records_digest_of_static_fits_sees_the_weights(bench):
+    from wganbook import sweeps
+
+    fits = sweeps.fit_static_critics({"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=2, batch_size=16,
+                                     width=8, n_points=16, workers=1)
+    fit = fits[("gp", "8gaussians")]
+    d = bench.records_digest([fit])
+    with torch.no_grad():
+        next(fit.critic.parameters()).view(-1)[0] += 1e-6
+    assert bench.records_digest([fit]) != d
+
+
+def test_worker_grids_follow_the_presets(bench):
+    from wganbook import presets
+
+    grids = bench.worker_grids(0.5, ["03", "04"])
+    assert [g["chapter"] for g in grids] == ["03", "04"]
+    p3, p4 = presets.get_preset("ch03"), presets.get_preset("ch04")
+    assert grids[0]["n_runs"] == 3 + len(p3["clips"])
+    assert grids[1]["n_runs"] == len(p4["toy_datasets"]) * len(p4["methods"]) * len(p4["seeds"])
+    assert all(callable(g["run"]) for g in grids)
+    assert bench._scaled(300, 0.5) == 150 and bench._scaled(300, 0.001) == 2
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        bench.worker_grids(0.0, ["03"])
+
+
+@pytest.mark.parametrize("speedup,identical,marks", [(1.9, True, ["ok", "identical"]),
+                                                     (1.2, True, ["MISS", "identical"]),
+                                                     (1.9, False, ["ok", "DIFFER"])])
+def test_workers_report_marks_goal_and_identity(bench, speedup, identical, marks):
+    st = {"median": speedup, "min": speedup, "max": speedup, "all": [speedup]}
+    w = {"scale": 1.0, "repeats": 3, "warmup_s": 2.5, "loadavg_start": [0.3], "loadavg_end": [1.1],
+         "rows": [dict(chapter="04", label="toy GANs", n_runs=12, serial_s=40.0, workers2_s=40.0 / speedup,
+                       speedup=st, ideal=2.0, identical=identical)]}
+    text = "\n".join(bench.workers_report(w))
+    row = next(ln for ln in text.splitlines() if ln.startswith("| 04 |"))
+    assert [w_ for w_ in row.replace("|", " ").split() if w_ in ("ok", "MISS", "identical", "DIFFER")] == marks
+    assert "load average 0.3 at the start" in text

@@ -33,6 +33,7 @@ __all__ = [
     "layer_gradient_norms",
     "spectral_norms",
     "share_at_bound",
+    "transport_alignment",
 ]
 
 #: The six choices of the distribution :math:`r(x)` of penalty points in the WGAN-div
@@ -483,3 +484,53 @@ def share_at_bound(module: nn.Module, c: float, rtol: float = 0.01, weights_only
     # compare in each tensor's own precision, so that clamp_(-c, c) counts as "at the bound"
     hits = sum(int((t.abs() >= torch.tensor((1.0 - rtol) * c, dtype=t.dtype)).sum()) for t in ws)
     return hits / sum(t.numel() for t in ws)
+
+
+def transport_alignment(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> float:
+    r"""Mean cosine between the critic's gradient at the fake points and their transport rays.
+
+    With an optimal plan :math:`P^\star` between the two clouds (exact, Euclidean cost,
+    :func:`wganbook.transport.transport_plan`), the direction in which an optimal Kantorovich
+    potential rises fastest at :math:`y_j` is the unit ray towards the real points it is sent to,
+
+    .. math::
+
+        u_j = \sum_i P^\star_{ij}\, \frac{x_i - y_j}{\lVert x_i - y_j\rVert_2},
+        \qquad
+        \operatorname{align} = \frac1m \sum_{j=1}^m
+        \frac{\langle \nabla f(y_j),\, u_j\rangle}{\lVert \nabla f(y_j)\rVert_2\,\lVert u_j\rVert_2}
+
+    (WGAN-GP Proposition 1: :math:`\nabla f^\star(y) = (x - y)/\lVert x - y\rVert` on the rays).
+    It is 1 for a critic whose gradient points along every ray, about 0 for a gradient unrelated
+    to the transport, and -1 for one pointing away. Points with a zero gradient or a zero
+    :math:`u_j` count as 0. The value is scale-free: it measures the *direction* the generator
+    is pushed in, which is what a weight-clipped critic of unknown scale can still get right.
+
+    Parameters
+    ----------
+    critic : torch.nn.Module
+        Scores ``(n, ...) -> (n,)`` or ``(n, 1)``.
+    real, fake : torch.Tensor
+        Two clouds of the same shape ``(n, ...)`` (equal sizes: the plan is a permutation).
+
+    Returns
+    -------
+    float
+        The mean cosine, in :math:`[-1, 1]`.
+    """
+    from .transport import transport_plan
+
+    if not callable(critic):
+        raise TypeError(f"critic must be a torch.nn.Module; got {type(critic).__name__}")
+    _check_pair(real, fake)
+    plan, _ = transport_plan(real.detach(), fake.detach())
+    xr = real.detach().reshape(real.shape[0], -1).double()
+    yf = fake.detach().reshape(fake.shape[0], -1).double()
+    diff = xr[:, None, :] - yf[None, :, :]                          # (n, m, d): x_i - y_j
+    dist = diff.norm(dim=-1, keepdim=True)
+    rays = torch.where(dist > _EPS, diff / dist.clamp_min(_EPS), torch.zeros_like(diff))
+    u = (torch.as_tensor(plan, dtype=torch.float64)[:, :, None] * rays).sum(0)   # (m, d)
+    g = _input_grads(critic, fake.detach(), create_graph=False).reshape(fake.shape[0], -1).double()
+    den = g.norm(dim=1) * u.norm(dim=1)
+    cos = torch.where(den > _EPS, (g * u).sum(1) / den.clamp_min(_EPS), torch.zeros_like(den))
+    return float(cos.mean())

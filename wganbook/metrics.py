@@ -47,6 +47,7 @@ __all__ = [
     "mode_centres",
     "mode_coverage",
     "w1_to_target",
+    "concentration",
     "cache_dir",
     "MODE_DATASETS",
 ]
@@ -821,3 +822,36 @@ def w1_to_target(samples: torch.Tensor, dataset: str, n: Optional[int] = None, s
         raise ValueError(f"n must be in [1, {x.shape[0]}], got {n}")
     y = wdata.sample_toy(dataset, n, seed=seed)
     return float(w1(x[:n], y))
+
+
+def concentration(samples: torch.Tensor, radius: float) -> float:
+    r"""Largest share of the samples within ``radius`` of one of them: 1 for a delta, ~0 when spread.
+
+    .. math::
+
+        \operatorname{conc}_r(x_1..x_n) = \max_i \frac1n \#\{j : \lVert x_j - x_i\rVert_2 \le r\}
+
+    A generator collapsed onto one point scores 1; onto :math:`k` equally weighted points more
+    than :math:`r` apart, :math:`1/k`; a perfect 8-Gaussians generator with :math:`r` below the
+    distance between modes, about :math:`1/8`.
+
+    Parameters
+    ----------
+    samples : torch.Tensor, shape (n, ...)
+        Points (flattened per sample).
+    radius : float
+        :math:`r \ge 0`.
+
+    Returns
+    -------
+    float
+        In :math:`[1/n, 1]`.
+    """
+    if not isinstance(samples, torch.Tensor) or samples.dim() < 2 or samples.shape[0] < 1:
+        raise ValueError("samples must be a torch.Tensor of shape (n, ...) with n >= 1")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius >= 0 \
+            or not np.isfinite(radius):
+        raise ValueError(f"radius must be a finite float >= 0, got {radius!r}")
+    x = samples.detach().to("cpu", torch.float64).reshape(samples.shape[0], -1)
+    d = torch.cdist(x, x)
+    return float((d <= float(radius)).double().mean(1).max())

@@ -78,6 +78,7 @@ __all__ = [
     "make_optimizers",
     "check_critic_for_method",
     "batch_c_transform",
+    "js_estimate",
 ]
 
 #: Every hyper-parameter name a method can have (all appear in each ``Method.defaults``).
@@ -608,3 +609,41 @@ def make_optimizers(method: MethodLike, generator: nn.Module, critic: nn.Module,
         return torch.optim.RMSprop(params, lr=lr)
 
     return build(generator.parameters(), lr_g), build(critic.parameters(), hp["lr"])
+
+
+def js_estimate(critic_loss) -> "numpy.ndarray":
+    r"""The Jensen-Shannon estimate of a GAN discriminator, from its (unpenalised) loss.
+
+    For the gan-ns/gan-mm critic loss on logits :math:`f`, :math:`D = \sigma(f)`,
+
+    .. math::
+
+        L_D = -\frac1n\sum_i \log D(x_i) - \frac1m\sum_j \log\bigl(1 - D(y_j)\bigr),
+        \qquad
+        \widehat{\mathrm{JS}} = \log 2 - \tfrac12 L_D ,
+
+    which for the optimal :math:`D^\star = p_r/(p_r + p_g)` is the Jensen-Shannon divergence
+    :math:`\tfrac12\mathrm{KL}(P_r\Vert M) + \tfrac12\mathrm{KL}(P_g\Vert M)` (Goodfellow et al.
+    2014, Thm. 1), so it lies in :math:`[0, \log 2]` at the optimum: 0 when the discriminator
+    cannot tell the two apart (:math:`D \equiv 1/2`), :math:`\log 2` when it separates them
+    perfectly. A sub-optimal discriminator gives a lower bound (and can give a negative value).
+    The same quantity is ``critic_loss(...)[1]["js_estimate"]``; this function converts a
+    recorded loss curve (``history["critic_loss"]`` of a run without a penalty).
+
+    Parameters
+    ----------
+    critic_loss : float or array-like
+        Discriminator loss value(s) :math:`L_D \ge 0`.
+
+    Returns
+    -------
+    numpy.ndarray
+        :math:`\log 2 - L_D / 2`, float64, of the input's shape.
+    """
+    import numpy as np
+
+    loss = np.asarray(critic_loss, dtype=np.float64)
+    if not np.all(np.isfinite(loss)) or np.any(loss < 0):
+        raise ValueError("critic_loss must be finite and >= 0 (a GAN discriminator loss without "
+                         "penalty)")
+    return math.log(2.0) - loss / 2

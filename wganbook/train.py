@@ -45,6 +45,7 @@ __all__ = [
     "TrainingDiverged",
     "train",
     "fit_critic",
+    "best_response",
     "resolve_device",
     "params_sha256",
     "sample_noise",
@@ -1046,3 +1047,95 @@ def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_siz
 def _critic_optimizer(objectives, method: str, critic: nn.Module, hp: dict):
     dummy = nn.Linear(1, 1)  # make_optimizers builds both; only the critic's is used
     return objectives.make_optimizers(method, dummy, critic, **_loss_kwargs(hp))[1]
+
+
+def best_response(method: str, critic: nn.Module, generator: nn.Module, steps: int, lr: float = 1e-3,
+                  batch_size: int = 256, seed: int = 0,
+                  record_every: Optional[int] = None) -> Dict[str, list]:
+    r"""Train only the generator against a frozen critic: its best response to that critic.
+
+    Each step draws latent codes :math:`z_1..z_n` and takes an Adam step (betas ``(0.5, 0.999)``)
+    on the method's generator loss (``wganbook.objectives.generator_loss``), e.g.
+
+    .. math::
+
+        L_G(\theta) = -\frac1n \sum_{j=1}^n f\bigl(G_\theta(z_j)\bigr) \quad\text{(WGAN)},
+        \qquad
+        \frac1n \sum_{j=1}^n \operatorname{softplus}\bigl(-f(G_\theta(z_j))\bigr)
+        \quad\text{(gan-ns)},
+
+    with the critic's parameters fixed. Both losses decrease in :math:`f` at every sample, so the
+    optimal generator for a fixed critic puts all its mass where :math:`f` is largest: a sum of
+    deltas at the critic's maxima (WGAN, Sec. 3), or, for a critic that grows without bound (a
+    ReLU network extrapolates linearly), samples that run off to infinity. The critic's
+    ``requires_grad`` flags are restored afterwards.
+
+    Parameters
+    ----------
+    method : str
+        A key of ``wganbook.objectives.METHODS`` except ``wgan-ct`` (whose generator loss needs
+        real samples).
+    critic : torch.nn.Module
+        The frozen critic (not modified).
+    generator : torch.nn.Module
+        Trained in place (``z_dim`` attribute or ``sample_z`` method).
+    steps : int
+        Generator steps (>= 1).
+    lr : float, optional
+        Adam learning rate (> 0).
+    batch_size : int, optional
+        Latent codes per step.
+    seed : int, optional
+        Seed of the latent codes.
+    record_every : int, optional
+        Record every that many steps (default ``steps // 20``, at least 1).
+
+    Returns
+    -------
+    dict of str to list
+        ``"step"``, ``"score"`` (mean critic score of the batch's samples) and
+        ``"generator_loss"``.
+    """
+    from . import objectives
+    from .presets import Int
+
+    m = objectives.get_method(method)
+    if m.name == "wgan-ct":
+        raise ValueError("method must be one whose generator loss needs only the fakes; wgan-ct "
+                         "needs real samples too: use one of "
+                         + ", ".join(k for k in objectives.METHODS if k != "wgan-ct"))
+    if not isinstance(critic, nn.Module) or not isinstance(generator, nn.Module):
+        raise TypeError("critic and generator must be torch.nn.Module")
+    steps = _check("steps", steps, Int(lo=1))
+    batch_size = _check("batch_size", batch_size, Int(lo=1))
+    seed = _check("seed", seed, Int(lo=0))
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a float > 0, got {lr!r}")
+    if record_every is None:
+        record_every = max(1, steps // 20)
+    record_every = _check("record_every", record_every, Int(lo=1))
+    params = [p for p in generator.parameters()]
+    device = params[0].device if params else torch.device("cpu")
+    rng = torch.Generator(device=device)
+    rng.manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=float(lr), betas=(0.5, 0.999))
+    flags = [p.requires_grad for p in critic.parameters()]
+    hist: Dict[str, list] = {"step": [], "score": [], "generator_loss": []}
+    try:
+        for p in critic.parameters():
+            p.requires_grad_(False)
+        for step in range(1, steps + 1):
+            fake = generator(sample_noise(generator, batch_size, rng, device))
+            loss = objectives.generator_loss(m.name, critic, None, fake)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step % record_every == 0 or step == steps:
+                with torch.no_grad():
+                    hist["step"].append(step)
+                    hist["score"].append(float(critic(fake.detach()).mean()))
+                    hist["generator_loss"].append(float(loss.detach()))
+    finally:
+        for p, f in zip(critic.parameters(), flags):
+            p.requires_grad_(f)
+    return hist
