@@ -31,7 +31,7 @@ Sections (``--only`` picks some):
               only; skipped by ``--quick``); with ``--load N`` again while N busy-loop processes
               compete for the cores: on a shared, busy CPU libgomp's spinning threads cost a factor
               of several.
-``workers``   6. Each sweep chapter's main grid (chapters 3-6, the quick presets' settings, steps
+``workers``   Each sweep chapter's main grid (chapters 3-6, the quick presets' settings, steps
               times ``--grid-scale``) run serially and with 2 worker processes
               (``wganbook.sweeps.map_runs``), interleaved: wall-time speed-up (goal >= 1.7) and whether
               the records are identical (CPU only; ``--chapters`` picks grids).
@@ -521,7 +521,7 @@ def _run_full_chapter(path: Path, tmp: Path, device):
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. independent runs in worker processes (wganbook.sweeps.map_runs)
+# independent runs in worker processes (wganbook.sweeps.map_runs)
 # ---------------------------------------------------------------------------------------------
 WORKER_CHAPTERS = ("03", "04", "05", "06")
 
@@ -667,7 +667,7 @@ def _warm_pool(_):
 
 
 def bench_workers(args, device, out: dict) -> None:
-    """6. Each sweep chapter's main grid with 1 and with 2 worker processes, interleaved.
+    """Each sweep chapter's main grid with 1 and with 2 worker processes, interleaved.
 
     Both run with one torch thread per process (as the notebooks); the pool of 2 is started by an
     untimed warm-up call (a notebook pays that start-up, ~2-3 s, once). Reports the wall-time
@@ -719,8 +719,8 @@ def ideal_speedup(n_runs: int, workers: int) -> float:
 
 
 def workers_report(w: dict) -> List[str]:
-    """The markdown lines of section 6."""
-    lines = [f"**6. Independent runs in worker processes** (`wganbook.sweeps.map_runs`: each chapter's main grid "
+    """The markdown lines of the workers section."""
+    lines = [f"**Independent runs in worker processes** (`wganbook.sweeps.map_runs`: each chapter's main grid "
              f"at {w['scale']:g} x its quick preset's steps, serial vs 2 worker processes, one torch thread each; "
              f"median of {w['repeats']} interleaved rounds; pool start-up, paid once per session: "
              f"{w['warmup_s']:.1f} s; load average {w['loadavg_start'][0]:.1f} at the start, "

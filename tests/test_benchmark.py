@@ -122,7 +122,7 @@ def test_smoke_run_prints_the_w1_table(bench, capsys):
 
 
 # ---------------------------------------------------------------------------------------------
-# section 6: independent runs in worker processes
+# the workers section: independent runs in worker processes
 # ---------------------------------------------------------------------------------------------
 def test_ideal_speedup_counts_rounds_of_equal_runs(bench):
     assert bench.ideal_speedup(12, 2) == 2.0
