@@ -484,3 +484,107 @@ def test_c_transform_torch_gradients_and_agreement():
     # float32 critic outputs with numpy points
     fc32 = T.c_transform(torch.tensor(f, dtype=torch.float32), x, y)
     assert fc32.dtype == torch.float32
+
+
+# ---------------------------------------------------------------------------- three families
+def test_uniform_shift_closed_forms_match_histograms():
+    for t in (0.1, 0.35, -0.6):
+        d = T.uniform_shift(t)
+        assert d["w1"] == pytest.approx(abs(t)) and d["tv"] == pytest.approx(abs(t))
+        assert d["js"] == pytest.approx(abs(t) * LOG2) and d["kl"] == math.inf
+        # exact: histograms of the two densities on a grid that has the shift's edges
+        edges = np.linspace(-1.0, 2.0, 3001)          # cell width 1e-3, t on a cell edge
+        mid = 0.5 * (edges[1:] + edges[:-1])
+        p = ((mid > 0) & (mid < 1)).astype(float)
+        q = ((mid > t) & (mid < 1 + t)).astype(float)
+        h = T.histogram_divergences(p, q)
+        assert h["tv"] == pytest.approx(d["tv"], abs=2e-3)
+        assert h["js"] == pytest.approx(d["js"], abs=2e-3)
+        assert T.w1_1d(mid, mid, p, q) == pytest.approx(abs(t), abs=2e-3)
+    assert T.uniform_shift(1.5) == {"w1": 1.5, "tv": 1.0, "js": LOG2, "kl": math.inf}
+    assert T.uniform_shift(0.0) == {"w1": 0.0, "tv": 0.0, "js": 0.0, "kl": 0.0}
+    assert T.uniform_shift([0.1, 0.2])["w1"].shape == (2,)
+
+
+def test_gaussian_shift_closed_forms():
+    from scipy.integrate import quad
+    from scipy.stats import norm
+
+    for mu, s in ((0.3, 1.0), (2.0, 0.5), (-1.0, 2.0)):
+        d = T.gaussian_shift(mu, s)
+        p, q = norm(0, s).pdf, norm(mu, s).pdf
+        lo, hi = min(0, mu) - 12 * s, max(0, mu) + 12 * s
+        tv = 0.5 * quad(lambda x: abs(p(x) - q(x)), lo, hi, points=[mu / 2], limit=200)[0]
+        m = lambda x: 0.5 * (p(x) + q(x))
+        js = 0.5 * quad(lambda x: p(x) * math.log(p(x) / m(x)), lo, hi, limit=200)[0] \
+            + 0.5 * quad(lambda x: q(x) * math.log(q(x) / m(x)), lo, hi, limit=200)[0]
+        assert d["tv"] == pytest.approx(tv, rel=1e-6)
+        assert d["js"] == pytest.approx(js, rel=1e-6)
+        assert d["kl"] == pytest.approx(mu**2 / (2 * s**2))
+        assert d["w1"] == pytest.approx(abs(mu))
+    small = T.gaussian_shift(1e-2)
+    assert small["js"] == pytest.approx(small["kl"] / 4, rel=1e-3)      # JS ~ KL / 4
+    assert T.gaussian_shift(40.0)["js"] == pytest.approx(LOG2, abs=1e-9)
+    with pytest.raises(ValueError, match="sigma"):
+        T.gaussian_shift(1.0, sigma=0.0)
+
+
+def test_parallel_lines_excess_limits_and_simulation():
+    for n in (100, 10_000):
+        assert T.parallel_lines_excess(0.0, n) == pytest.approx(math.sqrt(math.pi) / (4 * math.sqrt(n)),
+                                                               rel=1e-6)
+    n, th = 100_000, 0.5
+    assert T.parallel_lines_excess(th, n) == pytest.approx(1 / (6 * n * th), rel=1e-4)
+    r = rng(3)
+    for th in (0.0, 0.2):
+        sims = [np.mean(np.sqrt(th**2 + (np.sort(r.random(400)) - np.sort(r.random(400))) ** 2)) - th
+                for _ in range(400)]
+        se = np.std(sims) / math.sqrt(len(sims))
+        assert abs(np.mean(sims) - T.parallel_lines_excess(th, 400)) < 4 * se + 2e-4
+    assert T.parallel_lines_excess([0.1, -0.1], 50)[0] == T.parallel_lines_excess([0.1, -0.1], 50)[1]
+    with pytest.raises(ValueError, match="n must be"):
+        T.parallel_lines_excess(0.1, 0)
+
+
+# ---------------------------------------------------------------------------- critics vs the dual
+def test_kantorovich_potential_module_is_an_optimal_critic():
+    from wganbook.lipschitz import empirical_lipschitz
+
+    r = rng(21)
+    x, y = r.normal(size=(12, 2)) + 2.0, r.normal(size=(12, 2))
+    _, g, value = T.kantorovich_potentials(x, y)
+    phi = T.KantorovichPotential(g, y)
+    zx, zy = torch.tensor(x), torch.tensor(y)
+    est = (phi(zx).mean() - phi(zy).mean()).item()
+    assert est == pytest.approx(T.w1(x, y), abs=1e-9)
+    probe = torch.tensor(r.uniform(-3, 5, size=(200, 2)))
+    assert empirical_lipschitz(phi, probe) <= 1 + 1e-9
+    assert phi(probe.float()).dtype == torch.float32
+
+
+def test_dual_bounds_and_ctransform_checks():
+    r = rng(22)
+    x, y = r.normal(size=(16, 2)) + 1.5, r.normal(size=(16, 2))
+    w = T.w1(x, y)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1),
+                              torch.nn.Flatten(0))
+    with torch.no_grad():
+        net[2].weight.mul_(50.0)                      # steep: the plain value may exceed W1
+    b = T.dual_bounds(net, x, y)
+    z = torch.tensor(np.concatenate([x, y]), dtype=torch.float32)
+    fz = net(z).detach().double().numpy()
+    assert b["plain"] == pytest.approx(fz[:16].mean() - fz[16:].mean(), rel=1e-6)
+    assert b["rescaled"] <= w + 1e-9 and b["ctransform"] <= w + 1e-9
+    assert b["rescaled"] == pytest.approx(b["plain"] / b["lipschitz"])
+    # a linear 1-Lipschitz function: f^c = -f over both clouds, plain <= D(f) <= W1
+    u = np.array([0.6, 0.8])
+    c = T.ctransform_checks(np.concatenate([x @ u, y @ u]), x, y)
+    assert c["equal_gap"] < 1e-9 and c["order_gap"] > -1e-9
+    assert c["plain"] <= c["ctransform"] + 1e-12 <= w + 1e-9 + 1e-12
+    # the optimal potential of the exact dual reaches W1 after the checks' normalisation
+    phi = T.KantorovichPotential(T.kantorovich_potentials(x, y)[1], y)
+    vals = phi(torch.tensor(np.concatenate([x, y]))).numpy()
+    assert T.ctransform_checks(vals, x, y)["ctransform"] == pytest.approx(w, abs=1e-9)
+    with pytest.raises(ValueError, match="one entry per point"):
+        T.ctransform_checks(np.zeros(3), x, y)

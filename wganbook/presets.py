@@ -233,6 +233,10 @@ SCHEMA = {
     "features": Choice(("classifier", "inception")),
     "ks": Seq(Float(lo=0.0, lo_open=True)),
     "ps": Seq(Float(lo=1.0, lo_open=True)),
+    "clip_steps": Int(lo=1),
+    "clip_lr": Float(lo=0.0, lo_open=True),
+    "clip_batch_size": Int(lo=1),
+    "eval_samples": Int(lo=2),
     "kp_seeds": Seq(Int(lo=0)),
     # chapter 6
     "image_datasets": Seq(Choice(_images)),
@@ -251,9 +255,11 @@ SCHEMA = {
 PRESETS = {
     "ch01": {
         "quick": {"n_samples": 1000, "bin_width": 0.1, "critic_steps": 1500, "width": 64,
-                  "lr": 1e-3, "lam": 10.0},
+                  "lr": 1e-3, "lam": 10.0, "clip": 0.01, "clip_lr": 5e-5, "clip_steps": 3000,
+                  "clip_batch_size": 64, "eval_samples": 100_000},
         "full": {"n_samples": 4096, "bin_width": 0.05, "critic_steps": 5000, "width": 128,
-                 "lr": 1e-3, "lam": 10.0},
+                 "lr": 1e-3, "lam": 10.0, "clip": 0.01, "clip_lr": 5e-5, "clip_steps": 20000,
+                 "clip_batch_size": 64, "eval_samples": 1_000_000},
     },
     "ch02": {
         "quick": {"n_samples": 64, "critic_steps": 2000, "width": 128, "lr": 1e-4, "lam": 10.0,

@@ -41,11 +41,17 @@ __all__ = [
     "w1",
     "w1_1d",
     "parallel_lines",
+    "uniform_shift",
+    "gaussian_shift",
+    "parallel_lines_excess",
     "histogram_divergences",
     "kantorovich_potentials",
     "kr_potential",
     "c_transform",
     "c_transform_dual",
+    "KantorovichPotential",
+    "dual_bounds",
+    "ctransform_checks",
 ]
 
 #: Default iteration cap of the network simplex (POT's own default is 1e5).
@@ -482,6 +488,171 @@ def parallel_lines(theta):
     return out
 
 
+def uniform_shift(t):
+    r"""Closed-form distances between :math:`U[0, 1]` and its shift :math:`U[t, 1 + t]`.
+
+    For :math:`|t| < 1` the two densities overlap on an interval of length :math:`1 - |t|`:
+
+    .. math::
+
+        W_1 = |t|, \qquad \delta = |t|, \qquad JS = |t| \log 2, \qquad
+        KL(P \| P_t) = KL(P_t \| P) = +\infty \ (t \ne 0),
+
+    and for :math:`|t| \ge 1` the supports are disjoint (:math:`\delta = 1`,
+    :math:`JS = \log 2`, :math:`W_1 = |t|`). As :math:`t \to 0` the shifts converge to
+    :math:`P` in :math:`W_1`, TV and JS, but not in KL: a sequence that separates KL from the
+    weaker three (WGAN's Theorem 2). JS has the factor :math:`\tfrac12` of
+    :func:`histogram_divergences`. Derivation: the mixture has density 1/2 on the two
+    non-overlapping pieces, each of length :math:`|t|`, so each KL term of JS is
+    :math:`|t| \log 2`.
+
+    Parameters
+    ----------
+    t : float or array-like
+        The shift(s).
+
+    Returns
+    -------
+    dict
+        ``"w1"``, ``"tv"``, ``"js"``, ``"kl"``: floats for a scalar ``t``, arrays otherwise.
+    """
+    th = _real_array(t, "t")
+    a = np.abs(th)
+    out = {
+        "w1": a,
+        "tv": np.minimum(a, 1.0),
+        "js": np.minimum(a, 1.0) * math.log(2.0),
+        "kl": np.where(a > 0, np.inf, 0.0),
+    }
+    return _scalar_dict(out, th)
+
+
+def gaussian_shift(mu, sigma=1.0):
+    r"""Distances between :math:`N(0, \sigma^2)` and :math:`N(\mu, \sigma^2)` (one dimension).
+
+    With :math:`a = |\mu| / \sigma` and :math:`\Phi` the standard normal CDF,
+
+    .. math::
+
+        W_1 = |\mu|, \qquad \delta = 2 \Phi(a / 2) - 1, \qquad
+        KL = \frac{a^2}{2} \ \text{(both directions)},
+
+    .. math::
+
+        JS = \log 2 - \mathbb{E}_{\varepsilon \sim N(0, 1)}
+             \log\bigl(1 + e^{a \varepsilon - a^2 / 2}\bigr)
+
+    (the two KL terms of JS are equal by symmetry; the expectation is computed by quadrature;
+    :math:`JS \approx a^2 / 8 = KL / 4` for small :math:`a`). All four tend to 0 as
+    :math:`\mu \to 0`: a sequence that converges in every one of them.
+
+    Parameters
+    ----------
+    mu : float or array-like
+        The shift(s) of the mean.
+    sigma : float, optional
+        The common standard deviation (positive).
+
+    Returns
+    -------
+    dict
+        ``"w1"``, ``"tv"``, ``"js"``, ``"kl"``: floats for a scalar ``mu``, arrays otherwise.
+    """
+    from scipy.special import log_expit, ndtr
+
+    m = _real_array(mu, "mu")
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma > 0 \
+            or not math.isfinite(sigma):
+        raise ValueError(f"sigma must be a positive finite number; got {sigma!r}")
+    a = np.abs(m) / float(sigma)
+    eps, w = np.polynomial.legendre.leggauss(400)
+    eps, w = 12.0 * eps, 12.0 * w                          # Gauss-Legendre on [-12, 12]
+    pdf = np.exp(-0.5 * eps**2) / math.sqrt(2 * math.pi)
+    arg = a.reshape(-1, 1) * eps[None, :] - 0.5 * a.reshape(-1, 1) ** 2
+    softplus = -log_expit(-arg)                            # log(1 + e^arg), stable
+    js = math.log(2.0) - (softplus * (w * pdf)[None, :]).sum(axis=1)
+    out = {
+        "w1": np.abs(m),
+        "tv": 2.0 * ndtr(a / 2.0) - 1.0,
+        "js": np.clip(js.reshape(a.shape), 0.0, math.log(2.0)),
+        "kl": 0.5 * a**2,
+    }
+    return _scalar_dict(out, m)
+
+
+def parallel_lines_excess(theta, n):
+    r"""Expected excess :math:`\mathbb{E}\,\widehat W_1 - |\theta|` of the sample W1 of Example 1.
+
+    :math:`\widehat W_1` is the exact W1 between :math:`n` points of :math:`P_0` and :math:`n`
+    independent points of :math:`P_\theta`. It matches the two samples in sorted order of
+    :math:`z`, so :math:`\widehat W_1 = \frac1n \sum_i \sqrt{\theta^2 + (z_{(i)} - z'_{(i)})^2}`.
+    In the normal approximation of uniform order statistics,
+    :math:`z_{(i)} - z'_{(i)} \approx N(0, 2u(1-u)/n)` at :math:`u = i/n`, so
+
+    .. math::
+
+        \mathbb{E}\,\widehat W_1 - |\theta| \approx \int_0^1 \mathbb{E}_{G \sim N(0,1)}
+        \Bigl[\sqrt{\theta^2 + \tfrac{2u(1-u)}{n} G^2} - |\theta|\Bigr] \, du ,
+
+    computed here by quadrature. Its two regimes:
+
+    .. math::
+
+        \theta = 0:\ \frac{\sqrt{\pi}}{4 \sqrt n}, \qquad
+        |\theta| \sqrt n \gg 1:\ \frac{\mathbb{E}(z - z')^2}{2 |\theta|} = \frac{1}{6 n |\theta|} .
+
+    Parameters
+    ----------
+    theta : float or array-like
+        Offset(s) of the moving line.
+    n : int
+        Points per sample (positive).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        The expected excess (a float for a scalar ``theta``).
+    """
+    th = _real_array(theta, "theta")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a positive integer; got {n!r}")
+    # u = sin^2(phi) makes sqrt(u (1 - u)) = sin(phi) cos(phi) smooth; du = sin(2 phi) dphi
+    p, wp = np.polynomial.legendre.leggauss(200)
+    phi, wphi = (p + 1) * math.pi / 4, wp * math.pi / 4
+    s = np.sqrt(2.0 / n) * np.sin(phi) * np.cos(phi)           # sd of z_(i) - z'_(i)
+    du = np.sin(2 * phi) * wphi
+    g, wg = np.polynomial.legendre.leggauss(200)               # |G| on [0, 10]: no kink at 0
+    g, wg = 5.0 * (g + 1), 5.0 * wg
+    half = 2.0 * np.exp(-0.5 * g**2) / math.sqrt(2 * math.pi) * wg
+    a = np.abs(th).reshape(-1, 1, 1)
+    d2 = (s[:, None] * g[None, :]) ** 2
+    # sqrt(a^2 + d^2) - a = d^2 / (sqrt(a^2 + d^2) + a): no cancellation for small d
+    excess = d2[None] / (np.sqrt(a**2 + d2[None]) + a)
+    val = (excess * half[None, None, :]).sum(axis=2) @ du
+    val = val.reshape(th.shape)
+    return float(val) if th.ndim == 0 else val
+
+
+def _real_array(value, name):
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be a real number or an array of real numbers; got a bool")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a real number or an array of real numbers; got {value!r}") from err
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} must be finite")
+    return arr
+
+
+def _scalar_dict(out, like):
+    if like.ndim == 0:
+        return {k: float(v) for k, v in out.items()}
+    return {k: np.asarray(v, dtype=np.float64).reshape(like.shape) for k, v in out.items()}
+
+
 def _histogram(p, name):
     if isinstance(p, torch.Tensor):
         p = p.detach().cpu().numpy()
@@ -750,3 +921,141 @@ def c_transform_dual(f_x, x, y, a=None, b=None):
         bt = torch.as_tensor(bw, dtype=fc.dtype, device=fc.device)
         return (at * f).sum() + (bt * fc).sum()
     return float(aw @ f + bw @ fc)
+
+
+# ----------------------------------------------------------------------------------------
+# critics against the exact dual
+# ----------------------------------------------------------------------------------------
+class KantorovichPotential(torch.nn.Module):
+    r"""The c-transform :math:`\varphi(z) = \min_j (\|z - y_j\|_2 - g_j)` as a critic module.
+
+    With ``g`` the optimal potential of the fake points (``kantorovich_potentials(x, y)[1]``),
+    :math:`\varphi` is an optimal 1-Lipschitz Kantorovich-Rubinstein critic everywhere in space
+    (scores real samples high), usable wherever a critic is (``plotting.value_surface``,
+    ``lipschitz.empirical_lipschitz``).
+
+    Parameters
+    ----------
+    g : array-like, shape (m,)
+        Potential values :math:`g_j` on the points ``y``.
+    y : array-like, shape (m, d)
+        The points.
+    """
+
+    def __init__(self, g, y):
+        super().__init__()
+        y_t = torch.as_tensor(np.asarray(y, dtype=np.float64)) if not isinstance(y, torch.Tensor) \
+            else y.detach().double()
+        g_t = torch.as_tensor(np.asarray(g, dtype=np.float64)) if not isinstance(g, torch.Tensor) \
+            else g.detach().double()
+        g_t = _potential_vector(g_t.reshape(-1), y_t.shape[0])
+        if not bool(torch.isfinite(g_t).all()):
+            raise ValueError("g contains NaN or infinite values")
+        self.register_buffer("g", g_t)
+        self.register_buffer("y", y_t.reshape(y_t.shape[0], -1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        r""":math:`\varphi(z_k)` of shape ``(n,)`` in ``z``'s dtype."""
+        out = c_transform(self.g, self.y, z.reshape(z.shape[0], -1).to(self.y.dtype))
+        return out.to(z.dtype)
+
+
+def dual_bounds(critic, x, y):
+    r"""A critic's value on two clouds, and the two certified lower bounds made from it.
+
+    With :math:`\hat L` = ``lipschitz.empirical_lipschitz(critic, z)`` the largest slope of
+    :math:`f` between any two of the points :math:`z = \{x_i\} \cup \{y_j\}`:
+
+    .. math::
+
+        \text{plain} = \bar f(x) - \bar f(y), \qquad
+        \text{rescaled} = \text{plain} / \hat L \ \le W_1, \qquad
+        \text{ctransform} = D(f) = \bar f(x) + \overline{f^c}(y) \ \le W_1 .
+
+    Only the values on the points matter for distributions on those points, so
+    :math:`f / \hat L` is 1-Lipschitz there and the rescaled value is a lower bound; the
+    c-transform value is one for every :math:`f` (weak duality). The plain value is not.
+
+    Parameters
+    ----------
+    critic : torch.nn.Module
+        Maps ``(k, d)`` to ``(k,)`` scores.
+    x, y : array-like or torch.Tensor, shape (n, d) and (m, d)
+        Real and fake points.
+
+    Returns
+    -------
+    dict
+        Floats ``"plain"``, ``"lipschitz"``, ``"rescaled"``, ``"ctransform"``.
+    """
+    from .lipschitz import empirical_lipschitz
+
+    xt, yt = _points_tensor(x, "x"), _points_tensor(y, "y")
+    if xt.shape[1:] != yt.shape[1:]:
+        raise ValueError(f"x and y must have the same point dimension; got {tuple(xt.shape)} "
+                         f"and {tuple(yt.shape)}")
+    first = next(iter(list(critic.parameters()) + list(critic.buffers())), None)
+    dtype, dev = (first.dtype, first.device) if first is not None else (torch.float32, "cpu")
+    z = torch.cat([xt, yt]).to(device=dev, dtype=dtype)
+    with torch.no_grad():
+        fz = critic(z).double().cpu().numpy().reshape(-1)
+    n = xt.shape[0]
+    lip = empirical_lipschitz(critic, z)
+    plain = float(fz[:n].mean() - fz[n:].mean())
+    return {"plain": plain, "lipschitz": lip, "rescaled": plain / lip if lip > 0 else 0.0,
+            "ctransform": c_transform_dual(fz[:n], xt.numpy(), yt.numpy())}
+
+
+def ctransform_checks(values, x, y):
+    r"""How the c-transform acts on a function that is 1-Lipschitz on the two clouds.
+
+    ``values`` are :math:`f` on :math:`z = \{x_i\} \cup \{y_j\}` (real points first). They are
+    divided by their largest slope :math:`\hat L` on ``z`` (so :math:`f` is 1-Lipschitz on
+    ``z``) and then
+
+    .. math::
+
+        \text{equal\_gap} = \max_j \bigl|f^{c}_{z}(y_j) + f(y_j)\bigr| \ (= 0), \qquad
+        \text{order\_gap} = \min_j \bigl(f^{c}_{x}(y_j) + f(y_j)\bigr) \ (\ge 0),
+
+    where :math:`f^c_z` takes the minimum over all of ``z`` and :math:`f^c_x` over the real
+    points only; ``plain`` :math:`\le` ``ctransform`` :math:`\le W_1` follow.
+
+    Parameters
+    ----------
+    values : array-like, shape (n + m,)
+        Function values on ``x`` then ``y``.
+    x, y : array-like, shape (n, d) and (m, d)
+
+    Returns
+    -------
+    dict
+        Floats ``"equal_gap"``, ``"order_gap"``, ``"plain"``, ``"ctransform"`` (all for the
+        normalised ``f``).
+    """
+    xa, ya = _as_points_np(x, "x"), _as_points_np(y, "y")
+    n, m = xa.shape[0], ya.shape[0]
+    f = np.asarray(values, dtype=np.float64).reshape(-1)
+    if f.shape[0] != n + m:
+        raise ValueError(f"values must have one entry per point of x then y ({n + m}); got {f.shape[0]}")
+    z = np.concatenate([xa.reshape(n, -1), ya.reshape(m, -1)])
+    d = cost_matrix(z, z)
+    off = d > 1e-12
+    lip = float((np.abs(f[:, None] - f[None, :])[off] / d[off]).max())
+    if not lip > 0:
+        raise ValueError("values must not be constant on the points")
+    f = f / lip
+    fc_all = c_transform(f, z, ya)
+    fc_real = c_transform(f[:n], xa, ya)
+    return {"equal_gap": float(np.abs(fc_all + f[n:]).max()),
+            "order_gap": float((fc_real + f[n:]).min()),
+            "plain": float(f[:n].mean() - f[n:].mean()),
+            "ctransform": float(f[:n].mean() + fc_real.mean())}
+
+
+def _points_tensor(x, name):
+    if isinstance(x, torch.Tensor):
+        t = x.detach().cpu().double()
+    else:
+        t = torch.as_tensor(_as_points_np(x, name))
+    return t.reshape(t.shape[0], -1) if t.ndim > 1 else t.reshape(-1, 1)
