@@ -228,15 +228,15 @@ SCHEMA = {
     # chapters 1-2
     "bin_width": Float(lo=0.0, lo_open=True),
     "n_functions": Int(lo=1),
+    "clip_steps": Int(lo=1),
+    "clip_lr": Float(lo=0.0, lo_open=True),
+    "clip_batch_size": Int(lo=1),
+    "eval_samples": Int(lo=2),
     # chapter 5
     "arch": Choice(("mlp", "conv")),
     "features": Choice(("classifier", "inception")),
     "ks": Seq(Float(lo=0.0, lo_open=True)),
     "ps": Seq(Float(lo=1.0, lo_open=True)),
-    "clip_steps": Int(lo=1),
-    "clip_lr": Float(lo=0.0, lo_open=True),
-    "clip_batch_size": Int(lo=1),
-    "eval_samples": Int(lo=2),
     "kp_seeds": Seq(Int(lo=0)),
     # chapter 6
     "image_datasets": Seq(Choice(_images)),
