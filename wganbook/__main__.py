@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -47,6 +48,25 @@ def _nonneg_int(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"must be an int >= 0, got {v}")
     return v
+
+
+def _int_range(lo: int, hi: int, what: str = ""):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an int in [{lo}, {hi}]{what}, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be an int in [{lo}, {hi}]{what}, got {v}")
+        return v
+
+    return parse
+
+
+#: Largest seed (NumPy's global generator takes seeds below 2**32).
+MAX_SEED = 2**32 - 1
+#: Range of ``--eval-n`` (2: a covariance needs two samples; the upper bound keeps memory sane).
+EVAL_N_RANGE = (2, 1_000_000)
 
 
 def _positive_float(text: str) -> float:
@@ -117,7 +137,8 @@ def add_train_subcommand(subparsers) -> argparse.ArgumentParser:
                    help="data (2-D toy or image dataset); one of: %(choices)s")
     p.add_argument("--steps", type=_positive_int, default=d["steps"],
                    help="total number of generator steps (with --resume: the total to reach)")
-    p.add_argument("--seed", type=_nonneg_int, default=d["seed"], help="random seed")
+    p.add_argument("--seed", type=_int_range(0, MAX_SEED), default=d["seed"],
+                   help="random seed, 0 to 2**32 - 1")
     p.add_argument("--device", type=_device, default=d["device"],
                    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=_positive_int, default=None,
@@ -136,14 +157,21 @@ def add_train_subcommand(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--w1-every", type=_nonneg_int, default=d["w1_every"],
                    help="exact batch W1 every K generator steps (0: off)")
     p.add_argument("--checkpoint-dir", default=None,
-                   help="folder for the checkpoint (written atomically)")
+                   help="folder for the checkpoint (written atomically); an existing checkpoint there "
+                        "is refused without --resume or --force")
     p.add_argument("--checkpoint-every", type=_nonneg_int, default=0,
                    help="checkpoint every N generator steps (0: only at the end)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the checkpoint in --checkpoint-dir up to --steps")
-    p.add_argument("--out", default=None, help="also write the JSON summary to this file")
-    p.add_argument("--eval-n", type=_positive_int, default=2048,
-                   help="generated samples for the final metrics")
+    p.add_argument("--force", action="store_true",
+                   help="start over even if --checkpoint-dir holds a checkpoint, and replace an "
+                        "existing --out file")
+    p.add_argument("--out", default=None,
+                   help="also write the JSON summary to this file (an existing file is refused "
+                        "without --force or --resume)")
+    p.add_argument("--eval-n", type=_int_range(*EVAL_N_RANGE), default=2048,
+                   help=f"generated samples for the final metrics, {EVAL_N_RANGE[0]} to "
+                        f"{EVAL_N_RANGE[1]} (the summary's eval_n says how many each metric used)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (default: on a terminal)")
     p.set_defaults(func=_run_train, _parser=p)
     return p
@@ -190,7 +218,9 @@ def train_summary(result, eval_n: int = 2048, seed: int = 0) -> dict:
     Final metrics: toys -- exact W1 to fresh target samples (``w1_target``), and for the Gaussian
     mixtures the covered modes (``modes`` of ``total_modes``) and the share of high-quality samples;
     ``digits`` -- the classifier Fréchet distance ``fd`` (cheap); always the last critic estimate
-    ``w1_estimate`` and, when tracked, the last exact batch ``w1_exact``.
+    ``w1_estimate`` and, when tracked, the last exact batch ``w1_exact``. ``eval_n`` gives the
+    number of generated samples each final metric used (the exact W1 uses at most 2048, the
+    Fréchet distance at most 1000).
 
     Parameters
     ----------
@@ -204,8 +234,8 @@ def train_summary(result, eval_n: int = 2048, seed: int = 0) -> dict:
     Returns
     -------
     dict
-        ``{"config", "hparams", "metrics", "steps", "wall_time_s", "device", "generator_sha256",
-        "critic_sha256", "versions"}``.
+        ``{"config", "hparams", "metrics", "eval_n", "steps", "wall_time_s", "device",
+        "generator_sha256", "critic_sha256", "versions"}``.
     """
     import torch
 
@@ -215,6 +245,7 @@ def train_summary(result, eval_n: int = 2048, seed: int = 0) -> dict:
     cfg = result.config
     hist = result.history
     mets = {}
+    used = {}
     if hist.get("w1_estimate"):
         mets["w1_estimate"] = float(hist["w1_estimate"][-1])
     if hist.get("w1_exact"):
@@ -222,16 +253,20 @@ def train_summary(result, eval_n: int = 2048, seed: int = 0) -> dict:
     if cfg.is_toy:
         x = metrics.generate(result.generator, eval_n, seed=seed)
         mets["w1_target"] = float(metrics.w1_to_target(x, cfg.data, n=min(eval_n, 2048)))
+        used["w1_target"] = min(eval_n, 2048)
         if cfg.data in metrics.MODE_DATASETS:
             cov = metrics.mode_coverage(x, cfg.data)
             mets.update(modes=cov["modes"], total_modes=cov["total_modes"], high_quality=cov["high_quality"])
+            used["modes"] = int(eval_n)
     elif cfg.data == "digits":
         mets["fd"] = float(metrics.sample_quality(result.generator, cfg.data, n=min(eval_n, 1000), seed=seed))
+        used["fd"] = min(eval_n, 1000)
     hp = {k: (list(v) if isinstance(v, tuple) else v) for k, v in result.hparams.items()}
     return {
         "config": result.config.to_dict(),
         "hparams": hp,
         "metrics": mets,
+        "eval_n": used,
         "steps": int(result.step),
         "wall_time_s": round(float(result.wall_time), 3),
         "device": result.device,
@@ -241,8 +276,96 @@ def train_summary(result, eval_n: int = 2048, seed: int = 0) -> dict:
     }
 
 
+def _error(msg: str, code: int = 2) -> int:
+    print(f"wganbook train: error: {msg}", file=sys.stderr)
+    return code
+
+
+def _preflight(args) -> None:
+    """Check every path ``train`` will read or write, before any training (raises CheckpointError)."""
+    from .train import (CHECKPOINT_NAME, CheckpointError, check_output_dir, check_output_file,
+                        load_checkpoint, remove_stale_temp_files)
+
+    if args.out:
+        out = check_output_file(args.out, "--out", overwrite=args.force or args.resume,
+                                hint="pass --force to replace it, or choose another --out")
+        remove_stale_temp_files(out.parent, out.name)
+    if args.checkpoint_dir:
+        folder = check_output_dir(args.checkpoint_dir, "--checkpoint-dir")
+        ck = folder / CHECKPOINT_NAME
+        if ck.is_dir():
+            raise CheckpointError(f"--checkpoint-dir {args.checkpoint_dir}: {ck} is a folder, not a "
+                                  f"checkpoint file; remove or rename it")
+        if args.resume:
+            if not ck.exists():
+                raise CheckpointError(f"--resume: no checkpoint to resume from in --checkpoint-dir "
+                                      f"{args.checkpoint_dir} ({CHECKPOINT_NAME} does not exist); "
+                                      f"run once without --resume first")
+            step = int(load_checkpoint(folder)["step"])
+            if step > args.steps:
+                raise CheckpointError(f"--steps {args.steps} is below the step of the checkpoint {ck} "
+                                      f"({step}); --steps is the total to reach with --resume, so give "
+                                      f"--steps {step} or more")
+        elif ck.exists() and not args.force:
+            raise CheckpointError(f"--checkpoint-dir {args.checkpoint_dir} already holds a checkpoint "
+                                  f"({ck}); pass --resume to continue it up to --steps, or --force to "
+                                  f"start over and replace it")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into a KeyboardInterrupt so that training stops the same way."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _interrupted(exc: BaseException, args) -> int:
+    from .train import TrainingInterrupted
+
+    term = isinstance(exc, _Terminated) or isinstance(getattr(exc, "__cause__", None), _Terminated)
+    sig = "SIGTERM" if term else "SIGINT (Ctrl-C)"
+    if isinstance(exc, TrainingInterrupted):
+        where = f"after generator step {exc.step} of {args.steps}"
+        ck_step = exc.checkpoint_step
+    else:
+        where = "before or after the training loop"
+        ck_step = None
+    if ck_step is not None:
+        tail = (f"the checkpoint in {args.checkpoint_dir} (step {ck_step}) is valid; continue with the "
+                f"same command plus --resume")
+    elif args.checkpoint_dir:
+        tail = "no checkpoint of this run was written; run the same command again to start over"
+    else:
+        tail = "nothing was saved (give --checkpoint-dir and --checkpoint-every to keep progress)"
+    print(f"wganbook train: interrupted by {sig} {where}; {tail}", file=sys.stderr)
+    return 143 if term else 130
+
+
 def _run_train(args) -> int:
-    from .train import TrainConfig, TrainingDiverged, train
+    old = None
+    try:
+        old = signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # not the main thread: leave SIGTERM alone
+        pass
+    import warnings
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        print(f"wganbook train: warning: {message}", file=sys.stderr)
+
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line
+            return _train_command(args)
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc, args)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+
+
+def _train_command(args) -> int:
+    from .train import CheckpointError, TrainConfig, TrainingDiverged, _atomic_write, train
 
     parser = args._parser
     if args.resume and not args.checkpoint_dir:
@@ -258,27 +381,29 @@ def _run_train(args) -> int:
                           device=args.device, batch_size=args.batch_size, n_critic=args.n_critic,
                           lr=args.lr, lam=args.lam, clip=args.clip, width=width, depth=args.depth,
                           w1_every=args.w1_every, checkpoint_dir=args.checkpoint_dir,
-                          checkpoint_every=args.checkpoint_every,
+                          checkpoint_every=args.checkpoint_every, eval_n=args.eval_n,
                           progress=False if args.no_progress else None)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     try:
+        _preflight(args)
+    except (CheckpointError, FileNotFoundError) as exc:
+        return _error(str(exc))
+    try:
         result = train(cfg, resume=args.resume)
     except TrainingDiverged as exc:
-        print(f"wganbook train: error: {exc}", file=sys.stderr)
-        return 3
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"wganbook train: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc), 3)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        return _error(str(exc))
     summary = train_summary(result, eval_n=args.eval_n, seed=args.seed)
     text = json.dumps(summary, indent=2, sort_keys=False)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, out)
     print(text)
+    if args.out:
+        try:
+            _atomic_write(Path(args.out), lambda f: f.write(text + "\n"), binary=False)
+        except OSError as exc:
+            return _error(f"--out {args.out} could not be written ({exc.strerror or exc}); the summary "
+                          f"is on stdout above", 1)
     return 0
 
 

@@ -17,6 +17,7 @@ divides by zero.
 
 from __future__ import annotations
 
+import math
 from typing import List, Optional
 
 import torch
@@ -45,9 +46,27 @@ _EPS = 1e-12
 
 
 # ----------------------------------------------------------------------------- helpers
-def _scores(critic: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Critic scores as a 1-D tensor of length n (accepts critics returning (n,) or (n, 1))."""
-    out = critic(x)
+def _scores(critic: nn.Module, x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """Critic scores as a 1-D tensor of length n (accepts critics returning (n,) or (n, 1)).
+
+    A shape or dtype error raised inside the critic's forward pass becomes a ``ValueError`` that
+    names ``name`` (the argument the input came from) and its shape.
+    """
+    try:
+        out = critic(x)
+    except RuntimeError as exc:
+        text = str(exc).strip()
+        if isinstance(exc, torch.OutOfMemoryError) or not any(
+                w in text.lower() for w in ("shape", "size", "dim", "dtype", "expected", "mat1")):
+            raise
+        first = text.splitlines()[0]
+        want = getattr(critic, "image_shape", None) or getattr(getattr(critic, "net", None), "in_dim", None)
+        want = f"(n, {', '.join(map(str, want))})" if isinstance(want, tuple) else \
+            f"(n, {want})" if isinstance(want, int) else "the sample shape the critic was built for"
+        raise ValueError(
+            f"the critic cannot score {name} of shape {tuple(x.shape)} and dtype {x.dtype} "
+            f"({first}); {name} must have shape {want}"
+        ) from exc
     n = x.shape[0]
     if out.numel() != n:
         raise ValueError(
@@ -57,8 +76,12 @@ def _scores(critic: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> None:
-    if not (isinstance(real, torch.Tensor) and isinstance(fake, torch.Tensor)):
-        raise TypeError("real and fake must be torch.Tensor")
+    for name, t in (("real", real), ("fake", fake)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor of shape (n, ...); got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor (e.g. torch.float32); got "
+                            f"dtype {t.dtype} (convert with {name}.float())")
     if real.shape != fake.shape:
         raise ValueError(
             f"real and fake must have the same shape; got {tuple(real.shape)} and {tuple(fake.shape)}"
@@ -74,6 +97,21 @@ def _check_strategy(strategy: str) -> str:
             + ", ".join(map(repr, SAMPLING_STRATEGIES))
         )
     return strategy
+
+
+def _check_critic(critic) -> None:
+    if not callable(critic):
+        raise TypeError(f"critic must be a torch.nn.Module (or a callable x -> scores); got "
+                        f"{type(critic).__name__}")
+
+
+def _check_nonneg(name: str, v, strict: bool = False) -> float:
+    """A finite real ``v >= 0`` (``> 0`` when ``strict``), else TypeError/ValueError naming ``name``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{name} must be a float {'>' if strict else '>='} 0; got {v!r}")
+    if not math.isfinite(v) or v < 0 or (strict and v == 0):
+        raise ValueError(f"{name} must be a finite float {'>' if strict else '>='} 0; got {v!r}")
+    return v
 
 
 def _uniform(n: int, like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
@@ -96,7 +134,7 @@ def _flat_norms(g: torch.Tensor) -> torch.Tensor:
 def _input_grads(critic: nn.Module, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        out = _scores(critic, x)
+        out = _scores(critic, x, "the penalty points (from real and fake)")
         (g,) = torch.autograd.grad(out.sum(), x, create_graph=create_graph)
     return g
 
@@ -229,8 +267,8 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     torch.Tensor or (torch.Tensor, torch.Tensor)
         The scalar penalty (and the norms of shape ``(m,)`` when ``return_norms``).
     """
-    if isinstance(center, bool) or not isinstance(center, (int, float)) or center < 0:
-        raise ValueError(f"center must be a float >= 0; got {center!r}")
+    _check_critic(critic)
+    _check_nonneg("center", center)
     x = sample_penalty_points(real, fake, strategy, generator=generator)
     norms = _flat_norms(_input_grads(critic, x, create_graph=True))
     dev = norms - center
@@ -273,10 +311,9 @@ def div_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, k: fl
     -------
     torch.Tensor or (torch.Tensor, torch.Tensor)
     """
-    if isinstance(k, bool) or not isinstance(k, (int, float)) or k < 0:
-        raise ValueError(f"k must be a float >= 0; got {k!r}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or p <= 0:
-        raise ValueError(f"p must be a float > 0; got {p!r}")
+    _check_critic(critic)
+    _check_nonneg("k", k)
+    _check_nonneg("p", p, strict=True)
     x = sample_penalty_points(real, fake, strategy, generator=generator)
     g = _input_grads(critic, x, create_graph=True)
     sq = g.reshape(g.shape[0], -1).pow(2).sum(1)

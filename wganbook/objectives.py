@@ -55,6 +55,7 @@ from torch import nn
 
 from wganbook.lipschitz import (
     SAMPLING_STRATEGIES,
+    _check_critic,
     _check_pair,
     _flat_norms,
     _scores,
@@ -441,6 +442,7 @@ def critic_loss(method: MethodLike, critic: nn.Module, real: torch.Tensor, fake:
     """
     m = get_method(method)
     hp = resolve_hparams(m, **hp)
+    _check_critic(critic)
     _check_pair(real, fake)
     check_critic_for_method(m, critic, penalty=hp["penalty"])
     if not isinstance(track_grad_norm, bool):
@@ -457,7 +459,7 @@ def _critic_loss(m, critic, real, fake, generator, hp, track_grad_norm=True):
     track = track_grad_norm and not penalised
     if track:
         x.requires_grad_(True)
-    scores = _scores(critic, x)
+    scores = _scores(critic, x, "real and fake")
     f_r, f_g = scores[:n], scores[n:]
     stats: Dict[str, torch.Tensor] = {}
 
@@ -538,17 +540,20 @@ def generator_loss(method: MethodLike, critic: nn.Module, real: Optional[torch.T
     """
     m = get_method(method)
     resolve_hparams(m, **hp)
+    _check_critic(critic)
     if not isinstance(fake, torch.Tensor):
-        raise TypeError("fake must be a torch.Tensor")
+        raise TypeError(f"fake must be a torch.Tensor of shape (n, ...); got {type(fake).__name__}")
+    if not fake.is_floating_point():
+        raise TypeError(f"fake must be a floating-point tensor (e.g. torch.float32); got dtype {fake.dtype}")
     if m.uses_c_transform:
         if real is None:
             raise ValueError("method 'wgan-ct' needs the real batch: real must be a tensor, not None")
         if real.shape[1:] != fake.shape[1:]:
             raise ValueError(f"real and fake samples must have the same shape; got "
                              f"{tuple(real.shape[1:])} and {tuple(fake.shape[1:])}")
-        f_r = _scores(critic, real.detach())
+        f_r = _scores(critic, real.detach(), "real")
         return f_r.mean() + batch_c_transform(f_r, real.detach(), fake).mean()
-    f_g = _scores(critic, fake)
+    f_g = _scores(critic, fake, "fake")
     if m.name == "gan-ns":
         return F.softplus(-f_g).mean()
     if m.name == "gan-mm":

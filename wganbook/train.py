@@ -15,10 +15,13 @@ reported by the loss; optionally the exact batch W1 of the same batches (every `
 steps) and a sample-quality metric (every ``eval_every`` steps).
 
 Statistics stay on the device and are copied to the host every ``log_every`` steps (no
-host-device synchronisation per step); a non-finite loss stops training with
-:class:`TrainingDiverged` at the next copy. Checkpoints hold everything needed to continue
+host-device synchronisation per step); a non-finite loss, or a loss or W1 estimate beyond
+``DIVERGENCE_THRESHOLD`` in absolute value, stops training with :class:`TrainingDiverged` at the
+next copy (the exploded state is not checkpointed). Checkpoints hold everything needed to continue
 bit-identically on a CPU: models, optimisers, all random-number-generator states, the data
-order, the step and the history.
+order, the step and the history -- in plain types and tensors only, so that they are read with
+``torch.load(weights_only=True)`` (a checkpoint cannot run code). They are written to a
+temporary file, fsynced and renamed; temporary files of dead processes are removed.
 """
 from __future__ import annotations
 
@@ -27,8 +30,10 @@ import hashlib
 import math
 import os
 import random
+import signal
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
@@ -43,6 +48,11 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "TrainingDiverged",
+    "TrainingInterrupted",
+    "CheckpointError",
+    "DIVERGENCE_THRESHOLD",
+    "check_output_dir",
+    "check_output_file",
     "train",
     "fit_critic",
     "best_response",
@@ -77,7 +87,16 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 _HP_KEYS = ("optimizer", "lr", "lr_g", "betas", "n_critic", "lam", "center", "clip", "k", "p", "strategy",
             "penalty")
-_CKPT_VERSION = 1
+_CKPT_VERSION = 2
+#: Value of the checkpoint's ``"format"`` key (tells a wganbook checkpoint from other files).
+CHECKPOINT_FORMAT = "wganbook-checkpoint"
+
+#: Divergence guard: training stops when the critic loss, the generator loss or the W1 estimate
+#: exceeds this in absolute value. A heuristic: the book's runs stay within O(1)-O(1e3) (and
+#: weight-clipped critics give tiny values), an exploded run (e.g. ``lr=1e6``) reaches 1e20 and
+#: more; 1e12 is nine orders of magnitude above the largest normal value and far below float32
+#: overflow (3.4e38).
+DIVERGENCE_THRESHOLD = 1e12
 # config fields that must agree between a checkpoint and the run that resumes it
 _RESUME_KEYS = ("method", "data", "seed", "batch_size", "n_critic", "lr", "lr_g", "betas", "lam", "center",
                 "penalty", "optimizer", "clip",
@@ -86,14 +105,60 @@ _RESUME_KEYS = ("method", "data", "seed", "batch_size", "n_critic", "lr", "lr_g"
 
 
 class TrainingDiverged(RuntimeError):
-    """Raised by :func:`train` / :func:`fit_critic` when a loss becomes NaN or infinite."""
+    """Raised by :func:`train` / :func:`fit_critic` when a loss becomes NaN or infinite, or when
+    a loss or the W1 estimate exceeds ``DIVERGENCE_THRESHOLD`` in absolute value (``value``)."""
 
-    def __init__(self, step: int, what: str, method: str = ""):
+    def __init__(self, step: int, what: str, method: str = "", value: Optional[float] = None):
         self.step = step
+        self.value = value
+        self._args = (step, what, method, value)
         hint = ("lower the learning rate (lr)", "check the penalty weight lam",
                 "for wgan-clip check the clipping bound clip", "check the data scale and the critic's norm")
-        super().__init__(f"training diverged at generator step {step}: {what} is not finite"
+        if value is None or not math.isfinite(value):
+            why = "is not finite"
+        else:
+            why = (f"reached {value:.3g}, beyond the divergence threshold {DIVERGENCE_THRESHOLD:.0e} "
+                   f"(a heuristic: normal runs stay below 1e4)")
+        super().__init__(f"training diverged at generator step {step}: {what} {why}"
                          f"{' (method ' + method + ')' if method else ''}; try to " + ", ".join(hint))
+
+
+    def __reduce__(self):  # picklable across process pools (run_grid workers)
+        return (type(self), self._args)
+
+
+def _exploded(x: float) -> bool:
+    return not math.isfinite(x) or abs(x) > DIVERGENCE_THRESHOLD
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised by :func:`train` on Ctrl-C (``KeyboardInterrupt``) during training.
+
+    Attributes
+    ----------
+    step : int
+        Generator steps completed when the interrupt arrived.
+    checkpoint_step : int or None
+        Step of the last valid checkpoint in ``checkpoint_dir`` (None: no checkpoint).
+    checkpoint_dir : str or None
+    """
+
+    def __init__(self, step: int, checkpoint_step: Optional[int], checkpoint_dir: Optional[str]):
+        self.step, self.checkpoint_step, self.checkpoint_dir = step, checkpoint_step, checkpoint_dir
+        if checkpoint_step is None:
+            tail = "no checkpoint was written" + ("" if checkpoint_dir else " (checkpoint_dir not set)")
+        else:
+            tail = f"the checkpoint in {checkpoint_dir} (step {checkpoint_step}) is valid"
+        super().__init__(f"training interrupted after generator step {step}; {tail}")
+
+    def __reduce__(self):
+        return (type(self), (self.step, self.checkpoint_step, self.checkpoint_dir))
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: unreadable, truncated, not a wganbook checkpoint,
+    an unsupported format version, or a location that is not a writable file. The message
+    names the file and what to do."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,7 +357,7 @@ class TrainConfig:
         self.k = _check("k", self.k, S["k"])
         self.p = _check("p", self.p, S["p"])
         self.strategy = _check("strategy", self.strategy, S["strategy"])
-        self.seed = _check("seed", self.seed, S["seed"])
+        self.seed = _check("seed", self.seed, P.Int(lo=0, hi=2**32 - 1))
         if isinstance(self.device, torch.device):
             self.device = str(self.device)
         self.device = _check("device", self.device, S["device"])
@@ -483,9 +548,12 @@ def _make_stream(source, batch_size: int, rng: torch.Generator, device, name: st
 # RNG state
 # ---------------------------------------------------------------------------------------------
 def _rng_state(gens: Dict[str, torch.Generator]) -> dict:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
     st = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        # plain types and a tensor, so that torch.load(weights_only=True) reads it back
+        "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "python": random.getstate(),
         "gens": {k: g.get_state() for k, g in gens.items()},
     }
@@ -496,8 +564,11 @@ def _rng_state(gens: Dict[str, torch.Generator]) -> dict:
 
 def _set_rng_state(st: dict, gens: Dict[str, torch.Generator]) -> None:
     torch.set_rng_state(st["torch"])
-    np.random.set_state(st["numpy"])
-    random.setstate(st["python"])
+    npst = st["numpy"]
+    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"],
+                         npst["has_gauss"], npst["cached_gaussian"]))
+    version, internal, gauss = st["python"]
+    random.setstate((version, tuple(internal), gauss))
     for k, g in gens.items():
         if k in st["gens"]:
             g.set_state(st["gens"][k])
@@ -508,19 +579,177 @@ def _set_rng_state(st: dict, gens: Dict[str, torch.Generator]) -> None:
             pass
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # exists (another user's) or cannot tell: keep its file
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: Union[str, os.PathLike], name: str) -> List[Path]:
+    """Remove ``.<name>.<pid>.tmp`` files in ``folder`` left by processes that are no longer alive.
+
+    Atomic writes go to such a temporary file first; a process killed mid-write leaves it behind.
+    Files of live processes (and of this one) are kept.
+
+    Returns
+    -------
+    list of Path
+        The removed files.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    prefix = f".{name}."
+    for p in folder.glob(f".{name}.*.tmp"):
+        mid = p.name[len(prefix):-len(".tmp")]
+        if not mid.isdigit() or _pid_alive(int(mid)):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
+    """Write ``path`` atomically: ``write(f)`` into ``.<name>.<pid>.tmp``, fsync, rename, fsync
+    the folder. The temporary file is removed on failure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.save(obj, tmp)
+        with open(tmp, "wb" if binary else "w") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def _atomic_save(obj: Any, path: Path) -> None:
+    _atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def _probe_dir(folder: Path, what: str) -> None:
+    probe = folder / f".wganbook-probe.{os.getpid()}.tmp"
+    try:
+        with open(probe, "wb") as f:
+            f.write(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CheckpointError(f"{what} {os.fspath(folder)!s} is not writable "
+                              f"({exc.strerror or exc}); choose a folder you can write to") from None
+
+
+def check_output_dir(folder: Union[str, os.PathLike], what: str = "checkpoint_dir") -> Path:
+    """Make sure ``folder`` is (or can be created as) a writable folder; create it.
+
+    Parameters
+    ----------
+    folder : str or path-like
+    what : str
+        Name used in the error message (``"checkpoint_dir"``, ``"--checkpoint-dir"``, ...).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    CheckpointError
+        ``folder`` (or a folder above it) is a file, cannot be created, or is not writable;
+        the message names ``what`` and the path given.
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CheckpointError(f"{what} {os.fspath(folder)} is a file, not a folder; give a folder path")
+    for up in folder.parents:
+        if up.exists():
+            if not up.is_dir():
+                raise CheckpointError(f"{what} {os.fspath(folder)} lies below {os.fspath(up)}, which is a "
+                                      f"file, not a folder; give a folder path")
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"{what} {os.fspath(folder)} cannot be created ({exc.strerror or exc}); "
+                              f"choose a folder you can write to") from None
+    _probe_dir(folder, what)
+    return folder
+
+
+def check_output_file(path: Union[str, os.PathLike], what: str = "out", overwrite: bool = True,
+                      hint: str = "") -> Path:
+    """Make sure ``path`` can be written (its folder exists or is created, and is writable; the
+    path is not a folder); with ``overwrite=False`` an existing file is refused too.
+
+    The folder is probed by creating and removing a small temporary file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    what : str
+        Name used in the error message (e.g. ``"--out"``).
+    overwrite : bool
+        Accept an existing file.
+    hint : str
+        What to do about an existing file (appended to that message).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    CheckpointError
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{what} {os.fspath(path)} is a folder, not a file; give a file path")
+    if path.exists() and not overwrite:
+        raise CheckpointError(f"{what} {os.fspath(path)} already exists{'; ' + hint if hint else ''}")
+    check_output_dir(path.parent, f"the folder of {what} {os.fspath(path)}:")
+    return path
+
+
+def _checkpoint_error(path: Path, why: str, todo: str = "") -> CheckpointError:
+    todo = todo or ("delete it (or give another checkpoint_dir) and start the run again without "
+                    "resume (command line: --force)")
+    return CheckpointError(f"cannot resume from {os.fspath(path)}: {why}; {todo}")
+
+
 def load_checkpoint(checkpoint_dir: Union[str, os.PathLike], map_location="cpu") -> dict:
     """Load the checkpoint written by :func:`train` in ``checkpoint_dir``.
+
+    Read with ``torch.load(weights_only=True)``: only tensors and plain Python types, never
+    code. Every failure -- a truncated, empty or garbage file, a file that is not a wganbook
+    checkpoint, an unsupported format version -- raises one :class:`CheckpointError` that names
+    the file and what to do.
 
     Parameters
     ----------
@@ -532,19 +761,78 @@ def load_checkpoint(checkpoint_dir: Union[str, os.PathLike], map_location="cpu")
     Returns
     -------
     dict
-        Keys ``"version", "step", "config", "hparams", "generator", "critic", "opt_g", "opt_c",
-        "rng", "data", "history"``.
+        Keys ``"format", "version", "step", "config", "hparams", "generator", "critic", "opt_g",
+        "opt_c", "rng", "data", "history", "env"`` (``env``: torch version and thread count of
+        the run that wrote it).
 
     Raises
     ------
     FileNotFoundError
         If there is no checkpoint.
+    CheckpointError
+        If the file cannot be used (a ``ValueError``).
     """
+    import pickle
+    import zipfile
+
     path = Path(checkpoint_dir) / CHECKPOINT_NAME
+    if path.is_dir():
+        raise _checkpoint_error(path, "it is a folder, not a checkpoint file",
+                                "remove or rename that folder")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint to resume from: {path} does not exist "
                                 f"(run once with checkpoint_dir set, or drop resume)")
-    return torch.load(path, map_location=map_location, weights_only=False)
+    if path.stat().st_size == 0:
+        raise _checkpoint_error(path, "the file is empty (0 bytes; a write was cut short)")
+    try:
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        if "numpy" in msg:
+            why = ("it was written by an older wganbook (checkpoint format 1, which stored NumPy "
+                   "objects that weights_only=True refuses) or by other software")
+        elif "global" in msg.lower():
+            why = "it contains objects other than tensors and plain data (not a wganbook checkpoint)"
+        else:
+            why = "the file is truncated or not a torch checkpoint"
+        raise _checkpoint_error(path, why) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
+            TypeError, AttributeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise _checkpoint_error(path, f"the file is truncated or not a torch checkpoint ({first})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        if isinstance(ck, dict) and ck.get("version") == 1 and "config" in ck:
+            why = "it was written by an older wganbook (checkpoint format 1)"
+        else:
+            why = "it is not a wganbook checkpoint"
+        raise _checkpoint_error(path, why)
+    if ck.get("version") != _CKPT_VERSION:
+        raise _checkpoint_error(path, f"checkpoint format version {ck.get('version')!r} is not supported "
+                                      f"(this wganbook reads version {_CKPT_VERSION})")
+    missing = [k for k in ("step", "config", "generator", "critic", "opt_g", "opt_c", "rng", "data",
+                           "history") if k not in ck]
+    if missing:
+        raise _checkpoint_error(path, f"it lacks {', '.join(missing)} (incomplete checkpoint)")
+    return ck
+
+
+def _check_resume_env(ck: dict, path: Path) -> None:
+    env = ck.get("env") or {}
+    now = _env_info()
+    diff = [f"{k} {env.get(k)!r} (now {now[k]!r})" for k in ("torch", "num_threads")
+            if env.get(k) is not None and env.get(k) != now[k]]
+    if diff:
+        warnings.warn(f"resuming {os.fspath(path)}, which was written with {' and '.join(diff)}: the "
+                      f"result may differ from an uninterrupted run (set torch.set_num_threads / "
+                      f"OMP_NUM_THREADS as before for a bit-identical continuation)",
+                      RuntimeWarning, stacklevel=3)
+
+
+def _env_info() -> dict:
+    from . import __version__
+
+    return {"torch": str(torch.__version__), "num_threads": int(torch.get_num_threads()),
+            "wganbook": str(__version__)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -591,8 +879,8 @@ class _Recorder:
         for s, v in zip(steps, vals):
             if bad is None:
                 for name, x in zip(_STEP_KEYS[:4], v[:4]):
-                    if not math.isfinite(x):
-                        bad = (s, name)
+                    if not math.isfinite(x) or (name != "penalty" and abs(x) > DIVERGENCE_THRESHOLD):
+                        bad = (s, name, x)
                         break
         h = self.history
         for s, v in zip(steps, vals):
@@ -600,7 +888,7 @@ class _Recorder:
             for k, x in zip(_STEP_KEYS, v):
                 h[k].append(x)
         if bad is not None:
-            raise TrainingDiverged(bad[0], bad[1], self.method)
+            raise TrainingDiverged(bad[0], bad[1], self.method, value=bad[2])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,11 +1001,25 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
     Raises
     ------
     TrainingDiverged
-        When a loss becomes NaN or infinite (reported within ``log_every`` steps).
+        When a loss becomes NaN or infinite, or a loss or the W1 estimate exceeds
+        ``DIVERGENCE_THRESHOLD`` (reported within ``log_every`` steps; not checkpointed).
+    TrainingInterrupted
+        On Ctrl-C during training (a ``KeyboardInterrupt`` carrying the step reached and the
+        step of the last valid checkpoint).
     FileNotFoundError
         ``resume=True`` without a checkpoint.
+    CheckpointError
+        Before any training: ``checkpoint_dir`` is a file, cannot be created or is not writable,
+        its ``checkpoint.pt`` is a folder, or (with ``resume``) the checkpoint cannot be read.
     ValueError
-        A checkpoint from an incompatible configuration.
+        A checkpoint from an incompatible configuration, a checkpoint beyond ``config.steps``,
+        or ``data`` whose samples do not have the generator's shape.
+
+    Warns
+    -----
+    RuntimeWarning
+        When resuming a checkpoint written with another torch version or thread count (the
+        continuation may then differ from an uninterrupted run).
     """
     from . import models, objectives
     from .data import seed_everything
@@ -733,6 +1035,28 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
     device = resolve_device(cfg.device)
     method = cfg.method
     bs = hp["batch_size"]
+
+    # every path is checked, and a checkpoint to resume read, before any work
+    ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
+    ck = None
+    if ckpt_path is not None:
+        check_output_dir(cfg.checkpoint_dir, "checkpoint_dir")
+        remove_stale_temp_files(cfg.checkpoint_dir, CHECKPOINT_NAME)
+        if ckpt_path.is_dir():
+            raise CheckpointError(f"{os.fspath(ckpt_path)} is a folder; the checkpoint file of "
+                                  f"checkpoint_dir must be a file there: remove or rename that folder")
+    if resume:
+        ck = load_checkpoint(cfg.checkpoint_dir, map_location=device)
+        old = ck["config"]
+        diff = [k for k in _RESUME_KEYS if _norm(old.get(k)) != _norm(cfg.to_dict().get(k))]
+        if diff:
+            raise ValueError(f"checkpoint in {cfg.checkpoint_dir} was written with a different "
+                             f"configuration ({', '.join(f'{k}: {old.get(k)!r} != {getattr(cfg, k)!r}' for k in diff)})")
+        if int(ck["step"]) > cfg.steps:
+            raise ValueError(f"steps={cfg.steps} is below the step of the checkpoint {ckpt_path} "
+                             f"({int(ck['step'])}); steps is the total to reach, so give "
+                             f"steps >= {int(ck['step'])} (equal: restore the finished run)")
+        _check_resume_env(ck, ckpt_path)
 
     data_rng = seed_everything(cfg.seed)
     noise_rng = torch.Generator(device=device)
@@ -757,19 +1081,13 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
             from .data import load_images
 
             data = load_images(cfg.data)[0]
+    _check_data_shape(data, generator)
     stream = _make_stream(data, bs, data_rng, device, "data")
 
     history = _empty_history()
     start = 0
     gens = {"data": data_rng, "noise": noise_rng}
-    ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
-    if resume:
-        ck = load_checkpoint(cfg.checkpoint_dir, map_location=device)
-        old = ck["config"]
-        diff = [k for k in _RESUME_KEYS if _norm(old.get(k)) != _norm(cfg.to_dict().get(k))]
-        if diff:
-            raise ValueError(f"checkpoint in {cfg.checkpoint_dir} was written with a different "
-                             f"configuration ({', '.join(f'{k}: {old.get(k)!r} != {getattr(cfg, k)!r}' for k in diff)})")
+    if ck is not None:
         generator.load_state_dict(ck["generator"])
         critic.load_state_dict(ck["critic"])
         opt_g.load_state_dict(ck["opt_g"])
@@ -798,14 +1116,19 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
         pbar = tqdm(total=cfg.steps, initial=start, desc=f"{method} {cfg.data}", file=sys.stderr,
                     unit="step", mininterval=0.5, dynamic_ncols=True)
 
+    saved = {"step": start if ck is not None else None}
+    done = {"step": start}
+
     def save(step: int) -> None:
         rec.flush()
         _atomic_save({
-            "version": _CKPT_VERSION, "step": step, "config": cfg.to_dict(), "hparams": _jsonable(hp),
+            "format": CHECKPOINT_FORMAT, "version": _CKPT_VERSION, "step": step, "config": cfg.to_dict(),
+            "hparams": _jsonable(hp),
             "generator": generator.state_dict(), "critic": critic.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(),
-            "rng": _rng_state(gens), "data": stream.state(), "history": history,
+            "rng": _rng_state(gens), "data": stream.state(), "history": history, "env": _env_info(),
         }, ckpt_path)
+        saved["step"] = step
 
     nan_t = torch.full((), float("nan"), device=device)
     zero_t = torch.zeros((), device=device)
@@ -849,6 +1172,7 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
                                                        fake.detach().flatten(1).double().cpu().numpy())))
             if eval_fn is not None and cfg.eval_every and step % cfg.eval_every == 0:
                 _record_eval(history, step, eval_fn(generator, step))
+            done["step"] = step
             if ckpt_path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                 save(step)
             if pbar is not None:
@@ -858,6 +1182,10 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
         if ckpt_path is not None and (not cfg.checkpoint_every or final % cfg.checkpoint_every != 0) \
                 and final > start:
             save(final)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        raise TrainingInterrupted(done["step"], saved["step"], cfg.checkpoint_dir) from exc
     finally:
         if pbar is not None:
             pbar.close()
@@ -888,6 +1216,28 @@ def _prepared_losses(objectives, method: str, critic: nn.Module, hp: dict, rng: 
         def post():
             objectives.after_critic_step(m, critic, **kw)
     return loss_fn, post, kw
+
+
+def _sample_shape(generator: nn.Module) -> Optional[Tuple[int, ...]]:
+    """Shape of one sample of a book generator (None when it cannot be read off the module)."""
+    shape = getattr(generator, "image_shape", None)
+    if shape is not None:
+        return tuple(int(d) for d in shape)
+    net = getattr(generator, "net", None)
+    out_dim = getattr(net, "out_dim", None)
+    return (int(out_dim),) if isinstance(out_dim, int) else None
+
+
+def _check_data_shape(data, generator: nn.Module) -> None:
+    if not isinstance(data, torch.Tensor):
+        return
+    if data.is_complex() or data.dtype == torch.bool:
+        raise TypeError(f"data must be a real-valued tensor (float, or int converted with .float()); "
+                        f"got dtype {data.dtype}")
+    want = _sample_shape(generator)
+    if want is not None and data.ndim >= 1 and tuple(data.shape[1:]) != want:
+        raise ValueError(f"data must have shape (N, {', '.join(map(str, want))}) -- the generator's "
+                         f"sample shape; got {tuple(data.shape)}")
 
 
 def _norm(v):
@@ -1014,10 +1364,11 @@ def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_siz
             hist["step"].append(s)
             for k, x in zip(("critic_loss", "w1_estimate", "penalty", "grad_norm"), v):
                 hist[k].append(x)
-            if not (math.isfinite(v[0]) and math.isfinite(v[1])):
-                rows.clear()
-                steps_rec.clear()
-                raise TrainingDiverged(s, "the critic loss", method)
+            for name, x in (("the critic loss", v[0]), ("the W1 estimate", v[1])):
+                if _exploded(x):
+                    rows.clear()
+                    steps_rec.clear()
+                    raise TrainingDiverged(s, name, method, value=x)
         rows.clear()
         steps_rec.clear()
 
