@@ -577,14 +577,19 @@ def test_dual_bounds_and_ctransform_checks():
     assert b["plain"] == pytest.approx(fz[:16].mean() - fz[16:].mean(), rel=1e-6)
     assert b["rescaled"] <= w + 1e-9 and b["ctransform"] <= w + 1e-9
     assert b["rescaled"] == pytest.approx(b["plain"] / b["lipschitz"])
-    # a linear 1-Lipschitz function: f^c = -f over both clouds, plain <= D(f) <= W1
-    u = np.array([0.6, 0.8])
-    c = T.ctransform_checks(np.concatenate([x @ u, y @ u]), x, y)
+    # a linear function, made 1-Lipschitz: f^c = -f over both clouds, plain <= D(f) <= W1
+    lin = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0)).double()
+    with torch.no_grad():
+        lin[0].weight.copy_(torch.tensor([[1.2, 1.6]]))        # slope 2: normalised to 1
+    c = T.ctransform_checks(lin, x, y)
+    assert 1.99 < c["lipschitz"] <= 2.0 + 1e-12        # largest slope over the pairs
     assert c["equal_gap"] < 1e-9 and c["order_gap"] > -1e-9
     assert c["plain"] <= c["ctransform"] + 1e-12 <= w + 1e-9 + 1e-12
     # the optimal potential of the exact dual reaches W1 after the checks' normalisation
     phi = T.KantorovichPotential(T.kantorovich_potentials(x, y)[1], y)
-    vals = phi(torch.tensor(np.concatenate([x, y]))).numpy()
-    assert T.ctransform_checks(vals, x, y)["ctransform"] == pytest.approx(w, abs=1e-9)
-    with pytest.raises(ValueError, match="one entry per point"):
-        T.ctransform_checks(np.zeros(3), x, y)
+    assert T.ctransform_checks(phi, x, y)["ctransform"] == pytest.approx(w, abs=1e-9)
+    with torch.no_grad():
+        lin[0].weight.zero_()
+        lin[0].bias.zero_()
+    with pytest.raises(ValueError, match="constant"):
+        T.ctransform_checks(lin, x, y)

@@ -1006,12 +1006,12 @@ def dual_bounds(critic, x, y):
             "ctransform": c_transform_dual(fz[:n], xt.numpy(), yt.numpy())}
 
 
-def ctransform_checks(values, x, y):
-    r"""How the c-transform acts on a function that is 1-Lipschitz on the two clouds.
+def ctransform_checks(critic, x, y):
+    r"""How the c-transform acts on a critic made 1-Lipschitz on the two clouds.
 
-    ``values`` are :math:`f` on :math:`z = \{x_i\} \cup \{y_j\}` (real points first). They are
-    divided by their largest slope :math:`\hat L` on ``z`` (so :math:`f` is 1-Lipschitz on
-    ``z``) and then
+    The critic's values :math:`f` on :math:`z = \{x_i\} \cup \{y_j\}` are divided by its
+    largest slope :math:`\hat L` on ``z`` (``lipschitz.empirical_lipschitz``), so :math:`f` is
+    1-Lipschitz on ``z``, and then
 
     .. math::
 
@@ -1023,34 +1023,37 @@ def ctransform_checks(values, x, y):
 
     Parameters
     ----------
-    values : array-like, shape (n + m,)
-        Function values on ``x`` then ``y``.
-    x, y : array-like, shape (n, d) and (m, d)
+    critic : torch.nn.Module
+        Maps ``(k, d)`` to ``(k,)`` scores; not constant on the points.
+    x, y : array-like or torch.Tensor, shape (n, d) and (m, d)
+        Real and fake points.
 
     Returns
     -------
     dict
         Floats ``"equal_gap"``, ``"order_gap"``, ``"plain"``, ``"ctransform"`` (all for the
-        normalised ``f``).
+        normalised ``f``) and ``"lipschitz"`` (:math:`\hat L` before normalising).
     """
-    xa, ya = _as_points_np(x, "x"), _as_points_np(y, "y")
-    n, m = xa.shape[0], ya.shape[0]
-    f = np.asarray(values, dtype=np.float64).reshape(-1)
-    if f.shape[0] != n + m:
-        raise ValueError(f"values must have one entry per point of x then y ({n + m}); got {f.shape[0]}")
-    z = np.concatenate([xa.reshape(n, -1), ya.reshape(m, -1)])
-    d = cost_matrix(z, z)
-    off = d > 1e-12
-    lip = float((np.abs(f[:, None] - f[None, :])[off] / d[off]).max())
+    from .lipschitz import empirical_lipschitz
+
+    xt, yt = _points_tensor(x, "x"), _points_tensor(y, "y")
+    n = xt.shape[0]
+    first = next(iter(list(critic.parameters()) + list(critic.buffers())), None)
+    dtype, dev = (first.dtype, first.device) if first is not None else (torch.float32, "cpu")
+    z = torch.cat([xt, yt]).to(device=dev, dtype=dtype)
+    lip = empirical_lipschitz(critic, z)
     if not lip > 0:
-        raise ValueError("values must not be constant on the points")
-    f = f / lip
-    fc_all = c_transform(f, z, ya)
+        raise ValueError("the critic must not be constant on the points")
+    with torch.no_grad():
+        f = critic(z).double().cpu().numpy().reshape(-1) / lip
+    za, ya, xa = z.double().cpu().numpy(), yt.numpy(), xt.numpy()
+    fc_all = c_transform(f, za, ya)
     fc_real = c_transform(f[:n], xa, ya)
     return {"equal_gap": float(np.abs(fc_all + f[n:]).max()),
             "order_gap": float((fc_real + f[n:]).min()),
             "plain": float(f[:n].mean() - f[n:].mean()),
-            "ctransform": float(f[:n].mean() + fc_real.mean())}
+            "ctransform": float(f[:n].mean() + fc_real.mean()),
+            "lipschitz": lip}
 
 
 def _points_tensor(x, name):
