@@ -209,7 +209,7 @@ def plot_profiles(axes, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray],
         axes[1].plot(x, f / np.abs(f).max(), style, lw=1.8, label=label)
     axes[1].set(xlabel="$x$", ylabel=r"$f(x) / \max|f|$", title="WGAN critics")
     for ax in axes[:2]:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=10)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
 def plot_gradients(ax, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray],
@@ -230,4 +230,4 @@ def plot_gradients(ax, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray],
     ax.axvspan(mu_g - 2 * sigma, mu_g + 2 * sigma, color="green", alpha=0.1)
     ax.set(xlabel="$x$", ylabel="gradient magnitude", ylim=(1e-16, 1e3),
            title="gradients (shaded: fake mode)")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
