@@ -34,6 +34,8 @@ __all__ = [
     "layer_gradient_norms",
     "spectral_norms",
     "share_at_bound",
+    "singular_values",
+    "cross_sample_jacobian",
     "transport_alignment",
 ]
 
@@ -521,6 +523,90 @@ def share_at_bound(module: nn.Module, c: float, rtol: float = 0.01, weights_only
     # compare in each tensor's own precision, so that clamp_(-c, c) counts as "at the bound"
     hits = sum(int((t.abs() >= torch.tensor((1.0 - rtol) * c, dtype=t.dtype)).sum()) for t in ws)
     return hits / sum(t.numel() for t in ws)
+
+
+# ----------------------------------------------------------------------------- chapter 4
+def singular_values(module: nn.Module) -> List[torch.Tensor]:
+    r"""All singular values of every linear/conv weight of ``module``, as used by its forward.
+
+    .. math::
+
+        W = U\,\mathrm{diag}(\sigma_1 \ge \sigma_2 \ge \dots \ge \sigma_r)\,V^\top,
+        \qquad r = \min(\text{out}, \text{in}),
+
+    with the same matrices as :func:`spectral_norms` (conv kernels reshaped to
+    ``(out, in*k*k)``; for a spectrally normalised layer the normalised weight
+    :math:`W/\hat\sigma`, read without a power iteration), so ``singular_values(m)[l][0]`` equals
+    ``spectral_norms(m)[l]``. SNGAN (Miyato et al. 2018, Fig. 3) compares these spectra: a clipped
+    weight matrix concentrates on few singular values, a normalised one keeps many.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    list of torch.Tensor
+        One float64 tensor of the :math:`r` singular values (descending) per ``nn.Linear`` /
+        ``nn.Conv*`` submodule, in registration order.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    layer_types = (nn.Linear, nn.modules.conv._ConvNd)
+    out: List[torch.Tensor] = []
+    saved = [(m, m.training) for m in module.modules()]
+    try:
+        module.eval()  # no power iteration of spectral_norm parametrizations
+        with torch.no_grad():
+            for m in module.modules():
+                if isinstance(m, layer_types):
+                    out.append(torch.linalg.svdvals(_matrix_of(m).double()))
+    finally:
+        for m, t in saved:
+            m.training = t
+    return out
+
+
+def cross_sample_jacobian(critic: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    r"""Norms of the cross-sample derivatives of a critic on one batch, in training mode.
+
+    .. math::
+
+        J_{ij} = \Big\lVert \frac{\partial f(x_i)}{\partial x_j} \Big\rVert_2,
+        \qquad i, j = 1..n,
+
+    where :math:`f(x_i)` is the critic's score of sample :math:`i` when the whole batch
+    :math:`x_1..x_n` goes through it at once (batch normalisation then mixes the samples). A
+    per-sample critic has :math:`J_{ij} = 0` for :math:`i \ne j` and :math:`J_{ii}` =
+    :func:`input_gradient_norms`; a penalty on :math:`\lVert\nabla_{x_i} \sum_j f(x_j)\rVert`
+    only constrains :math:`f` when the off-diagonal terms vanish. The critic's training/eval
+    mode is restored afterwards.
+
+    Parameters
+    ----------
+    critic : torch.nn.Module
+    x : torch.Tensor
+        One batch, shape ``(n, ...)``.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(n, n)``, detached.
+    """
+    if not callable(critic):
+        raise TypeError(f"critic must be a torch.nn.Module; got {type(critic).__name__}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        raise TypeError("x must be a floating-point torch.Tensor of shape (n, ...)")
+    was = critic.training if isinstance(critic, nn.Module) else None
+    if was is not None:
+        critic.train()
+    try:
+        jac = torch.autograd.functional.jacobian(lambda inp: _scores(critic, inp), x.detach())
+    finally:
+        if was is not None:
+            critic.train(was)
+    n = x.shape[0]
+    return jac.reshape(n, n, -1).norm(dim=-1).detach()
 
 
 def transport_alignment(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> float:

@@ -20,6 +20,7 @@ __all__ = [
     "layer_grad_norms",
     "gradient_norm_histogram",
     "estimate_vs_exact",
+    "eval_curves",
     "REAL_COLOR",
     "FAKE_COLOR",
 ]
@@ -395,3 +396,50 @@ def estimate_vs_exact(axes, histories: Mapping[str, Mapping[str, Sequence[float]
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
     return axes
+
+
+def eval_curves(ax, records: Sequence[Mapping], key: str, reference: Optional[float] = None,
+                reference_label: str = "reference"):
+    r"""Plot an evaluation metric of several runs against the generator step.
+
+    One line per record of :func:`wganbook.sweeps.run_grid`, ``record["history"][key]`` against
+    ``record["history"]["eval_step"]`` (what ``TrainConfig(eval_every=..., metric=...)``
+    records), labelled by the record's combination and seed; ``reference`` adds a dashed
+    horizontal line (e.g. the value of real samples).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    records : list of dict
+        Run records with ``"history"``, ``"combo"`` and ``"seed"``.
+    key : str
+        The evaluated metric (e.g. ``"high_quality"``).
+    reference : float, optional
+        Value of the reference line.
+    reference_label : str, optional
+        Its legend label.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        ``ax``.
+
+    Raises
+    ------
+    ValueError
+        If a record has no ``key`` evaluations or they do not match its ``"eval_step"``.
+    """
+    for rec in records:
+        hist = rec.get("history", {})
+        y, x = hist.get(key), hist.get("eval_step")
+        if not y or x is None or len(x) != len(y):
+            raise ValueError(f"record {rec.get('combo')} seed {rec.get('seed')} has no {key!r} "
+                             f"evaluations matching its 'eval_step'; train with eval_every > 0 and "
+                             f"a metric that returns {key!r}")
+        label = ", ".join(str(v) for v in rec.get("combo", {}).values())
+        ax.plot(x, y, marker=".", ms=4, label=f"{label}, seed {rec.get('seed')}")
+    if reference is not None:
+        ax.axhline(float(reference), color="k", lw=0.8, ls="--", label=reference_label)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel(key.replace("_", " "))
+    return ax

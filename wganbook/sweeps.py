@@ -57,6 +57,10 @@ __all__ = [
     "SampleSnapshots",
     "estimate_vs_exact",
     "shrink_into_box_",
+    "static_fit_summary",
+    "METHOD_LABELS",
+    "method_variants",
+    "critic_overfitting",
     "TOY_METRICS",
     "IMAGE_METRICS",
 ]
@@ -971,7 +975,8 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
     variants : dict of str to dict
         Label -> settings: ``"method"`` (required), method hyper-parameters passed to
         ``fit_critic`` (``lr``, ``betas``, ``lam``, ``clip``, ``optimizer``, ...), and
-        optionally ``steps`` (this variant's own number of steps), architecture keys ``width``,
+        optionally ``steps`` and ``datasets`` (this variant's own number of steps and toys),
+        architecture keys ``width``,
         ``depth``, ``norm``, ``activation``, and
         ``inside_box=True`` (clipping only): shrink every initial parameter tensor into
         :math:`(-c, c)` before training, so that weights reaching :math:`\pm c` are the effect of
@@ -1033,8 +1038,14 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
             c = hp.get("clip") or m.defaults.get("clip")
             if not c:
                 raise ValueError(f"variant {label!r}: inside_box needs a clipping method (clip), got {method!r}")
+        own = settings.pop("datasets", None)
+        own = datasets if own is None else ([own] if isinstance(own, str) else list(own))
+        for ds in own:
+            if not wdata.is_toy(ds):
+                raise ValueError(f"variant {label!r}: unknown dataset {ds!r}; dataset must be one of: "
+                                 f"{', '.join(wdata.TOY_DATASETS)}")
         every = max(1, int(n_steps) // 20) if record_every is None else record_every
-        for ds in datasets:
+        for ds in own:
             tasks.append(_StaticTask(label=label, dataset=ds, method=method, hp=hp, arch=arch, clip_box=c,
                                      spectral=bool(m.defaults.get("spectral", False)), steps=int(n_steps),
                                      batch_size=batch_size, seed=seed, noise=noise, n_points=n_points,
@@ -1156,3 +1167,189 @@ class SampleSnapshots:
         if self.metric is None:
             return {}
         return self.metric(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Chapter 4: summaries of static critics, method variants, critic overfitting (WGAN-GP Fig. 5b)
+# ---------------------------------------------------------------------------------------------
+def static_fit_summary(fit: StaticFit, last: int = 5, seed: int = 0) -> Dict[str, float]:
+    r"""What a fitted static critic measures: its estimate, slopes and certified bound.
+
+    With :math:`f` the critic of ``fit``, :math:`x_i` / :math:`y_i` its stored real / fake
+    evaluation samples and :math:`\hat x_i = \varepsilon_i x_i + (1 - \varepsilon_i) y_i`,
+    :math:`\varepsilon_i \sim U[0, 1]` (seeded by ``seed``):
+
+    * ``"estimate"``: the mean of the last ``last`` recorded W1 estimates
+      :math:`\bar f(x) - \bar f(y)` of the fit's minibatches;
+    * ``"exact batch W1"``: the mean of the last ``last`` exact minibatch W1 (only when recorded);
+    * ``"empirical Lipschitz"``: :func:`wganbook.lipschitz.empirical_lipschitz` over all pairs of
+      the :math:`2n` points :math:`x \cup y`;
+    * ``"median grad norm"``: the median of :math:`\lVert\nabla f(\hat x_i)\rVert`;
+    * ``"certified bound"``: :math:`\prod_\ell \sigma(W_\ell)`, an upper bound on the Lipschitz
+      constant of a network of 1-Lipschitz activations.
+
+    Parameters
+    ----------
+    fit : StaticFit
+    last : int, optional
+        Number of final records averaged, ``>= 1``.
+    seed : int, optional
+        Seed of the interpolation weights.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    from . import lipschitz
+
+    if not isinstance(fit, StaticFit):
+        raise TypeError(f"fit must be a StaticFit (from fit_static_critics), got {type(fit).__name__}")
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1:
+        raise ValueError(f"last must be an int >= 1, got {last!r}")
+    pts = lipschitz.sample_penalty_points(fit.real, fit.fake, "real-fake",
+                                          generator=torch.Generator().manual_seed(int(seed)))
+    out = {"estimate": float(np.mean(fit.history["w1_estimate"][-last:]))}
+    if fit.history.get("w1_exact"):
+        out["exact batch W1"] = float(np.mean(fit.history["w1_exact"][-last:]))
+    out["empirical Lipschitz"] = lipschitz.empirical_lipschitz(fit.critic, torch.cat([fit.real, fit.fake]))
+    out["median grad norm"] = float(lipschitz.input_gradient_norms(fit.critic, pts).median())
+    out["certified bound"] = float(np.prod(lipschitz.spectral_norms(fit.critic)))
+    return out
+
+
+#: Short names of the methods in tables and figures.
+METHOD_LABELS = {"wgan-clip": "clipping", "wgan-gp": "GP", "wgan-lp": "LP", "wgan-sn": "SN",
+                 "wgan-div": "div"}
+
+
+def method_variants(methods: Sequence[str], lr_scale: float = 1.0, lam: Optional[float] = None,
+                    labels: Optional[Mapping[str, str]] = None) -> List[dict]:
+    r"""Grid entries (for :func:`run_grid`) of several methods at their published learning rates.
+
+    Method :math:`m` gets ``{"name": label, "method": m, "lr": lr_m * lr_scale}`` with
+    :math:`lr_m` its published learning rate (``objectives.get_method(m).defaults["lr"]``), and
+    ``"lam": lam`` for the gradient penalties (``wgan-gp``, ``wgan-lp``) when ``lam`` is given.
+
+    Parameters
+    ----------
+    methods : list of str
+        Method names.
+    lr_scale : float, optional
+        Factor on every published learning rate, ``> 0``.
+    lam : float, optional
+        Penalty weight of the gradient penalties (``None``: their defaults).
+    labels : mapping, optional
+        Method -> name (default :data:`METHOD_LABELS`, else the method name).
+
+    Returns
+    -------
+    list of dict
+    """
+    from .objectives import get_method
+
+    if isinstance(methods, str) or not isinstance(methods, Sequence) or not methods:
+        raise TypeError("methods must be a non-empty list of method names")
+    if isinstance(lr_scale, bool) or not isinstance(lr_scale, (int, float)) or not lr_scale > 0:
+        raise ValueError(f"lr_scale must be a float > 0, got {lr_scale!r}")
+    names = dict(METHOD_LABELS, **(labels or {}))
+    out = []
+    for m in methods:
+        entry = {"name": names.get(m, m), "method": m,
+                 "lr": float(get_method(m).defaults["lr"]) * float(lr_scale)}
+        if lam is not None and m in ("wgan-gp", "wgan-lp"):
+            entry["lam"] = float(lam)
+        out.append(entry)
+    return out
+
+
+@dataclass
+class _HeldoutEstimates:
+    """``eval_fn`` of :func:`critic_overfitting`: the critic's estimate on two real sets."""
+
+    critic: Any
+    train_set: torch.Tensor
+    heldout: torch.Tensor
+    n_fake: int
+    seed: int
+
+    def __call__(self, generator, step: int) -> Dict[str, float]:
+        from .metrics import generate
+
+        fake = generate(generator, self.n_fake, seed=self.seed)
+        was = self.critic.training
+        self.critic.eval()
+        try:
+            with torch.no_grad():
+                dev = next(self.critic.parameters()).device
+                f_fake = float(self.critic(fake.to(dev)).mean())
+                f_train = float(self.critic(self.train_set.to(dev)).mean())
+                f_held = float(self.critic(self.heldout.to(dev)).mean())
+        finally:
+            self.critic.train(was)
+        return {"estimate_train": f_train - f_fake, "estimate_heldout": f_held - f_fake}
+
+
+def critic_overfitting(config: Mapping[str, Any], train_set: torch.Tensor, heldout: torch.Tensor,
+                       eval_every: int, n_fake: int = 500):
+    r"""Train a GAN on a small training set and follow its critic on held-out data (WGAN-GP Fig. 5b).
+
+    Every ``eval_every`` generator steps the critic :math:`f` is scored on the whole training
+    set :math:`T`, on real samples :math:`H` it never saw, and on ``n_fake`` generated samples
+    :math:`\tilde X` (fixed noise):
+
+    .. math::
+
+        \hat W_T = \bar f(T) - \bar f(\tilde X), \qquad \hat W_H = \bar f(H) - \bar f(\tilde X).
+
+    A critic that generalises scores both real sets alike (:math:`\hat W_T \approx \hat W_H`);
+    one that memorises the training set scores it higher, so the gap
+    :math:`\hat W_T - \hat W_H` grows (WGAN-GP Fig. 5b shows it on 1000 MNIST digits).
+
+    Parameters
+    ----------
+    config : dict
+        ``TrainConfig`` keyword arguments (``method``, ``data``, ``steps``, ``seed``, ...);
+        must not set ``eval_every`` or ``eval_fn``.
+    train_set : torch.Tensor
+        The real data the GAN trains on.
+    heldout : torch.Tensor
+        Real samples of the same distribution, not in ``train_set``.
+    eval_every : int
+        Generator steps between evaluations.
+    n_fake : int, optional
+        Generated samples per evaluation.
+
+    Returns
+    -------
+    TrainResult
+        Its ``history`` has ``"eval_step"``, ``"estimate_train"`` and ``"estimate_heldout"``.
+    """
+    from . import data as wdata
+    from . import models
+    from .objectives import get_method
+    from .train import TrainConfig, train
+
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict of TrainConfig arguments, got {type(config).__name__}")
+    for key in ("eval_every", "eval_fn"):
+        if key in config:
+            raise ValueError(f"config must not set {key!r}; critic_overfitting sets it")
+    for name, t in (("train_set", train_set), ("heldout", heldout)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.shape[0] < 1:
+            raise TypeError(f"{name} must be a non-empty floating-point torch.Tensor")
+    if train_set.shape[1:] != heldout.shape[1:]:
+        raise ValueError(f"train_set and heldout must have the same sample shape, got "
+                         f"{tuple(train_set.shape[1:])} and {tuple(heldout.shape[1:])}")
+    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+        raise ValueError(f"eval_every must be an int >= 1, got {eval_every!r}")
+    if isinstance(n_fake, bool) or not isinstance(n_fake, int) or n_fake < 1:
+        raise ValueError(f"n_fake must be an int >= 1, got {n_fake!r}")
+    probe = TrainConfig(**config)  # validates the configuration before any work
+    spectral = bool(get_method(probe.method).defaults.get("spectral", False))
+    wdata.seed_everything(probe.seed)
+    generator = models.make_generator(probe.data, z_dim=probe.z_dim, width=probe.width, depth=probe.depth)
+    critic = models.make_critic(probe.data, width=probe.width, depth=probe.depth, norm=probe.norm,
+                                spectral=spectral)
+    ev = _HeldoutEstimates(critic, train_set.detach(), heldout.detach(), n_fake, probe.seed + 1)
+    cfg = TrainConfig(**dict(config), eval_every=eval_every, eval_fn=ev)
+    return train(cfg, data=train_set, generator=generator, critic=critic)
