@@ -274,13 +274,13 @@ PRESETS = {
     },
     "ch03": {
         "quick": {"dataset": "digits", "toy_dataset": "8gaussians", "clip": None, "lr": None, "n_critic": None,
-                  "warmup": False, "toy_steps": 500, "image_steps": 300, "critic_steps": 1000, "toy_width": 128,
+                  "warmup": False, "toy_steps": 500, "image_steps": 300, "critic_steps": 3000, "toy_width": 128,
                   "clips": [0.1, 0.01, 0.001], "deep_steps": 200, "deep_width": 256, "toy_lr_scale": 10.0,
-                  "refit_steps": 200},
+                  "refit_steps": 200, "seeds": [0, 1, 2], "br_steps": 200},
         "full": {"dataset": "mnist", "toy_dataset": "8gaussians", "clip": None, "lr": None, "n_critic": None,
                  "warmup": True, "toy_steps": 20000, "image_steps": 20000, "critic_steps": 10000, "toy_width": 512,
                  "clips": [0.1, 0.01, 0.001], "deep_steps": 2000, "deep_width": 512, "toy_lr_scale": 1.0,
-                 "refit_steps": 2000},
+                 "refit_steps": 2000, "seeds": [0, 1, 2, 3, 4], "br_steps": 2000},
     },
     "ch04": {
         # quick: one WGAN-GP toy GAN per run (the claims ledger reruns it with other seeds), long
