@@ -1190,7 +1190,7 @@ def static_fit_summary(fit: StaticFit, last: int = 5, seed: int = 0) -> Dict[str
 
     Parameters
     ----------
-    fit : StaticFit
+    fit : wganbook.sweeps.StaticFit
     last : int, optional
         Number of final records averaged, ``>= 1``.
     seed : int, optional
@@ -1321,7 +1321,7 @@ def critic_overfitting(config: Mapping[str, Any], train_set: torch.Tensor, heldo
 
     Returns
     -------
-    TrainResult
+    wganbook.train.TrainResult
         Its ``history`` has ``"eval_step"``, ``"estimate_train"`` and ``"estimate_heldout"``.
     """
     from . import data as wdata
