@@ -51,6 +51,16 @@ __all__ = [
     "nearest_distances",
     "train_exact_w1_generator",
     "evaluate_estimates",
+    "ESTIMATORS",
+    "sinkhorn_divergence",
+    "sliced_w1",
+    "estimator_bias",
+    "max_batch_size",
+    "centroid_w1",
+    "edge_strength",
+    "classifier_embedding",
+    "train_variant",
+    "estimate_error",
 ]
 
 #: Batches compared with a held-out real batch in :func:`paradox_sweep` (besides ``"real"``).
@@ -502,7 +512,7 @@ def nearest_distances(samples, references, exclude_self: bool = False, chunk: in
 
 def train_exact_w1_generator(generator: torch.nn.Module, images, steps: int, batch_size: int = 64,
                              lr: float = 1e-3, betas=(0.5, 0.999), seed: int = 0,
-                             record_every: int = 50) -> Dict[str, list]:
+                             record_every: int = 50, embed: Optional[Callable] = None) -> Dict[str, list]:
     r"""Train a generator by gradient descent on the exact batch W1 (no critic).
 
     Each step draws a real batch :math:`X` (``batch_size`` images of ``images``) and a fake batch
@@ -534,17 +544,24 @@ def train_exact_w1_generator(generator: torch.nn.Module, images, steps: int, bat
         Seeds the batch draws and the latent codes (``wganbook.data.seed_everything``).
     record_every : int, optional
         Record the batch W1 every this many steps (and at the last step).
+    embed : callable, optional
+        A differentiable feature map :math:`\phi` (e.g. :func:`classifier_embedding`): the
+        ground cost becomes :math:`\|\phi(x_i) - \phi(G_\theta(z_j))\|_2` instead of the pixel
+        distance (``None``: pixels).
 
     Returns
     -------
     dict
-        ``"step"`` and ``"w1"`` (the exact batch W1 of the training batch at that step, before the update).
+        ``"step"`` and ``"w1"`` (the exact batch W1 of the training batch at that step, before the
+        update, in the ground cost used).
     """
     from .data import seed_everything
 
     x = _as_tensor(images, "images")
     steps, batch_size = _pos_int(steps, "steps"), _pos_int(batch_size, "batch_size")
     record_every = _pos_int(record_every, "record_every")
+    if embed is not None and not callable(embed):
+        raise TypeError(f"embed must be None or a callable feature map; got {type(embed).__name__}")
     gen = seed_everything(int(seed))
     device = next(generator.parameters()).device
     opt = torch.optim.Adam(generator.parameters(), lr=float(lr), betas=tuple(float(b) for b in betas))
@@ -553,6 +570,10 @@ def train_exact_w1_generator(generator: torch.nn.Module, images, steps: int, bat
     for step in range(1, steps + 1):
         real = _draw(x, batch_size, gen).to(device)
         fake = generator(generator.sample_z(batch_size, generator=gen, device=device))
+        if embed is not None:
+            with torch.no_grad():
+                real = embed(real)
+            fake = embed(fake)
         loss = transport.w1(real.reshape(batch_size, -1), fake.reshape(batch_size, -1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -622,3 +643,358 @@ def evaluate_estimates(method: str, critic: torch.nn.Module, real, fake, n_batch
     critic.train(was_training)
     est, exact = np.asarray(est), np.asarray(exact)
     return {"estimate": est, "exact": exact, "error": est - exact}
+
+
+# ------------------------------------------------------------- other minibatch estimators
+def _cost64(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Euclidean cost matrix in float64 (direct differences, no Gram-matrix shortcut)."""
+    from scipy.spatial.distance import cdist
+
+    return cdist(x, y, metric="euclidean")
+
+
+def _entropic_cost(x: np.ndarray, y: np.ndarray, reg: float) -> float:
+    import ot
+
+    n, k = x.shape[0], y.shape[0]
+    a, b = np.full(n, 1.0 / n), np.full(k, 1.0 / k)
+    cost = _cost64(x, y)
+    with np.errstate(all="ignore"):  # small reg can underflow the kernel: then use log-domain
+        value = float(ot.sinkhorn2(a, b, cost, reg, method="sinkhorn", numItermax=5000,
+                                   stopThr=1e-7, warn=False))
+    if not np.isfinite(value) or np.exp(-cost.max() / reg) == 0.0:
+        value = float(ot.sinkhorn2(a, b, cost, reg, method="sinkhorn_log", numItermax=5000,
+                                   stopThr=1e-7, warn=False))
+    return value
+
+
+def sinkhorn_divergence(x, y, reg: float) -> float:
+    r"""Debiased Sinkhorn divergence with the Euclidean cost (Genevay et al. 2018).
+
+    With :math:`P_\varepsilon(X, Y)` the entropic optimal plan between the uniform clouds
+    (``ot.sinkhorn2``; log-domain Sinkhorn where the kernel :math:`e^{-c/\varepsilon}` would
+    underflow) and
+    :math:`\mathrm{OT}_\varepsilon(X, Y) = \sum_{ij} P_{\varepsilon, ij} \|x_i - y_j\|_2` its
+    transport cost,
+
+    .. math::
+
+        S_\varepsilon(X, Y) = \mathrm{OT}_\varepsilon(X, Y)
+        - \tfrac12 \mathrm{OT}_\varepsilon(X, X) - \tfrac12 \mathrm{OT}_\varepsilon(Y, Y).
+
+    :math:`S_\varepsilon(X, X) = 0` exactly; as :math:`\varepsilon \to 0` the self terms
+    vanish and :math:`S_\varepsilon \to W_1`; for large :math:`\varepsilon` it tends to an
+    energy-distance-like quantity (Feydy et al. 2019). The debiasing is what removes the
+    positive value that two samples of one distribution get from :math:`\mathrm{OT}_\varepsilon`.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor or numpy.ndarray, shape (n, ...) and (k, ...)
+        Point clouds (rows are samples; flattened).
+    reg : float
+        Entropic regularisation :math:`\varepsilon > 0`, in units of the cost.
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(reg, bool) or not isinstance(reg, (int, float, np.floating)) or not reg > 0:
+        raise ValueError(f"reg must be a positive float; got {reg!r}")
+    xf, yf = _flat64(_as_tensor(x, "x")), _flat64(_as_tensor(y, "y"))
+    if xf.shape[1] != yf.shape[1]:
+        raise ValueError(f"x and y must have the same number of features; got {xf.shape[1]} "
+                         f"and {yf.shape[1]}")
+    reg = float(reg)
+    return (_entropic_cost(xf, yf, reg) - 0.5 * _entropic_cost(xf, xf, reg)
+            - 0.5 * _entropic_cost(yf, yf, reg))
+
+
+def sliced_w1(x, y, n_projections: int = 200, seed: int = 0) -> float:
+    r"""Sliced Wasserstein-1 distance (``ot.sliced_wasserstein_distance`` with ``p = 1``).
+
+    .. math::
+
+        SW_1(X, Y) = \mathbb E_{\theta \sim \mathrm{Unif}(S^{d-1})}\,
+        W_1(\theta^\top X, \theta^\top Y),
+
+    estimated with ``n_projections`` random directions; each 1-D :math:`W_1` is exact (sorted
+    samples). In one dimension every direction is :math:`\pm 1`, so :math:`SW_1 = W_1`. In
+    :math:`d` dimensions :math:`SW_1 \le W_1` (a projection is 1-Lipschitz), and its minibatch
+    bias shrinks like that of 1-D distances, about :math:`m^{-1/2}`.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor or numpy.ndarray, shape (n, ...) and (k, ...)
+    n_projections : int, optional
+    seed : int, optional
+        Seed of the directions.
+
+    Returns
+    -------
+    float
+    """
+    import ot
+
+    xf, yf = _flat64(_as_tensor(x, "x")), _flat64(_as_tensor(y, "y"))
+    if xf.shape[1] != yf.shape[1]:
+        raise ValueError(f"x and y must have the same number of features; got {xf.shape[1]} "
+                         f"and {yf.shape[1]}")
+    n = _pos_int(n_projections, "n_projections")
+    return float(ot.sliced_wasserstein_distance(xf, yf, n_projections=n, p=1, seed=int(seed)))
+
+
+#: Minibatch estimators compared by :func:`estimator_bias`.
+ESTIMATORS = ("exact", "sinkhorn", "sliced")
+
+
+def _estimate(name: str, x: np.ndarray, y: np.ndarray, reg: float, n_projections: int,
+              seed: int) -> float:
+    if name == "exact":
+        return transport.w1(x, y)
+    if name == "sinkhorn":
+        return sinkhorn_divergence(x, y, reg)
+    return sliced_w1(x, y, n_projections=n_projections, seed=seed)
+
+
+def estimator_bias(a, b, batch_sizes: Sequence[int], n_batches: int = 10, seed: int = 0,
+                   reg: float = 1.0, n_projections: int = 200,
+                   estimators: Sequence[str] = ESTIMATORS) -> Dict[str, object]:
+    r"""Three minibatch estimators of a distance, against their full-data values, per batch size.
+
+    For every batch size :math:`m` and each of ``n_batches`` repetitions, draw disjoint batches
+    :math:`A, A'` of :math:`m` rows of ``a`` and a batch :math:`B` of ``b`` and evaluate each
+    estimator :math:`D` (``"exact"``: :func:`wganbook.transport.w1`; ``"sinkhorn"``:
+    :func:`sinkhorn_divergence`; ``"sliced"``: :func:`sliced_w1`) on
+
+    * ``"between"``: :math:`D(A, B)`, the estimate of the distance between the distributions;
+    * ``"within"``: :math:`D(A, A')`, two samples of **one** distribution: the population value
+      is 0, so this is the estimator's minibatch bias at this :math:`m`.
+
+    ``"full"`` holds :math:`D(a, b)` on all rows (the largest "batch" the data allow: itself
+    a sample estimate, but the least biased one available).
+
+    Parameters
+    ----------
+    a, b : torch.Tensor, shape (N_a, ...) and (N_b, ...)
+        Samples of the two distributions; every batch size at most ``N_a // 2`` and ``N_b``.
+    batch_sizes : sequence of int
+    n_batches : int, optional
+    seed : int, optional
+        Seed of the draws (and of the sliced directions).
+    reg : float, optional
+        :math:`\varepsilon` of the Sinkhorn divergence.
+    n_projections : int, optional
+        Directions of the sliced distance.
+    estimators : sequence of str, optional
+        A subset of :data:`ESTIMATORS`.
+
+    Returns
+    -------
+    dict
+        ``"batch_size"``; ``"between"`` and ``"within"``: dicts estimator -> list (per
+        :math:`m`) of float64 arrays; ``"full"``: dict estimator -> float.
+    """
+    x, y = _as_tensor(a, "a"), _as_tensor(b, "b")
+    names = list(estimators)
+    for e in names:
+        if e not in ESTIMATORS:
+            raise ValueError(f"unknown estimator {e!r}; estimators must be a subset of: "
+                             f"{', '.join(ESTIMATORS)}")
+    if not names:
+        raise ValueError(f"estimators must be a non-empty subset of: {', '.join(ESTIMATORS)}")
+    sizes = [_pos_int(m, "batch_sizes entry") for m in batch_sizes]
+    if not sizes:
+        raise ValueError("batch_sizes must be a non-empty list of positive ints")
+    limit = min(x.shape[0] // 2, y.shape[0])
+    if max(sizes) > limit:
+        raise ValueError(f"every batch size must be at most {limit} (half of a, all of b); "
+                         f"got {max(sizes)}")
+    k = _pos_int(n_batches, "n_batches")
+    gen = torch.Generator().manual_seed(int(seed))
+    out: Dict[str, object] = {"batch_size": sizes, "between": {e: [] for e in names},
+                              "within": {e: [] for e in names}}
+    for m in sizes:
+        vals = {(kind, e): [] for kind in ("between", "within") for e in names}
+        for rep in range(k):
+            aa = _draw(x, 2 * m, gen)
+            a1, a2, bb = _flat64(aa[:m]), _flat64(aa[m:]), _flat64(_draw(y, m, gen))
+            for e in names:
+                s = int(seed) * 1000 + rep
+                vals["between", e].append(_estimate(e, a1, bb, reg, n_projections, s))
+                vals["within", e].append(_estimate(e, a1, a2, reg, n_projections, s))
+        for (kind, e), v in vals.items():
+            out[kind][e].append(np.asarray(v, dtype=np.float64))
+    xf, yf = _flat64(x), _flat64(y)
+    out["full"] = {e: _estimate(e, xf, yf, reg, n_projections, int(seed)) for e in names}
+    return out
+
+
+def max_batch_size(pool_size: int, share: float = 0.1) -> int:
+    r"""The largest batch size that is still a small sample of a pool: :math:`\lfloor s N \rfloor`.
+
+    A "fresh" batch of :math:`m` images from a pool of :math:`N` shares images with every other
+    batch once :math:`m` is a sizeable fraction of :math:`N`, and k-means with :math:`k = m`
+    centroids leaves :math:`N/m` images per cluster; conclusions about batches of the
+    *distribution* need :math:`m \ll N` (default :math:`m \le N/10`).
+
+    Parameters
+    ----------
+    pool_size : int
+    share : float, optional
+        In (0, 1].
+
+    Returns
+    -------
+    int
+    """
+    n = _pos_int(pool_size, "pool_size")
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+        raise ValueError(f"share must be a float in (0, 1]; got {share!r}")
+    return max(1, int(math.floor(share * n)))
+
+
+# ---------------------------------------------------------------- what the samples look like
+def centroid_w1(samples, centroids, n_batches: int = 20, seed: int = 0) -> np.ndarray:
+    r"""Exact W1 between batches of samples and a fixed set of :math:`m` centroids.
+
+    A matching test of "the samples look like k-means centroids": for each of ``n_batches``
+    batches :math:`Y` of :math:`m` = ``len(centroids)`` samples (without replacement),
+    :math:`W_1(Y, C)` with the Euclidean cost. A generator whose batches *are* a set of
+    centroids scores 0; a batch of real images scores the distance from data to its own
+    :math:`m`-point summary. Unlike a nearest-neighbour share, the optimal matching charges a
+    batch for putting several samples on one centroid (mode collapse) as well as for blur.
+
+    Parameters
+    ----------
+    samples : torch.Tensor or callable
+        At least ``len(centroids)`` samples, or a function ``n -> batch``.
+    centroids : torch.Tensor, shape (m, ...)
+    n_batches : int, optional
+    seed : int, optional
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_batches,)
+    """
+    c = _as_tensor(centroids, "centroids")
+    if not callable(samples):
+        s = _as_tensor(samples, "samples")
+        if s.shape[1:] != c.shape[1:]:
+            raise ValueError(f"samples and centroids must have the same shape per row; got "
+                             f"{tuple(s.shape[1:])} and {tuple(c.shape[1:])}")
+        samples = s
+    k = _pos_int(n_batches, "n_batches")
+    gen = torch.Generator().manual_seed(int(seed))
+    cf = _flat64(c)
+    return np.asarray([transport.w1(_flat64(_draw(samples, c.shape[0], gen)), cf) for _ in range(k)],
+                      dtype=np.float64)
+
+
+def edge_strength(images) -> np.ndarray:
+    r"""Mean absolute difference between neighbouring pixels, per image (a sharpness measure).
+
+    .. math::
+
+        s(x) = \frac12\Big(\operatorname{mean}_{c,i,j} |x_{c,i+1,j} - x_{c,i,j}|
+        + \operatorname{mean}_{c,i,j} |x_{c,i,j+1} - x_{c,i,j}|\Big).
+
+    A constant image scores 0; blurring lowers the score (averaging neighbours shrinks their
+    differences); a pixel-wise mean of many images scores less than the images.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (N, C, H, W)
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+    """
+    x = _as_tensor(images, "images").detach().cpu().double()
+    if x.ndim != 4 or x.shape[2] < 2 or x.shape[3] < 2:
+        raise ValueError(f"images must have shape (N, C, H, W) with H, W >= 2; got {tuple(x.shape)}")
+    dv = (x[:, :, 1:, :] - x[:, :, :-1, :]).abs().mean(dim=(1, 2, 3))
+    dh = (x[:, :, :, 1:] - x[:, :, :, :-1]).abs().mean(dim=(1, 2, 3))
+    return (0.5 * (dv + dh)).numpy()
+
+
+def classifier_embedding(dataset: str) -> torch.nn.Module:
+    r"""The offline classifier's feature map as a frozen, differentiable torch module.
+
+    :class:`wganbook.metrics.ClassifierFeatures` (the network of the sample-quality score)
+    returns numpy features without gradients; this returns the same map
+    :math:`\phi: [-1, 1]^{C \times H \times W} \to \mathbb R^{d}` as a module whose parameters
+    do not require gradients, so a loss on :math:`\phi(G_\theta(z))` trains :math:`\theta`
+    (the ground cost :math:`\|\phi(x) - \phi(y)\|_2` of :func:`train_exact_w1_generator`).
+
+    Parameters
+    ----------
+    dataset : str
+
+    Returns
+    -------
+    torch.nn.Module
+    """
+    from .metrics import ClassifierFeatures
+
+    body = ClassifierFeatures(dataset).model.body
+    for p in body.parameters():
+        p.requires_grad_(False)
+    return body.eval()
+
+
+# ------------------------------------------------------------------------ training helpers
+def train_variant(config_kwargs: dict, data=None, **kwargs):
+    r"""A ``train_fn`` for :func:`wganbook.sweeps.run_grid` with a ``spectral`` switch.
+
+    ``config_kwargs`` are ``TrainConfig`` arguments plus an optional ``"spectral"`` (bool): when
+    present, the critic is built by :func:`wganbook.models.make_critic` with that spectral
+    normalisation (``True`` adds it to any method; ``False`` on ``wgan-sn`` gives the WGAN loss
+    with **no** Lipschitz constraint at all). Without it this is
+    ``train(TrainConfig(**config_kwargs), data=data)``.
+
+    Parameters
+    ----------
+    config_kwargs : dict
+    data : optional
+        Preloaded training data.
+    **kwargs
+        Passed to :func:`wganbook.train.train`.
+
+    Returns
+    -------
+    wganbook.train.TrainResult
+    """
+    from . import models
+    from .train import TrainConfig, train
+
+    cfg = dict(config_kwargs)
+    spectral = cfg.pop("spectral", None)
+    if spectral is not None and not isinstance(spectral, bool):
+        raise TypeError(f"spectral must be a bool; got {spectral!r}")
+    config = TrainConfig(**cfg)
+    critic = None
+    if spectral is not None:
+        critic = models.make_critic(config.data, width=config.width, depth=config.depth,
+                                    norm=config.norm, spectral=spectral)
+    return train(config, data=data, critic=critic, **kwargs)
+
+
+def estimate_error(history) -> float:
+    r"""Mean relative error of a critic's W1 estimate along a run: mean of :math:`|\hat W - W_1| / W_1`.
+
+    Pairs the estimate with the exact batch W1 of the same batches
+    (:func:`wganbook.sweeps.estimate_vs_exact`) at every recorded step.
+
+    Parameters
+    ----------
+    history : dict
+        A training history with exact W1 records (``w1_every > 0``).
+
+    Returns
+    -------
+    float
+    """
+    from .sweeps import estimate_vs_exact
+
+    _, est, exact = estimate_vs_exact(history)
+    return float(np.mean(np.abs(est - exact) / exact))

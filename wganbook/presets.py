@@ -250,6 +250,10 @@ SCHEMA = {
     "paradox_batches": Int(lo=1),
     "blur_sigma": Float(lo=0.0),
     "w1gen_steps": Int(lo=1),
+    "common_lr": Float(lo=0.0, lo_open=True),
+    "n_critics": Seq(Int(lo=1)),
+    "sinkhorn_reg": Float(lo=0.0, lo_open=True),
+    "estimator_batches": Int(lo=1),
 }
 
 
@@ -314,14 +318,18 @@ PRESETS = {
                  "kp_product": True, "kp_seeds": [0, 1, 2], "critic_steps": 5000},
     },
     "ch06": {
-        "quick": {"image_dataset": "digits", "image_datasets": ["digits"], "critic_steps": 600,
-                  "eval_batches": 50, "image_steps": 300, "batch_size": 64,
+        "quick": {"image_dataset": "digits", "image_datasets": ["digits"], "critic_steps": 500,
+                  "eval_batches": 50, "image_steps": 200, "batch_size": 64,
                   "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 100,
-                  "blur_sigma": 1.0, "w1gen_steps": 600, "seeds": [0], "n_eval": 1000},
+                  "blur_sigma": 1.0, "w1gen_steps": 600, "seeds": [0, 1, 2], "n_eval": 1000,
+                  "common_lr": 2e-4, "n_critics": [1, 2, 5], "sinkhorn_reg": 0.5,
+                  "estimator_batches": 10},
         "full": {"image_dataset": "mnist", "image_datasets": ["mnist", "cifar10"], "critic_steps": 10000,
                  "eval_batches": 100, "image_steps": 20000, "batch_size": 64,
                  "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 100,
-                 "blur_sigma": 1.0, "w1gen_steps": 5000, "seeds": [0, 1, 2], "n_eval": 5000},
+                 "blur_sigma": 1.0, "w1gen_steps": 5000, "seeds": [0, 1, 2], "n_eval": 5000,
+                 "common_lr": 2e-4, "n_critics": [1, 5, 10], "sinkhorn_reg": 0.5,
+                 "estimator_batches": 50},
     },
     # chapter 7 only reads the results of full runs stored in the repository
     "ch07": {
