@@ -46,3 +46,11 @@ def test_the_check_finds_a_plain_docstring_with_a_backslash():
 def test_docstrings_with_backslashes_are_raw_strings(path):
     bad = non_raw_with_backslash(path.read_text(encoding="utf-8"))
     assert not bad, f"{path.name}: make these docstrings raw (r\"\"\"): {bad}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[p.name for p in MODULES])
+def test_docstrings_hold_no_control_characters(path):
+    """A backspace or form feed in a docstring is what an unraw ``\\bar`` or ``\\frac`` left behind."""
+    bad = [(name, const.lineno) for name, const in docstring_nodes(ast.parse(path.read_text(encoding="utf-8")))
+           if any(ord(ch) < 32 and ch not in "\n\t" for ch in const.value)]
+    assert not bad, f"{path.name}: control characters in the docstrings of {bad}"

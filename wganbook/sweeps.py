@@ -614,7 +614,7 @@ def estimate_vs_exact(history: Mapping[str, Sequence]) -> Tuple[np.ndarray, np.n
     r"""The critic's estimate and the exact batch W1 at the same generator steps.
 
     ``wganbook.train.train`` records the critic estimate
-    :math:`\hat W_t = ar f(x) - ar f(G(z))` at every generator step :math:`t` (``"step"``) and,
+    :math:`\hat W_t = \bar f(x) - \bar f(G(z))` at every generator step :math:`t` (``"step"``) and,
     with ``w1_every``, the exact :math:`W_1` of the *same* last real and fake minibatches at the steps
     ``"w1_step"``. This pairs them: :math:`(t_k, \hat W_{t_k}, W_1^{(k)})`; the ratio
     :math:`\hat W / W_1` is the factor the critic's loss carries (:math:`K` for a :math:`K`-Lipschitz
