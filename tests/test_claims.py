@@ -252,3 +252,10 @@ def test_every_asserted_claim_holds_for_all_ledger_seeds():
 def test_claims_page_renders_the_ledger():
     ledger = claims.load_ledger(BOOK / "claims.json")
     assert (BOOK / "claims.md").read_text() == claims.render_page(ledger), "run `make claims` to refresh book/claims.md"
+
+
+def test_the_returned_record_displays_nothing_as_a_cells_last_value():
+    rec = claim("ch1.x", "s", value=1.5, holds=True, quiet=True)
+    assert rec == {"id": "ch1.x", "statement": "s", "value": 1.5, "held": True, "details": {},
+                   "source": "this book"}
+    assert rec._ipython_display_() is None   # IPython calls this instead of printing the dict

@@ -158,6 +158,14 @@ class _Record:
                 {METADATA_KEY: {self.kind: self.record}})
 
 
+class _Recorded(dict):
+    """The record :func:`claim` / :func:`report` return: a plain dict that, as the last expression of a
+    cell, shows nothing (the claim line is already displayed; its value must not reach text/plain)."""
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 def _emit(obj: _Record) -> None:
     try:
         from IPython import get_ipython
@@ -230,7 +238,7 @@ def claim(claim_id: str, statement: str, value: Any, holds: Union[bool, Callable
     if not holds and mode == "assert":
         extra = f"; details: {json.dumps(record['details'])}" if record["details"] else ""
         raise AssertionError(f"claim {claim_id} does not hold: {statement} (measured value {fmt(v)}{extra})")
-    return record
+    return _Recorded(record)
 
 
 def report(claim_id: str, statement: str, value: Any, *, paper: Any = None, source: str = _BOOK_SOURCE,
@@ -271,7 +279,7 @@ def report(claim_id: str, statement: str, value: Any, *, paper: Any = None, sour
             f"<span>(measured: {html.escape(fmt(v))}{paper_txt})</span></p>")
     if not quiet:
         _emit(_Record("reported", record, plain, rich))
-    return record
+    return _Recorded(record)
 
 
 # ---------------------------------------------------------------------------------------------
