@@ -257,7 +257,7 @@ def test_run_plan_names_only_preset_parameters():
         for preset in ("quick", "full"):
             entries = plan(presets.validate(key, {"preset": preset}))
             for e in entries:
-                assert isinstance(e.what, str) and e.runs >= 1 and e.steps >= 1, (key, e)
+                assert isinstance(e.what, str) and e.runs >= 0 and e.steps >= 1, (key, e)
 
 
 def test_preset_table_lists_both_presets():

@@ -102,16 +102,27 @@ def chapter_key(path) -> str:
 
 
 def chapter_parameters(path) -> Dict[str, object]:
-    """Names and default values of the notebook's ``parameters`` cell (via papermill)."""
-    import papermill
+    """Names and default values of the notebook's ``parameters`` cell.
 
-    info = papermill.inspect_notebook(str(path))
+    Every top-level ``name = value`` of the cell, in order; the value is read with
+    ``ast.literal_eval`` (its source text when it is not a literal). The cell is parsed with
+    Python's own parser rather than papermill's line patterns, which give up (with a logged
+    warning) on some comments, e.g. one holding an apostrophe and an ``=``.
+    """
+    nb = json.loads(Path(path).read_text())
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"
+             and "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise ValueError(f"{Path(path).name} has no cell tagged 'parameters'")
+    source = cells[0]["source"]
+    source = source if isinstance(source, str) else "".join(source)
     values = {}
-    for name, spec in info.items():
-        try:
-            values[name] = ast.literal_eval(spec["default"])
-        except (ValueError, SyntaxError):
-            values[name] = spec["default"]
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                values[node.targets[0].id] = ast.get_source_segment(source, node.value)
     return values
 
 
@@ -342,12 +353,19 @@ def _kp_points(p) -> int:
 RUN_PLAN: Dict[str, Callable[[Dict[str, object]], List[Runs]]] = {
     "ch01": lambda p: [],
     "ch02": lambda p: [],
-    "ch03": lambda p: [Runs("toy run (clipping)", 1, p["toy_steps"]),
-                       Runs("image run (clipping)", 1, p["image_steps"])],
+    "ch03": lambda p: [
+        Runs("toy run (clipping, snapshots)", 1, p["toy_steps"]),
+        Runs("toy runs: clipped WGAN and GAN x seeds", 2 * len(p["seeds"]), p["toy_steps"]),
+        Runs("clipped WGAN continued with its critic retrained: seeds", len(p["seeds"]),
+             p["br_steps"]),
+        Runs("generator best responses to a frozen critic: 2 x seeds", 2 * len(p["seeds"]),
+             p["br_steps"], via_train=False),
+        Runs("image run (clipping)", 1, p["image_steps"])],
     "ch04": lambda p: [
-        Runs("toy grid: toy_datasets x methods x seeds",
-             len(p["toy_datasets"]) * len(p["methods"]) * len(p["seeds"]), p["toy_steps"]),
-        Runs("image runs: methods, one seed", len(p["methods"]), p["image_steps"])],
+        Runs("toy grid: toy_datasets x toy_methods x seeds",
+             len(p["toy_datasets"]) * len(p["toy_methods"]) * len(p["seeds"]), p["toy_steps"]),
+        Runs("image runs: methods, one seed", len(p["methods"]), p["image_steps"]),
+        Runs("WGAN-GP on overfit_size images (critic overfitting)", 1, p["overfit_steps"])],
     "ch05": lambda p: [
         Runs("grid: methods x strategies x seeds",
              len(p["methods"]) * len(p["strategies"]) * len(p["seeds"]), p["steps"]),
@@ -355,10 +373,12 @@ RUN_PLAN: Dict[str, Callable[[Dict[str, object]], List[Runs]]] = {
         Runs("(k, p) grid without its centre: points x kp_seeds", _kp_points(p) * len(p["kp_seeds"]),
              p["steps"])],
     "ch06": lambda p: [
-        Runs("WGAN-GP and WGAN-CT: 2 x seeds", 2 * len(p["seeds"]), p["image_steps"]),
-        Runs("GAN-NS with and without SN, 5 x image_steps: 2 x seeds", 2 * len(p["seeds"]),
-             5 * p["image_steps"]),
-        Runs("generator trained on the exact batch W1", 1, p["w1gen_steps"], via_train=False)],
+        Runs("5 variants (WGAN-GP, WGAN without constraint, WGAN-CT, GAN-NS, GAN-NS + SN) x seeds",
+             5 * len(p["seeds"]), p["image_steps"]),
+        Runs("WGAN-GP with each n_critics value other than 5, first seed",
+             len([k for k in p["n_critics"] if k != 5]), p["image_steps"]),
+        Runs("generators trained on the exact batch W1 (pixel and feature cost)", 2,
+             p["w1gen_steps"], via_train=False)],
     "ch07": lambda p: [],
 }
 
