@@ -351,7 +351,7 @@ def map_runs(fn: Callable[[Any], Any], items: Iterable, workers: Optional[int] =
     Every item must be an independent run that seeds itself (no shared random state), so the
     results are **bit-identical** whatever the number of workers, and they come back in the
     order of ``items``. With :math:`w` workers (:func:`resolve_workers`) and more than one item,
-    the runs go to a pool of :math:`\min(w, |\text{items}|)` processes of joblib's ``loky``
+    the runs go to a pool of :math:`w` processes of joblib's ``loky``
     backend (spawned, not forked: safe in a Jupyter kernel and with torch; the pool is reused by
     later calls), each on **one** torch thread and with the caller's warning filters. ``fn`` and
     the items are pickled with cloudpickle, so functions defined in a notebook work;
@@ -396,8 +396,7 @@ def map_runs(fn: Callable[[Any], Any], items: Iterable, workers: Optional[int] =
 
         if resolve_device(device).type != "cpu":
             n = 1
-    n = min(n, len(items))
-    if n <= 1:
+    if n <= 1 or len(items) <= 1:
         out = []
         for i, item in enumerate(items):
             try:
@@ -411,6 +410,7 @@ def map_runs(fn: Callable[[Any], Any], items: Iterable, workers: Optional[int] =
     filters = list(warnings.filters)
     tasks = (delayed(_worker_call)(fn, item, f"run {i} of {len(items)} failed: {describe(item)}", filters)
              for i, item in enumerate(items))
+    # the same pool size on every call, so that joblib reuses the running workers
     results = Parallel(n_jobs=n, backend="loky")(tasks)
     return [_unpack(r) for r in results]
 
