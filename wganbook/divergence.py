@@ -317,7 +317,7 @@ def linear_wkp(mean_gap: float, k: float = 2.0, p: float = 6.0) -> float:
     return (1 - 1 / p) * (k * p) ** (-1 / (p - 1)) * m ** (p / (p - 1))
 
 
-#: Raw-sample strategies: their penalty density is a mixture of P and Q themselves.
+#: The raw-sample strategies, whose penalty density is a mixture of P and Q themselves.
 CLOSED_FORM_STRATEGIES = ("real+fake", "fake", "real")
 #: Every sampling strategy of ``wganbook.lipschitz.SAMPLING_STRATEGIES`` has a 1-D density here.
 DENSITY_STRATEGIES = ("real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake", "fake", "real")
