@@ -387,11 +387,11 @@ def test_signal_during_training_ends_with_one_line_and_a_valid_checkpoint(sig, c
             proc.kill()
     assert proc.returncode == code, err
     line = last_line(err)
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert "interrupted by" in line and "--resume" in line and "step" in line
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "interrupted by" in line and "--resume" in line and "step" in line, err
     ck = load_checkpoint(d)
-    assert f"(step {ck['step']})" in line
-    assert sorted(p.name for p in d.iterdir()) == [CHECKPOINT_NAME]
+    assert f"(step {ck['step']})" in line, (ck["step"], err)
+    assert sorted(p.name for p in d.iterdir()) == [CHECKPOINT_NAME], err
 
 
 def test_training_exceptions_survive_a_process_pool():

@@ -53,6 +53,7 @@ __all__ = [
     "DIVERGENCE_THRESHOLD",
     "check_output_dir",
     "check_output_file",
+    "remove_stale_temp_files",
     "train",
     "fit_critic",
     "best_response",
@@ -655,6 +656,25 @@ def _atomic_save(obj: Any, path: Path) -> None:
     _atomic_write(path, lambda f: torch.save(obj, f))
 
 
+class _DeferSignals:
+    """Hold SIGINT/SIGTERM back (POSIX, main thread) while a checkpoint is written and recorded;
+    a signal that arrives meanwhile is delivered right after, so an interrupt never cuts a write
+    short and the reported checkpoint step is the one on disk."""
+
+    def __enter__(self):
+        import threading
+
+        self.old = None
+        if hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread():
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        return False
+
+
 def _probe_dir(folder: Path, what: str) -> None:
     probe = folder / f".wganbook-probe.{os.getpid()}.tmp"
     try:
@@ -1121,14 +1141,15 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
 
     def save(step: int) -> None:
         rec.flush()
-        _atomic_save({
-            "format": CHECKPOINT_FORMAT, "version": _CKPT_VERSION, "step": step, "config": cfg.to_dict(),
-            "hparams": _jsonable(hp),
-            "generator": generator.state_dict(), "critic": critic.state_dict(),
-            "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(),
-            "rng": _rng_state(gens), "data": stream.state(), "history": history, "env": _env_info(),
-        }, ckpt_path)
-        saved["step"] = step
+        with _DeferSignals():
+            _atomic_save({
+                "format": CHECKPOINT_FORMAT, "version": _CKPT_VERSION, "step": step,
+                "config": cfg.to_dict(), "hparams": _jsonable(hp),
+                "generator": generator.state_dict(), "critic": critic.state_dict(),
+                "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(),
+                "rng": _rng_state(gens), "data": stream.state(), "history": history, "env": _env_info(),
+            }, ckpt_path)
+            saved["step"] = step
 
     nan_t = torch.full((), float("nan"), device=device)
     zero_t = torch.zeros((), device=device)
