@@ -68,6 +68,14 @@ def test_chapter_helpers(tmp_path):
         book.chapter_notebooks(tmp_path / "book", ["09"])
 
 
+def test_chapter_parameters_reads_any_comment(tmp_path):
+    nb = _tiny_book(tmp_path / "book", "01_x.ipynb",
+                    'preset = "quick"\nseed = 0\ndevice = "auto"\n'
+                    "clip = None  # the bound (WGAN's c = 0.01)\nlr = 1e-3   # 'quoted' = x")
+    assert book.chapter_parameters(nb) == {"preset": "quick", "seed": 0, "device": "auto",
+                                           "clip": None, "lr": 1e-3}
+
+
 def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
     _tiny_book(tmp_path / "book", body=(
         "from wganbook.claims import claim\n"

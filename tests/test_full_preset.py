@@ -110,13 +110,20 @@ def full_env(tmp_path_factory):
             os.environ[k] = v
 
 
-def test_fake_files_load_like_the_real_ones(full_env):
-    from wganbook import data
+def test_fake_files_load_like_the_real_ones(full_env, monkeypatch):
+    from wganbook import data, metrics
 
     x, y = data.load_images("mnist")
     assert x.shape == (N_TRAIN, 1, 28, 28) and float(x.min()) >= -1 and float(x.max()) <= 1
     xt, _ = data.load_images("cifar10", train=False)
     assert xt.shape == (N_TEST, 3, 32, 32) and int(y.max()) == 9
+    # without the test-only switch the fake CIFAR-10 files fail torchvision's md5 check
+    monkeypatch.setenv(data.SKIP_CHECKSUMS_ENV, "0")
+    with pytest.raises(data.DatasetMissingError, match="corrupted"):
+        data.load_images("cifar10")
+    # random Inception weights: labelled as such, built without looking for the real weights
+    feats = metrics.InceptionFeatures(device="cpu", download=False)
+    assert feats.random_init and feats.name == "inception-pool3-RANDOM-WEIGHTS"
 
 
 CHAPTERS = sorted(p.name[:2] for p in BOOK.glob("[0-9][0-9]_*.ipynb"))

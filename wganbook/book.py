@@ -51,7 +51,7 @@ __all__ = ["chapter_notebooks", "chapter_key", "chapter_parameters", "check_data
 
 RESULTS_FILE = "results.json"
 
-#: Image datasets that need no files (they ship with scikit-learn): the values of ``--offline-data``.
+#: The values of ``--offline-data``, image datasets that need no files (they ship with scikit-learn).
 OFFLINE_DATASETS = ("digits",)
 
 #: The CPU smoke test of the full preset (``tests/test_full_preset.py``, part of ``make test``):
@@ -326,15 +326,14 @@ def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object
 # The plan (dry run)
 # ---------------------------------------------------------------------------------------------
 class Runs(NamedTuple):
-    """One group of training runs of a chapter's plan."""
+    """One group of training runs of a chapter's plan: ``what`` (a description), ``runs`` (how
+    many), ``steps`` (generator steps of each) and ``via_train`` (``True`` for runs of
+    ``wganbook.train.train``, which checkpoint under ``WGANBOOK_CHECKPOINT_DIR``; ``False`` for
+    generators trained by other loops, e.g. chapter 6's exact-W1 generators)."""
 
     what: str
-    #: Number of runs.
     runs: int
-    #: Generator steps of each run.
     steps: int
-    #: Runs of :func:`wganbook.train.train` (they checkpoint under ``WGANBOOK_CHECKPOINT_DIR``);
-    #: ``False`` for generators trained by other loops (chapter 6's exact-W1 generator).
     via_train: bool = True
 
 
