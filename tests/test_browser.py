@@ -104,6 +104,7 @@ def _route(route):
 
 def _visit(browser, url, width=1280):
     page = browser.new_page(viewport={"width": width, "height": 900})
+    page.set_default_navigation_timeout(120000)   # the API page is large; CI machines are busy
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))

@@ -25,4 +25,29 @@
   } else {
     fix();
   }
+
+  // Inline formulas are boxes the browser may break a line after, which leaves a lone "," or "."
+  // at the start of the next line ("offset θ / , checked"). Keep the punctuation with its formula.
+  function gluePunctuation() {
+    document.querySelectorAll("mjx-container:not([display='true'])").forEach(function (box) {
+      if (box.parentNode.classList.contains("math") && box.parentNode.childNodes.length === 1) {
+        box = box.parentNode;   // MyST's <span class="math"> around the formula
+      }
+      var next = box.nextSibling;
+      if (!next || next.nodeType !== 3) return;
+      var m = /^[.,;:!?)\]]+/.exec(next.nodeValue);
+      if (!m || box.parentNode.classList.contains("book-fixes-nowrap")) return;
+      var wrap = document.createElement("span");
+      wrap.className = "book-fixes-nowrap";
+      wrap.style.whiteSpace = "nowrap";
+      box.parentNode.insertBefore(wrap, box);
+      wrap.appendChild(box);
+      wrap.appendChild(document.createTextNode(m[0]));
+      next.nodeValue = next.nodeValue.slice(m[0].length);
+    });
+  }
+  window.addEventListener("load", function () {
+    var mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) mj.startup.promise.then(gluePunctuation);
+  });
 })();
