@@ -11,7 +11,8 @@
   being cut off; ``static/book_fixes.js``: the sidebar and "Contents" buttons of
   sphinx-book-theme 1.3.0 work again with pydata-sphinx-theme 0.17 (both themes bind the first
   ``.primary-toggle``, a hidden button of PST 0.17's top navbar, pydata-sphinx-theme#2451 /
-  sphinx-book-theme#988), and PST's extra navbar search button is hidden.
+  sphinx-book-theme#988), PST's extra top navbar (a second search field) is hidden, and the
+  punctuation after an inline formula stays on the formula's line.
 """
 from __future__ import annotations
 
