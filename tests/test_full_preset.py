@@ -138,7 +138,7 @@ def test_chapter_runs_at_the_full_preset(chapter, full_env, request):
     plan = book.plan_book("full", overrides, [chapter], BOOK)[0]
     t0 = time.process_time()
     records = book.run_book(preset="full", out=out, overrides=overrides, chapters=[chapter],
-                            book_dir=BOOK, log=lambda msg: None, execution_timeout=600)
+                            book_dir=BOOK, log=lambda msg: None, execution_timeout=3600)
     rec = records[0]
     assert rec["status"] == "completed", rec.get("error")
     folder = out / rec["chapter"]
