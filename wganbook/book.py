@@ -60,11 +60,14 @@ OFFLINE_DATASETS = ("digits",)
 SMOKE_STEP_SCALE = 1e-4
 #: ... and these test-only overrides per chapter (evaluation sizes and grid lengths whose CPU cost
 #: would not fit CI's 10 minutes; e.g. a 299x299 Inception forward pass costs ~0.5 s of CPU per
-#: image). Everything else is the full preset.
+#: image; two seeds instead of five or three, as the quick presets run). Everything else is the
+#: full preset.
 SMOKE_OVERRIDES: Dict[str, Dict[str, object]] = {
+    "ch03": {"seeds": [0, 1]},
+    "ch04": {"seeds": [0, 1]},
     "ch05": {"n_eval": 16, "seeds": [0], "kp_seeds": [0],
              "strategies": ["real-fake", "real-real+fake-fake"]},
-    "ch06": {"n_eval": 64},
+    "ch06": {"n_eval": 64, "seeds": [0, 1]},
 }
 
 #: Measured GPU throughput (repository-relative), read by the dry run's plan when it exists:
