@@ -128,7 +128,8 @@ def test_step_scale_multiplies_every_step_count_and_nothing_else():
     full = get_preset("ch04", "full")
     p = validate("ch04", {"preset": "full", "step_scale": 0.01})
     steps = [k for k in full if presets.is_step_count(k)]
-    assert sorted(steps) == ["critic_steps", "deep_steps", "image_steps", "toy_steps"]
+    assert sorted(steps) == ["critic_steps", "deep_steps", "escape_steps", "image_steps",
+                            "overfit_steps", "toy_steps"]
     for name in steps:
         assert p[name] == round(full[name] * 0.01), name      # 20000 -> 200, 100000 -> 1000, ...
     assert (p.toy_steps, p.image_steps, p.critic_steps, p.deep_steps) == (200, 1000, 100, 20)
