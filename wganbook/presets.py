@@ -321,7 +321,7 @@ PRESETS = {
         "quick": {"image_dataset": "digits", "image_datasets": ["digits"], "critic_steps": 400,
                   "eval_batches": 50, "image_steps": 200, "batch_size": 64,
                   "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 50,
-                  "blur_sigma": 1.0, "w1gen_steps": 400, "seeds": [0, 1, 2], "n_eval": 1000,
+                  "blur_sigma": 1.0, "w1gen_steps": 600, "seeds": [0, 1, 2], "n_eval": 1000,
                   "common_lr": 2e-4, "n_critics": [1, 5], "sinkhorn_reg": 5.0,
                   "estimator_batches": 10},
         "full": {"image_dataset": "mnist", "image_datasets": ["mnist", "cifar10"], "critic_steps": 10000,
