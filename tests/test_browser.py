@@ -104,7 +104,7 @@ def _route(route):
 
 def _visit(browser, url, width=1280):
     page = browser.new_page(viewport={"width": width, "height": 900})
-    page.set_default_navigation_timeout(120000)   # the API page is large; CI machines are busy
+    page.set_default_timeout(120000)   # the API page is large (its full-page screenshot too); CI is busy
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -120,7 +120,7 @@ _MATH_ERRORS_JS = """() => Array.from(document.querySelectorAll('mjx-merror'))
 # Text outside math, code and scripts that still holds a "$": a formula MyST did not parse.
 _STRAY_DOLLARS_JS = """() => {
   const root = document.querySelector('article') || document.body, out = [];
-  const skip = 'pre, code, script, style, mjx-container, .math, .highlight, .cell_input, .output';
+  const skip = 'pre, code, script, style, mjx-container, .math, .highlight, .cell_input, .output, .sig, .pre';
   const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let n = walk.nextNode(); n; n = walk.nextNode()) {
     if (n.textContent.includes('$') && !n.parentElement.closest(skip)) out.push(n.textContent.trim().slice(0, 80));
