@@ -41,7 +41,15 @@ OVERRIDES = book.SMOKE_OVERRIDES
 
 #: Chapters whose own code is known to break at the full preset / tiny steps: chapter -> reason.
 #: Each entry is reported to the chapter's author with the exact fix; nothing else is excused.
-KNOWN_BROKEN = {}
+#: (Not strict: the chapters are being edited; an XPASS means the fix landed -- remove the entry.)
+KNOWN_BROKEN = {
+    "04": "chapter 4's own plotting code breaks at a few critic steps: in the cell that plots "
+          "'estimate / exact batch W1' (the 7th code cell, after the static-critic fits), "
+          "np.convolve(ratio, np.ones(5) / 5, mode='valid') is plotted against h['step'][4:], "
+          "which have different lengths when a fit has fewer than 5 records (ValueError from "
+          "matplotlib). Fix: w = min(5, len(ratio)); ratio = np.convolve(ratio, np.ones(w) / w, "
+          "mode='valid'); plot against h['step'][w - 1:].",
+}
 
 N_TRAIN, N_TEST = 3000, 1000  # chapters take e.g. 1000 + 500 training images
 
@@ -132,7 +140,7 @@ CHAPTERS = sorted(p.name[:2] for p in BOOK.glob("[0-9][0-9]_*.ipynb"))
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_at_the_full_preset(chapter, full_env, request):
     if chapter in KNOWN_BROKEN:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_BROKEN[chapter], strict=True))
+        request.applymarker(pytest.mark.xfail(reason=KNOWN_BROKEN[chapter], strict=False))
     out = full_env / "runs"
     overrides = {"step_scale": STEP_SCALE, **OVERRIDES.get("ch" + chapter, {})}
     plan = book.plan_book("full", overrides, [chapter], BOOK)[0]
