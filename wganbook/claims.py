@@ -58,9 +58,10 @@ __all__ = [
     "stale_chapters",
 ]
 
-#: Form of a claim id: ``ch<N>.<name>`` with a lower-case, dash-separated name.
+#: The form of every claim id, ``ch<N>.<name>`` with a lower-case, dash-separated name.
 CLAIM_ID = re.compile(r"^ch\d+\.[a-z0-9]+(?:-[a-z0-9]+)*$")
-#: Environment variable: ``assert`` (default) raises on a failed claim, ``record`` only records it.
+#: The environment variable that sets the mode; ``assert`` (default) raises on a failed claim,
+#: ``record`` only records it.
 MODE_ENV = "WGANBOOK_CLAIMS"
 _MODES = ("assert", "record")
 #: Key of the record in an output's metadata.

@@ -92,7 +92,7 @@ _CKPT_VERSION = 2
 #: Value of the checkpoint's ``"format"`` key (tells a wganbook checkpoint from other files).
 CHECKPOINT_FORMAT = "wganbook-checkpoint"
 
-#: Divergence guard: training stops when the critic loss, the generator loss or the W1 estimate
+#: The divergence guard; training stops when the critic loss, the generator loss or the W1 estimate
 #: exceeds this in absolute value. A heuristic: the book's runs stay within O(1)-O(1e3) (and
 #: weight-clipped critics give tiny values), an exploded run (e.g. ``lr=1e6``) reaches 1e20 and
 #: more; 1e12 is nine orders of magnitude above the largest normal value and far below float32
