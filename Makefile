@@ -16,7 +16,7 @@ export MPLBACKEND := Agg
 # the price of up to 2x on an idle machine (README, "Performance"); results are bit-identical.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: book test unit nbval nbval-default build-strict browser execute claims full bench venv clean
+.PHONY: full-smoke book test unit nbval nbval-default build-strict browser execute claims full bench venv clean
 
 venv: $(STAMP)
 
@@ -58,6 +58,10 @@ execute: $(STAMP)
 # writes book/claims.json and book/claims.md. ARGS=--all re-runs every chapter.
 claims: $(STAMP)
 	$(PY) -m wganbook claims $(ARGS)
+
+# Every chapter at preset=full with a tiny step_scale on fake MNIST/CIFAR-10 (CPU, 20-40 min; not in make test).
+full-smoke: $(STAMP)
+	WGANBOOK_FULL_SMOKE=1 $(PY) -m pytest tests/test_full_preset.py -q
 
 # Rerun every chapter at paper scale (GPU) into runs/full, never touching book/.
 full: $(STAMP)
