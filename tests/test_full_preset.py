@@ -42,14 +42,7 @@ OVERRIDES = book.SMOKE_OVERRIDES
 #: Chapters whose own code is known to break at the full preset / tiny steps: chapter -> reason.
 #: Each entry is reported to the chapter's author with the exact fix; nothing else is excused.
 #: (Not strict: the chapters are being edited; an XPASS means the fix landed -- remove the entry.)
-KNOWN_BROKEN = {
-    "04": "chapter 4's own plotting code breaks at a few critic steps: in the cell that plots "
-          "'estimate / exact batch W1' (the 7th code cell, after the static-critic fits), "
-          "np.convolve(ratio, np.ones(5) / 5, mode='valid') is plotted against h['step'][4:], "
-          "which have different lengths when a fit has fewer than 5 records (ValueError from "
-          "matplotlib). Fix: w = min(5, len(ratio)); ratio = np.convolve(ratio, np.ones(w) / w, "
-          "mode='valid'); plot against h['step'][w - 1:].",
-}
+KNOWN_BROKEN: dict = {}
 
 N_TRAIN, N_TEST = 3000, 1000  # chapters take e.g. 1000 + 500 training images
 

@@ -63,11 +63,13 @@ SMOKE_STEP_SCALE = 1e-4
 #: image; two seeds instead of five or three, as the quick presets run). Everything else is the
 #: full preset.
 SMOKE_OVERRIDES: Dict[str, Dict[str, object]] = {
+    "ch01": {"n_samples": 1024, "eval_samples": 10_000},
     "ch03": {"seeds": [0, 1]},
     "ch04": {"seeds": [0, 1]},
-    "ch05": {"n_eval": 16, "seeds": [0], "kp_seeds": [0],
+    "ch05": {"n_eval": 8, "seeds": [0], "kp_seeds": [0], "ks": [2.0], "ps": [4.0],
              "strategies": ["real-fake", "real-real+fake-fake"]},
-    "ch06": {"n_eval": 64, "seeds": [0, 1]},
+    "ch06": {"n_eval": 64, "seeds": [0, 1], "paradox_batches": 2, "batch_sizes": [4, 64],
+             "eval_batches": 2, "estimator_batches": 2},
 }
 
 #: Measured GPU throughput (repository-relative), read by the dry run's plan when it exists:
@@ -375,8 +377,8 @@ RUN_PLAN: Dict[str, Callable[[Dict[str, object]], List[Runs]]] = {
         Runs("(k, p) grid without its centre: points x kp_seeds", _kp_points(p) * len(p["kp_seeds"]),
              p["steps"])],
     "ch06": lambda p: [
-        Runs("5 variants (WGAN-GP, WGAN without constraint, WGAN-CT, GAN-NS, GAN-NS + SN) x seeds",
-             5 * len(p["seeds"]), p["image_steps"]),
+        Runs("4 variants (WGAN-GP, WGAN without constraint, WGAN-CT, GAN-NS + SN) x seeds",
+             4 * len(p["seeds"]), p["image_steps"]),
         Runs("WGAN-GP with each n_critics value other than 5, first seed",
              len([k for k in p["n_critics"] if k != 5]), p["image_steps"]),
         Runs("generators trained on the exact batch W1 (pixel and feature cost)", 2,

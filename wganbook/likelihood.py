@@ -35,18 +35,13 @@ import numbers
 
 import numpy as np
 
+from .transport import _real_array
+
 __all__ = ["gaussian_kl", "line_log_likelihood", "line_kl", "ml_noise_width"]
 
 
 def _nonneg(value, name):
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number or an array of real numbers; got a bool")
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a real number or an array of real numbers; got {value!r}") from err
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} must be finite")
+    arr = _real_array(value, name)
     if (arr < 0).any():
         raise ValueError(f"{name} must be >= 0 (a width); got {value!r}")
     return arr

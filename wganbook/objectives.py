@@ -27,8 +27,9 @@ Methods (``METHODS``; hyper-parameter defaults in ``Method.defaults``, sources i
   (``strategy="real+fake"``).
 - ``wgan-sn``: WGAN loss, spectrally normalised critic, no penalty; Adam 1e-4, betas (0.5, 0.9),
   n_critic = 5 [SNGAN, Table 1, setting A].
-- ``wgan-ct``: c-transform dual on the batch; RMSProp 1e-3, n_critic = 5 [Mallasto et al. 2019,
-  as reproduced by Rollov et al.; qp-wgan uses n_critic 1 or 5].
+- ``wgan-ct``: c-transform dual on the batch; RMSProp 1e-3, n_critic = 5 [the (q,p)-WGAN of
+  Mallasto, Frellsen, Boomsma & Feragen 2019, as reproduced by Rollov et al.; qp-wgan uses
+  n_critic 1 or 5].
 - ``gan-ns``: non-saturating GAN on logits :math:`f`, :math:`D = \sigma(f)`; optional penalty
   "gp" or "r1" and spectral critic; Adam 2e-4, betas (0.5, 0.999), n_critic = 1 [DCGAN].
 - ``gan-mm``: minimax GAN (the generator minimises :math:`\mathbb E\log(1 - D(y))`), otherwise as
@@ -167,7 +168,8 @@ METHODS: Dict[str, Method] = {
                 spectral=True),
            uses_spectral_norm=True),
         _m("wgan-ct",
-           "c-transform WGAN (Mallasto et al. 2019): the critic maximises mean f(x_i) + mean "
+           "c-transform WGAN ((q,p)-WGAN, Mallasto, Frellsen, Boomsma & Feragen 2019): the "
+           "critic maximises mean f(x_i) + mean "
            "f^c(y_j), f^c(y) = min_i |x_i - y| - f(x_i) over the real batch; the generator "
            "minimises the same dual value. RMSProp 1e-3 (Mallasto reproduction), n_critic = 5 "
            "(qp-wgan uses 1 or 5).",

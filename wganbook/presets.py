@@ -111,7 +111,8 @@ class Spec:
             rng = f" {'>' if self.lo_open else '>='} {self.lo}"
         elif self.hi is not None:
             rng = f" {'<' if self.hi_open else '<='} {self.hi}"
-        return f"a {self.kind}{rng}"
+        article = "an" if self.kind[0] in "aeiou" else "a"
+        return f"{article} {self.kind}{rng}"
 
 
 def Int(lo: Optional[int] = None, hi: Optional[int] = None, none_ok: bool = False) -> Spec:

@@ -890,7 +890,8 @@ def c_transform_dual(f_x, x, y, a=None, b=None):
         D(f) = \sum_i a_i f(x_i) + \sum_j b_j f^c(y_j)
              \;\overset{\text{uniform}}{=}\; \frac1n \sum_i f(x_i) + \frac1m \sum_j f^c(y_j),
 
-    the objective of the c-transform WGAN critic (Mallasto et al.). Weak duality gives
+    the objective of the c-transform WGAN critic (the (q,p)-WGAN of Mallasto, Frellsen, Boomsma
+    & Feragen 2019). Weak duality gives
     :math:`D(f) \le W_1` for every :math:`f`, with equality for an optimal Kantorovich
     potential (e.g. ``f`` from ``kantorovich_potentials``).
 
