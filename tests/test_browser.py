@@ -272,6 +272,7 @@ def test_phone_sidebar_button_opens_the_chapter_list(browser, server, docname):
         assert not page.evaluate(_SIDEBAR_JS)["open"], f"{docname}: the chapter list does not close"
         if docname.endswith("01_distances"):
             SHOTS.mkdir(parents=True, exist_ok=True)
+            page.wait_for_timeout(800)   # let the drawer's closing animation end (a busy CI is slow)
             page.screenshot(path=str(SHOTS / "phone_01_distances.png"))
     finally:
         page.close()
