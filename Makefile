@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh Linux machine with Python 3.11:
 #   make book   -- build the HTML book into _build/html (creates .venv on first use)
-#   make test   -- the whole test suite: strict book build, unit tests (incl. browser test), notebook replay
-#                  twice (nbval as is, and with ATEN_CPU_CAPABILITY=default)
+#   make test   -- the whole test suite: strict book build, unit tests (incl. browser test), every chapter at
+#                  the full preset on a CPU at a tiny step scale, notebook replay twice (nbval as is, and
+#                  with ATEN_CPU_CAPABILITY=default)
 SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
@@ -47,6 +48,7 @@ nbval-default: $(STAMP)
 test: $(STAMP)
 	$(MAKE) build-strict
 	$(MAKE) unit
+	$(MAKE) full-smoke
 	$(MAKE) nbval
 	$(MAKE) nbval-default
 
@@ -59,7 +61,7 @@ execute: $(STAMP)
 claims: $(STAMP)
 	$(PY) -m wganbook claims $(ARGS)
 
-# Every chapter at preset=full with a tiny step_scale on fake MNIST/CIFAR-10 (CPU, 20-40 min; not in make test).
+# Every chapter at preset=full with a tiny step_scale on fake MNIST/CIFAR-10 (CPU; part of make test).
 full-smoke: $(STAMP)
 	WGANBOOK_FULL_SMOKE=1 $(PY) -m pytest tests/test_full_preset.py -q
 

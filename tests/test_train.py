@@ -325,3 +325,29 @@ def test_auto_checkpoint_is_off_without_the_env(tmp_path, monkeypatch):
     monkeypatch.delenv(T.AUTO_CHECKPOINT_ENV, raising=False)
     result = train(tiny(steps=2))
     assert result.config.checkpoint_dir is None
+    assert result.checkpoint_dir is None
+
+
+def test_a_run_derived_from_an_auto_checkpointed_result_gets_its_own_folder(tmp_path, monkeypatch):
+    """``dataclasses.replace(result.config, ...)`` (chapter 3's best-response fits) must start a new
+    run in a new folder: the automatic folder is not carried in ``result.config``, so the derived run
+    neither resumes the original's finished checkpoint (training nothing) nor overwrites it."""
+    import dataclasses
+
+    import wganbook.train as T
+
+    monkeypatch.setenv(T.AUTO_CHECKPOINT_ENV, str(tmp_path))
+    monkeypatch.setitem(T._auto_calls, "n", 0)
+    first = train(tiny(steps=4))
+    assert first.config.checkpoint_dir is None and first.config.checkpoint_every == 0
+    assert Path(first.checkpoint_dir).parent == tmp_path
+    before = (Path(first.checkpoint_dir) / CHECKPOINT_NAME).read_bytes()
+    derived = train(dataclasses.replace(first.config, steps=6, seed=first.config.seed + 1000))
+    assert derived.checkpoint_dir != first.checkpoint_dir
+    assert derived.history["step"] == list(range(1, 7))  # trained all 6 steps, resumed nothing
+    assert (Path(first.checkpoint_dir) / CHECKPOINT_NAME).read_bytes() == before
+    assert sorted(p.name[:3] for p in tmp_path.iterdir()) == ["001", "002"]
+    # and it is the run it would be without any checkpointing
+    monkeypatch.delenv(T.AUTO_CHECKPOINT_ENV)
+    plain = train(dataclasses.replace(first.config, steps=6, seed=first.config.seed + 1000))
+    assert _sha_pair(plain) == _sha_pair(derived)

@@ -455,7 +455,9 @@ class TrainResult:
         ``"grad_norm"`` (one entry per generator step); ``"w1_step"``, ``"w1_exact"``;
         ``"eval_step"`` and one column per metric.
     config : TrainConfig
-        The configuration.
+        The configuration, as given: a checkpoint folder that :func:`train` assigned itself (under
+        ``$WGANBOOK_CHECKPOINT_DIR``) is not in it, so ``dataclasses.replace(result.config, ...)``
+        starts a new run in a folder of its own instead of overwriting or resuming this one's.
     hparams : dict
         Resolved hyper-parameters.
     wall_time : float
@@ -477,6 +479,8 @@ class TrainResult:
     device: str
     step: int
     optimizers: tuple = field(default=(), repr=False)
+    #: Folder of this run's checkpoint (``config.checkpoint_dir``, or the automatic one), or None.
+    checkpoint_dir: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1046,6 +1050,7 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
 
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    given = config
     config, resume = _auto_checkpoint(config, resume)
     if resume and config.checkpoint_dir is None:
         raise ValueError("resume=True needs config.checkpoint_dir (the folder holding checkpoint.pt)")
@@ -1210,9 +1215,9 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
     finally:
         if pbar is not None:
             pbar.close()
-    return TrainResult(generator=generator, critic=critic, history=history, config=cfg, hparams=hp,
+    return TrainResult(generator=generator, critic=critic, history=history, config=given, hparams=hp,
                        wall_time=time.perf_counter() - t0, device=str(device), step=max(start, cfg.steps),
-                       optimizers=(opt_g, opt_c))
+                       optimizers=(opt_g, opt_c), checkpoint_dir=cfg.checkpoint_dir)
 
 
 def _prepared_losses(objectives, method: str, critic: nn.Module, hp: dict, rng: torch.Generator,
