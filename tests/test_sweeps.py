@@ -395,3 +395,26 @@ def test_each_run_starts_from_its_own_seed(workers):
         torch.manual_seed(s)
         expected.append(float(torch.rand(())))
     assert [r["metrics"]["v"] for r in recs] == expected * 2
+
+
+def test_late_mean_averages_the_evaluations_of_late_training():
+    from wganbook.sweeps import late_mean
+
+    h = {"eval_step": [300, 600, 900, 1200, 1500, 1800], "high_quality": [0.1, 0.2, 0.3, 0.5, 0.7, 0.6]}
+    # T = 1800: the last half is t >= 900 -> (0.3 + 0.5 + 0.7 + 0.6) / 4
+    assert late_mean(h, "high_quality") == pytest.approx(0.525)
+    # the last third: t >= 1200 -> (0.5 + 0.7 + 0.6) / 3; everything: the plain mean
+    assert late_mean(h, "high_quality", fraction=1 / 3) == pytest.approx(0.6)
+    assert late_mean(h, "high_quality", fraction=1.0) == pytest.approx(2.4 / 6)
+    # a tiny fraction keeps the last evaluation only
+    assert late_mean(h, "high_quality", fraction=1e-9) == pytest.approx(0.6)
+    for bad in (0, -0.5, 1.5, True, "half"):
+        with pytest.raises(ValueError, match="fraction"):
+            late_mean(h, "high_quality", fraction=bad)
+    with pytest.raises(ValueError, match="no evaluations of 'modes'"):
+        late_mean(h, "modes")
+    with pytest.raises(ValueError, match="eval_step"):
+        late_mean({"eval_step": [1, 2], "modes": [8]}, "modes")
+    from wganbook.sweeps import late_values
+
+    assert late_values(h, "high_quality").tolist() == [0.3, 0.5, 0.7, 0.6]

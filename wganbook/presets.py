@@ -292,7 +292,7 @@ PRESETS = {
         # enough for its samples to sit on the 8 modes; static critics trained for thousands of steps
         "quick": {"method": "wgan-gp", "dataset": "digits", "lam": None, "toy_lam": 0.1, "n_critic": None,
                   "methods": ["wgan-clip", "wgan-gp", "wgan-sn"], "toy_methods": ["wgan-gp"],
-                  "toy_datasets": ["8gaussians"], "seeds": [0], "toy_steps": 3000, "toy_batch_size": 256,
+                  "toy_datasets": ["8gaussians"], "seeds": [0], "toy_steps": 6000, "toy_batch_size": 256,
                   "toy_lr_scale": 1.0, "toy_width": 128, "image_steps": 120, "critic_steps": 2000,
                   "escape_steps": 6000, "deep_steps": 150, "deep_width": 256, "overfit_size": 64,
                   "overfit_steps": 400},

@@ -32,6 +32,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import numbers
 import os
 import time
 import traceback
@@ -56,6 +57,8 @@ __all__ = [
     "fit_static_critics",
     "SampleSnapshots",
     "estimate_vs_exact",
+    "late_mean",
+    "late_values",
     "shrink_into_box_",
     "static_fit_summary",
     "METHOD_LABELS",
@@ -1167,6 +1170,58 @@ class SampleSnapshots:
         if self.metric is None:
             return {}
         return self.metric(x)
+
+
+def late_mean(history: Mapping[str, Sequence], key: str, fraction: float = 0.5) -> float:
+    r"""Mean of an evaluated metric over the last ``fraction`` of training (:func:`late_values`).
+
+    With the evaluations :math:`v_k` of ``history[key]`` at the generator steps
+    :math:`t_k` = ``history["eval_step"]`` and :math:`T = \max_k t_k`, the mean of the
+    :math:`v_k` with :math:`t_k \ge (1 - \text{fraction})\,T` (e.g. steps 3 000-6 000 of a 6 000-step
+    run for the default 0.5). A GAN trained with a constant learning rate does not settle: its
+    generator keeps moving (chapter 5's Dirac-GAN), so a metric of the last snapshot alone
+    fluctuates from one evaluation to the next; this is its level over late training.
+
+    Parameters
+    ----------
+    history : dict
+        A training history with ``"eval_step"`` and ``key`` (``TrainConfig(eval_every=...)``).
+    key : str
+        The evaluated metric, e.g. ``"high_quality"``.
+    fraction : float, optional
+        Share of training (0 < fraction <= 1) whose evaluations are averaged.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        A bad ``fraction``, no evaluations of ``key``, or evaluations that do not match the steps.
+    """
+    return float(late_values(history, key, fraction).mean())
+
+
+def late_values(history: Mapping[str, Sequence], key: str, fraction: float = 0.5) -> np.ndarray:
+    r"""The evaluations of ``key`` over the last ``fraction`` of training, in step order.
+
+    Those :math:`v_k` of ``history[key]`` whose step :math:`t_k` (``history["eval_step"]``) is
+    :math:`\ge (1 - \text{fraction})\,T`, :math:`T = \max_k t_k`. Arguments and errors as
+    :func:`late_mean`.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    steps = np.asarray(history.get("eval_step", []) or [], dtype=float)
+    values = np.asarray(history.get(key, []) or [], dtype=float)
+    if values.size == 0:
+        raise ValueError(f"history has no evaluations of {key!r}; train with eval_every > 0 and "
+                         f"a metric that records {key!r}")
+    if values.shape != steps.shape:
+        raise ValueError(f"history[{key!r}] has {values.size} values but history['eval_step'] "
+                         f"{steps.size}")
+    start = (1 - fraction) * steps.max()
+    return values[steps >= start - 1e-9 * abs(start)]  # (1 - 1/3) * 1800 is 1200.0000000000002
 
 
 # ---------------------------------------------------------------------------------------------
