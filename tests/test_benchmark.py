@@ -129,6 +129,10 @@ def test_ideal_speedup_counts_rounds_of_equal_runs(bench):
     assert bench.ideal_speedup(3, 2) == 1.5       # two rounds: 2 runs, then 1
     assert bench.ideal_speedup(1, 2) == 1.0
     assert bench.ideal_speedup(7, 1) == 1.0
+    # two calls one after the other: 3 runs (2 rounds) then 3 runs (2 rounds), not 6 runs in 3 rounds
+    assert bench.ideal_speedup((3, 3), 2) == 1.5
+    assert bench.ideal_speedup((4, 3), 2) == 1.75
+    assert bench.ideal_speedup([12], 2) == 2.0
     with pytest.raises(ValueError):
         bench.ideal_speedup(0, 2)
 
@@ -165,7 +169,7 @@ def test_worker_grids_follow_the_presets(bench):
     grids = bench.worker_grids(0.5, ["03", "04"])
     assert [g["chapter"] for g in grids] == ["03", "04"]
     p3, p4 = presets.get_preset("ch03"), presets.get_preset("ch04")
-    assert grids[0]["n_runs"] == 3 + len(p3["clips"])
+    assert grids[0]["n_runs"] == 4 + len(p3["clips"]) and grids[0]["calls"] == (4, len(p3["clips"]))
     assert grids[1]["n_runs"] == len(p4["toy_datasets"]) * len(p4["methods"]) * len(p4["seeds"])
     assert all(callable(g["run"]) for g in grids)
     assert bench._scaled(300, 0.5) == 150 and bench._scaled(300, 0.001) == 2
