@@ -1178,9 +1178,10 @@ def late_mean(history: Mapping[str, Sequence], key: str, fraction: float = 0.5) 
     With the evaluations :math:`v_k` of ``history[key]`` at the generator steps
     :math:`t_k` = ``history["eval_step"]`` and :math:`T = \max_k t_k`, the mean of the
     :math:`v_k` with :math:`t_k \ge (1 - \text{fraction})\,T` (e.g. steps 3 000-6 000 of a 6 000-step
-    run for the default 0.5). A GAN trained with a constant learning rate does not settle: its
-    generator keeps moving (chapter 5's Dirac-GAN), so a metric of the last snapshot alone
-    fluctuates from one evaluation to the next; this is its level over late training.
+    run for the default 0.5). A GAN trained with a constant learning rate need not settle: its
+    generator can keep moving (chapter 5's Dirac-GAN never converges), so a metric of the last
+    snapshot alone can fluctuate from one evaluation to the next; this is its level over late
+    training.
 
     Parameters
     ----------
