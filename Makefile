@@ -49,8 +49,8 @@ nbval-default: $(STAMP)
 
 # Both replays at the same time, one worker process each (records are bit-identical whatever the
 # number of workers), each with a classifier cache of its own. Most cells of a chapter use one core,
-# so two replays side by side keep both cores busy: on 2 cores this takes about as long as one replay
-# with two workers (README, "Performance"). Each replay's output is printed when it ends.
+# so two replays side by side keep both cores busy where one replay after the other left one idle.
+# Each replay's output is printed when it ends.
 REPLAY_CACHE := $(CURDIR)/_build/replay-cache
 replays: $(STAMP)
 	$(MAKE) -j2 --output-sync=target replay-native replay-default
