@@ -33,7 +33,7 @@ Sections (``--only`` picks some):
               of several.
 ``workers``   Each sweep chapter's main grid (chapters 3-6, the quick presets' settings, steps
               times ``--grid-scale``) run serially and with 2 worker processes
-              (``wganbook.sweeps.map_runs``), interleaved: wall-time speed-up (goal >= 1.7) and whether
+              (``wganbook.lab.sweeps.map_runs``), interleaved: wall-time speed-up (goal >= 1.7) and whether
               the records are identical (CPU only; ``--chapters`` picks grids).
 ``book``      5. Wall time of each chapter's default run (executed into a temporary copy of the
               book, never touching ``book/*.ipynb``) and of ``pytest --nbval book/`` (``--book``).
@@ -62,9 +62,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wganbook import models, objectives, train as T  # noqa: E402
-from wganbook.data import load_images, sample_toy, seed_everything  # noqa: E402
-from wganbook.transport import w1  # noqa: E402
+from wganbook import models, objectives, train as T
+from wganbook.data import load_images, sample_toy, seed_everything
+from wganbook.transport import w1
+from wganbook.lab import critics
+from wganbook.lab import wgandiv
 
 SECTIONS = ("trainer", "critic", "w1", "threads", "workers", "book")
 CRITIC_METHODS = ("wgan-clip", "wgan-gp", "wgan-div", "wgan-sn", "wgan-ct")
@@ -521,7 +523,7 @@ def _run_full_chapter(path: Path, tmp: Path, device):
 
 
 # ---------------------------------------------------------------------------------------------
-# independent runs in worker processes (wganbook.sweeps.map_runs)
+# independent runs in worker processes (wganbook.lab.sweeps.map_runs)
 # ---------------------------------------------------------------------------------------------
 WORKER_CHAPTERS = ("03", "04", "05", "06")
 
@@ -545,9 +547,11 @@ def worker_grids(scale: float = 1.0, chapters=None) -> List[dict]:
 
     Each grid is ``dict(chapter, label, n_runs, run=callable(workers) -> records)`` (and ``calls``, the
     runs of each call, where the grid makes several calls one after the other); the settings are
-    read from ``wganbook.presets`` when this is called, so they follow the chapters.
+    read from ``wganbook.bookkit.presets`` when this is called, so they follow the chapters.
     """
-    from wganbook import divergence, presets, sweeps
+    from wganbook import divergence
+    from wganbook.bookkit import presets
+    from wganbook.lab import sweeps
 
     if not scale > 0:
         raise ValueError(f"scale must be > 0, got {scale!r}")
@@ -562,11 +566,11 @@ def worker_grids(scale: float = 1.0, chapters=None) -> List[dict]:
             # as in the chapter: the three toys and the critic started inside the box in one call
             clip = {"method": "wgan-clip", "clip": 0.01, "track_grad_norm": False}
             steps = _scaled(p["critic_steps"], scale)
-            a = sweeps.fit_static_critics({"clipping": clip,
+            a = critics.fit_static_critics({"clipping": clip,
                                            "inside": dict(clip, inside_box=True, datasets=["8gaussians"])},
                                           toys, steps=steps, batch_size=256, width=p["toy_width"],
                                           exact_w1=True, record_every=max(1, steps // 30), workers=workers)
-            b = sweeps.fit_static_critics(clips, ["swissroll"], steps=_scaled(p["deep_steps"], scale),
+            b = critics.fit_static_critics(clips, ["swissroll"], steps=_scaled(p["deep_steps"], scale),
                                           batch_size=64, width=p["deep_width"], depth=12, workers=workers)
             return list(a.values()) + list(b.values())
 
@@ -603,7 +607,7 @@ def worker_grids(scale: float = 1.0, chapters=None) -> List[dict]:
             if "features" not in cache:
                 cache["features"] = metrics.ClassifierFeatures(p["image_dataset"])
             return sweeps.run_grid(base, grid, seeds=seeds, metric=["fd"], data=images, n_eval=p["n_eval"],
-                                   features=cache["features"], train_fn=divergence.make_train_fn(p["arch"]),
+                                   features=cache["features"], train_fn=wgandiv.make_train_fn(p["arch"]),
                                    workers=workers)
 
         out.append(dict(chapter="05", label=f"sampling strategies: {len(p['methods'])} methods x "
@@ -679,7 +683,7 @@ def bench_workers(args, device, out: dict) -> None:
     untimed warm-up call (a notebook pays that start-up, ~2-3 s, once). Reports the wall-time
     speed-up per round and whether the two give identical records (digest).
     """
-    from wganbook import sweeps
+    from wganbook.lab import sweeps
 
     if device.type != "cpu":
         print("  [workers] skipped: on a GPU the runs stay in one process", flush=True)
@@ -731,7 +735,7 @@ def ideal_speedup(n_runs, workers: int) -> float:
 
 def workers_report(w: dict) -> List[str]:
     """The markdown lines of the workers section."""
-    lines = [f"**Independent runs in worker processes** (`wganbook.sweeps.map_runs`: each chapter's main grid "
+    lines = [f"**Independent runs in worker processes** (`wganbook.lab.sweeps.map_runs`: each chapter's main grid "
              f"at {w['scale']:g} x its quick preset's steps, serial vs 2 worker processes, one torch thread each; "
              f"median of {w['repeats']} interleaved rounds; pool start-up, paid once per session: "
              f"{w['warmup_s']:.1f} s; load average {w['loadavg_start'][0]:.1f} at the start, "

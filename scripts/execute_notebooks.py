@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from wganbook.notebook import package_digest, stamp_digest
+from wganbook.bookkit.notebook import package_digest, stamp_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"

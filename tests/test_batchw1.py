@@ -8,6 +8,8 @@ from torch import nn
 
 from wganbook import batchw1, transport
 from wganbook.models import Generator
+from wganbook import duality
+from wganbook.lab import paradox
 
 
 # ------------------------------------------------------------------------- copies of one image
@@ -176,7 +178,7 @@ def test_exact_w1_generator_finds_geometric_median():
     """
     corners = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
     gen = _ConstantGenerator(2)
-    hist = batchw1.train_exact_w1_generator(gen, corners, steps=400, batch_size=4, lr=0.02,
+    hist = paradox.train_exact_w1_generator(gen, corners, steps=400, batch_size=4, lr=0.02,
                                             betas=(0.5, 0.999), seed=0, record_every=100)
     torch.testing.assert_close(gen.c.detach(), torch.zeros(2), atol=0.03, rtol=0)
     assert hist["w1"][-1] == pytest.approx(math.sqrt(2), abs=0.01)
@@ -200,7 +202,7 @@ def test_estimates_of_optimal_linear_critic_on_a_translation():
     shift = torch.tensor([3.0, 0.0, 0.0, 0.0])
     critic = _Linear([-1.0, 0.0, 0.0, 0.0])
     # pair each real batch with its own translate: fake drawn by the same indices
-    out = batchw1.evaluate_estimates("wgan-gp", critic, real, real + shift, n_batches=3, batch_size=200)
+    out = paradox.evaluate_estimates("wgan-gp", critic, real, real + shift, n_batches=3, batch_size=200)
     np.testing.assert_allclose(out["exact"], 3.0, atol=1e-9)
     np.testing.assert_allclose(out["estimate"], 3.0, atol=1e-5)
 
@@ -211,7 +213,7 @@ def test_ct_estimate_never_exceeds_exact_w1():
     real = torch.randn(300, 6, generator=g)
     fake = torch.randn(300, 6, generator=g) + 0.5
     critic = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 1), nn.Flatten(0))
-    out = batchw1.evaluate_estimates("wgan-ct", critic, real, fake, n_batches=10, batch_size=32, seed=3)
+    out = paradox.evaluate_estimates("wgan-ct", critic, real, fake, n_batches=10, batch_size=32, seed=3)
     assert np.all(out["estimate"] <= out["exact"] + 1e-9)
     np.testing.assert_allclose(out["error"], out["estimate"] - out["exact"])
 
@@ -221,7 +223,7 @@ def test_ct_estimate_is_exact_at_the_kantorovich_potential():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(16, 5, generator=g, dtype=torch.float64)
     y = torch.randn(16, 5, generator=g, dtype=torch.float64) + 1.0
-    f, _, value = transport.kantorovich_potentials(x, y)
+    f, _, value = duality.kantorovich_potentials(x, y)
     lookup = {tuple(row.tolist()): float(v) for row, v in zip(x, f)}
 
     class _Table(nn.Module):
@@ -232,14 +234,14 @@ def test_ct_estimate_is_exact_at_the_kantorovich_potential():
         def forward(self, z):
             return torch.tensor([lookup.get(tuple(r.tolist()), 0.0) for r in z.double()])
 
-    out = batchw1.evaluate_estimates("wgan-ct", _Table(), x, y, n_batches=2, batch_size=16)
+    out = paradox.evaluate_estimates("wgan-ct", _Table(), x, y, n_batches=2, batch_size=16)
     np.testing.assert_allclose(out["estimate"], value, atol=1e-9)
     np.testing.assert_allclose(out["exact"], value, atol=1e-12)
 
 
 def test_evaluate_estimates_rejects_unknown_method():
     with pytest.raises(ValueError, match="method must be one of"):
-        batchw1.evaluate_estimates("wgan-x", _Linear([1.0]), torch.zeros(4, 1), torch.zeros(4, 1))
+        paradox.evaluate_estimates("wgan-x", _Linear([1.0]), torch.zeros(4, 1), torch.zeros(4, 1))
 
 
 def test_nearest_distances_leave_one_out():

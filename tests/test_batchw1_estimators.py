@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from wganbook import batchw1, transport
+from wganbook.lab import paradox
 
 
 def _cloud(n, d, seed):
@@ -120,12 +121,12 @@ def test_estimate_error_hand_case():
     history = {"step": [1, 2, 3], "w1_estimate": [1.0, 3.0, 2.0], "w1_step": [1, 3],
                "w1_exact": [2.0, 4.0]}
     # |1 - 2| / 2 = 0.5 and |2 - 4| / 4 = 0.5
-    assert batchw1.estimate_error(history) == pytest.approx(0.5)
+    assert paradox.estimate_error(history) == pytest.approx(0.5)
 
 
 def test_train_variant_rejects_non_bool_spectral():
     with pytest.raises(TypeError, match="spectral must be a bool"):
-        batchw1.train_variant({"method": "gan-ns", "data": "digits", "steps": 1, "spectral": 1})
+        paradox.train_variant({"method": "gan-ns", "data": "digits", "steps": 1, "spectral": 1})
 
 
 def test_exact_w1_generator_with_identity_embedding_matches_pixels():
@@ -136,7 +137,7 @@ def test_exact_w1_generator_with_identity_embedding_matches_pixels():
     for embed in (None, torch.nn.Identity()):
         torch.manual_seed(0)
         g = make_generator("digits")
-        runs.append(batchw1.train_exact_w1_generator(g, images, steps=3, batch_size=8, seed=0,
+        runs.append(paradox.train_exact_w1_generator(g, images, steps=3, batch_size=8, seed=0,
                                                      record_every=1, embed=embed)["w1"])
     assert runs[0] == pytest.approx(runs[1], rel=1e-12)
 
@@ -145,5 +146,5 @@ def test_exact_w1_generator_rejects_bad_embed():
     from wganbook.models import make_generator
 
     with pytest.raises(TypeError, match="embed must be None or a callable"):
-        batchw1.train_exact_w1_generator(make_generator("digits"), torch.zeros(8, 1, 8, 8), steps=1,
+        paradox.train_exact_w1_generator(make_generator("digits"), torch.zeros(8, 1, 8, 8), steps=1,
                                          batch_size=4, embed="features")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from wganbook.lab import critics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,9 +153,9 @@ def test_records_digest_sees_the_last_bit_and_ignores_wall_time(bench):
 
 
 def test_records_digest_of_static_fits_sees_the_weights(bench):
-    from wganbook import sweeps
+    from wganbook.lab import sweeps
 
-    fits = sweeps.fit_static_critics({"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=2, batch_size=16,
+    fits = critics.fit_static_critics({"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=2, batch_size=16,
                                      width=8, n_points=16, workers=1)
     fit = fits[("gp", "8gaussians")]
     d = bench.records_digest([fit])
@@ -164,7 +165,7 @@ def test_records_digest_of_static_fits_sees_the_weights(bench):
 
 
 def test_worker_grids_follow_the_presets(bench):
-    from wganbook import presets
+    from wganbook.bookkit import presets
 
     grids = bench.worker_grids(0.5, ["03", "04"])
     assert [g["chapter"] for g in grids] == ["03", "04"]

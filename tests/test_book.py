@@ -4,8 +4,9 @@ import json
 import nbformat
 import pytest
 
-from wganbook import book, presets
+from wganbook.bookkit import runner, presets
 from wganbook.data import DatasetMissingError
+from wganbook.bookkit import chapters
 
 
 def _tiny_book(folder, name="07_tiny.ipynb", params_source=None, body=None):
@@ -24,7 +25,7 @@ def _tiny_book(folder, name="07_tiny.ipynb", params_source=None, body=None):
             "from wganbook import presets\n"
             f"params = presets.validate({key!r}, {{" + ", ".join(f"{n!r}: {n}" for n in names) + "})"),
         nbformat.v4.new_code_cell(
-            "from wganbook.notebook import glue\nglue('answer', 0.125)\nglue('preset_used', preset)"),
+            "from wganbook.bookkit.notebook import glue\nglue('answer', 0.125)\nglue('preset_used', preset)"),
     ]
     if body:
         nb.cells.append(nbformat.v4.new_code_cell(body))
@@ -58,32 +59,32 @@ def _cli(*argv):
 def test_chapter_helpers(tmp_path):
     _tiny_book(tmp_path / "book")
     _tiny_book(tmp_path / "book", "03_other.ipynb", CH03)
-    paths = book.chapter_notebooks(tmp_path / "book")
+    paths = chapters.chapter_notebooks(tmp_path / "book")
     assert [p.name for p in paths] == ["03_other.ipynb", "07_tiny.ipynb"]
-    assert [p.name for p in book.chapter_notebooks(tmp_path / "book", ["ch07"])] == ["07_tiny.ipynb"]
-    assert book.chapter_key(paths[0]) == "ch03"
-    assert book.chapter_parameters(paths[1]) == {"preset": "quick", "seed": 0, "device": "auto",
+    assert [p.name for p in chapters.chapter_notebooks(tmp_path / "book", ["ch07"])] == ["07_tiny.ipynb"]
+    assert chapters.chapter_key(paths[0]) == "ch03"
+    assert chapters.chapter_parameters(paths[1]) == {"preset": "quick", "seed": 0, "device": "auto",
                                                  "results_dir": "../results"}
     with pytest.raises(ValueError, match="chapters must be among"):
-        book.chapter_notebooks(tmp_path / "book", ["09"])
+        chapters.chapter_notebooks(tmp_path / "book", ["09"])
 
 
 def test_chapter_parameters_reads_any_comment(tmp_path):
     nb = _tiny_book(tmp_path / "book", "01_x.ipynb",
                     'preset = "quick"\nseed = 0\ndevice = "auto"\n'
                     "clip = None  # the bound (WGAN's c = 0.01)\nlr = 1e-3   # 'quoted' = x")
-    assert book.chapter_parameters(nb) == {"preset": "quick", "seed": 0, "device": "auto",
+    assert chapters.chapter_parameters(nb) == {"preset": "quick", "seed": 0, "device": "auto",
                                            "clip": None, "lr": 1e-3}
 
 
 def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
     _tiny_book(tmp_path / "book", body=(
-        "from wganbook.claims import claim\n"
+        "from wganbook.bookkit.claims import claim\n"
         "claim('ch7.tiny-fails', 'a claim that does not hold', value=1.0, holds=False)"))
     out = tmp_path / "runs"
     logs = []
-    records = book.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
-    rec = json.loads((out / "07_tiny" / book.RESULTS_FILE).read_text())
+    records = runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
+    rec = json.loads((out / "07_tiny" / runner.RESULTS_FILE).read_text())
     assert rec == records[0]
     assert rec["status"] == "completed" and rec["parameters"] == {"preset": "full"}
     assert rec["metrics"] == {"answer": 0.125, "preset_used": "full"}
@@ -101,38 +102,38 @@ def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in stored.cells)
     # a second run skips the completed chapter
     logs.clear()
-    book.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
+    runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
     assert any("already completed" in line for line in logs)
-    assert book.load_results(out)[0]["chapter"] == "07_tiny"
-    table = book.results_table(book.load_results(out))
+    assert runner.load_results(out)[0]["chapter"] == "07_tiny"
+    table = runner.results_table(runner.load_results(out))
     assert "07_tiny" in table and "completed" in table
     # a truncated results.json: a clear error naming the file and what to do, before any run
-    path = out / "07_tiny" / book.RESULTS_FILE
+    path = out / "07_tiny" / runner.RESULTS_FILE
     path.write_text(path.read_text()[:40])
     with pytest.raises(ValueError, match=r"results\.json is not valid JSON .*Delete it"):
-        book.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
+        runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
     with pytest.raises(ValueError, match=r"07_tiny.results\.json is not valid JSON"):
-        book.load_results(out)
+        runner.load_results(out)
     # --force reruns it and replaces the damaged record
-    book.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append, force=True)
+    runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append, force=True)
     assert json.loads(path.read_text())["status"] == "completed"
 
 
 def test_run_book_rejects_bad_input_before_running(tmp_path):
     _tiny_book(tmp_path / "book")
     with pytest.raises(ValueError, match="outside the book folder"):
-        book.run_book(out=tmp_path / "book" / "runs", book_dir=tmp_path / "book")
+        runner.run_book(out=tmp_path / "book" / "runs", book_dir=tmp_path / "book")
     with pytest.raises(ValueError, match="unknown parameter.*results_dir"):
-        book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"lamda": 1.0})
+        runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"lamda": 1.0})
     with pytest.raises(ValueError, match="preset must be one of: quick, full"):
-        book.run_book(preset="huge", out=tmp_path / "runs", book_dir=tmp_path / "book")
+        runner.run_book(preset="huge", out=tmp_path / "runs", book_dir=tmp_path / "book")
     with pytest.raises(TypeError, match="07_tiny: seed"):
-        book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"seed": "zero"})
+        runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"seed": "zero"})
     with pytest.raises(ValueError, match="--offline-data must be one of: digits"):
-        book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", offline_data="mnist")
+        runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", offline_data="mnist")
     # step_scale must reach every chapter: one without it in its parameters cell is named
     with pytest.raises(ValueError, match="step_scale: chapter.s. 07_tiny do not take step_scale"):
-        book.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"step_scale": 0.5})
+        runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"step_scale": 0.5})
     assert not (tmp_path / "runs").exists()
 
 
@@ -159,7 +160,7 @@ def test_cli_bad_values_give_one_line_naming_the_parameter(tmp_path, capsys, nam
 
 def test_step_scale_override_scales_every_step_count(tmp_path):
     _image_book(tmp_path / "book")
-    plans = book.resolve_chapters(book.chapter_notebooks(tmp_path / "book"), "full",
+    plans = runner.resolve_chapters(chapters.chapter_notebooks(tmp_path / "book"), "full",
                                   {"step_scale": 0.01})
     by = {p["key"]: p for p in plans}
     full3 = presets.get_preset("ch03", "full")
@@ -184,19 +185,19 @@ def test_dataset_parameters_and_offline_overrides():
     values = {"dataset": "mnist", "toy_dataset": "8gaussians", "toy_datasets": ["8gaussians"],
               "image_datasets": ["mnist", "cifar10"], "mixed_datasets": ["8gaussians", "cifar10"],
               "image_dataset": "digits", "steps": 3}
-    assert book.dataset_parameters(values) == {
+    assert runner.dataset_parameters(values) == {
         "dataset": "mnist", "image_datasets": ["mnist", "cifar10"],
         "mixed_datasets": ["8gaussians", "cifar10"], "image_dataset": "digits"}
-    assert book.offline_overrides(values, "digits") == {
+    assert runner.offline_overrides(values, "digits") == {
         "dataset": "digits", "image_datasets": ["digits"], "mixed_datasets": ["8gaussians", "digits"]}
 
 
 def test_missing_datasets_are_listed_at_once_with_the_one_switch(tmp_path, monkeypatch):
     monkeypatch.setenv("WGANBOOK_DATA", str(tmp_path / "empty"))
     folder = _image_book(tmp_path / "book")
-    notebooks = book.chapter_notebooks(folder)
+    notebooks = chapters.chapter_notebooks(folder)
     with pytest.raises(DatasetMissingError) as info:
-        book.check_datasets(notebooks, "full", {})
+        runner.check_datasets(notebooks, "full", {})
     text = str(info.value)
     assert text.startswith("2 image dataset(s) needed at preset 'full' are missing")
     assert "'mnist', needed by 03_a: dataset; 06_d: image_dataset, image_datasets" in text
@@ -205,17 +206,17 @@ def test_missing_datasets_are_listed_at_once_with_the_one_switch(tmp_path, monke
     for fix in ("-p dataset digits", "-p image_dataset digits", "-p image_datasets '[digits]'"):
         assert fix in text
     # the switch replaces every one of them; nothing is missing any more
-    book.check_datasets(notebooks, "full", {}, offline_data="digits")
-    plans = book.resolve_chapters(notebooks, "full", {}, offline_data="digits")
+    runner.check_datasets(notebooks, "full", {}, offline_data="digits")
+    plans = runner.resolve_chapters(notebooks, "full", {}, offline_data="digits")
     assert [p["parameters"] for p in plans] == [
         {"preset": "full", "dataset": "digits"}, {"preset": "full", "dataset": "digits"},
         {"preset": "full", "image_dataset": "digits"},
         {"preset": "full", "image_dataset": "digits", "image_datasets": ["digits"]}]
     # an explicit override wins over the switch
-    plans = book.resolve_chapters(notebooks, "full", {"image_datasets": ["cifar10"]}, offline_data="digits")
+    plans = runner.resolve_chapters(notebooks, "full", {"image_datasets": ["cifar10"]}, offline_data="digits")
     assert plans[3]["parameters"]["image_datasets"] == ["cifar10"]
     # the quick preset needs no files
-    book.check_datasets(notebooks, "quick", {})
+    runner.check_datasets(notebooks, "quick", {})
 
 
 def test_dry_run_validates_and_prints_the_plan_without_running(tmp_path, capsys, monkeypatch):
@@ -239,29 +240,29 @@ def test_dry_run_validates_and_prints_the_plan_without_running(tmp_path, capsys,
 def test_plan_counts_runs_and_uses_a_measured_throughput(tmp_path):
     folder = _image_book(tmp_path / "book")
     throughput = {"gpu": "test", "chapters": {"ch04": {"generator_steps_per_s": 50.0}}}
-    rows = {r["key"]: r for r in book.plan_book("full", {"step_scale": 0.5}, book_dir=folder,
+    rows = {r["key"]: r for r in runner.plan_book("full", {"step_scale": 0.5}, book_dir=folder,
                                                  offline_data="digits", throughput=throughput)}
     for key, row in rows.items():
-        if key in book.RUN_PLAN:
+        if key in chapters.RUN_PLAN:
             assert row["runs"] == sum(e.runs for e in row["entries"])
             assert row["generator_steps"] == sum(e.runs * e.steps for e in row["entries"])
         else:
             assert row["runs"] is None and row["generator_steps"] is None
-    if "ch04" in book.RUN_PLAN:
+    if "ch04" in chapters.RUN_PLAN:
         assert rows["ch04"]["gpu_minutes"] == pytest.approx(rows["ch04"]["generator_steps"] / 50 / 60)
     assert rows["ch03"]["gpu_minutes"] is None
-    table = book.plan_table(rows.values())
+    table = runner.plan_table(rows.values())
     assert table.splitlines()[0].startswith("| chapter | training runs | generator steps |")
     bad = tmp_path / "t.json"
     bad.write_text("{")
     with pytest.raises(ValueError, match="t.json is not valid JSON"):
-        book.load_throughput(bad)
-    assert book.load_throughput(tmp_path / "absent.json") is None
+        runner.load_throughput(bad)
+    assert runner.load_throughput(tmp_path / "absent.json") is None
 
 
 def test_run_plan_names_only_preset_parameters():
     """RUN_PLAN's formulas read only parameters the chapters' presets define (both presets)."""
-    for key, plan in book.RUN_PLAN.items():
+    for key, plan in chapters.RUN_PLAN.items():
         for preset in ("quick", "full"):
             entries = plan(presets.validate(key, {"preset": preset}))
             for e in entries:
@@ -269,7 +270,7 @@ def test_run_plan_names_only_preset_parameters():
 
 
 def test_preset_table_lists_both_presets():
-    table = book.preset_table(["ch07"])
+    table = runner.preset_table(["ch07"])
     assert table.splitlines()[0] == "| chapter | parameter | quick | full |"
     assert "| ch07 | `results_dir` | ../results | ../results |" in table
 
@@ -291,11 +292,11 @@ def test_papermill_parses_every_real_parameters_cell(caplog):
 
     import papermill
 
-    paths = book.chapter_notebooks(Path(__file__).resolve().parents[1] / "book")
+    paths = chapters.chapter_notebooks(Path(__file__).resolve().parents[1] / "book")
     assert len(paths) >= 7
     for path in paths:
         caplog.clear()
         with caplog.at_level(logging.WARNING):
             found = papermill.inspect_notebook(str(path))
         assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()], path.name
-        assert list(found) == list(book.chapter_parameters(path)), path.name
+        assert list(found) == list(chapters.chapter_parameters(path)), path.name

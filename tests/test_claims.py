@@ -6,8 +6,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from wganbook import claims, notebook
-from wganbook.claims import claim, report
+from wganbook.bookkit import claims, notebook
+from wganbook.bookkit.claims import claim, report
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -134,7 +134,7 @@ def _tiny_chapter(folder: Path) -> Path:
     params = nbformat.v4.new_code_cell('preset = "quick"\nseed = 0\ndevice = "auto"\nresults_dir = "../results"')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
-        "from wganbook.claims import claim, report\n"
+        "from wganbook.bookkit.claims import claim, report\n"
         "claim('ch7.small-seed', 'the seed is below 2', value=seed, holds=seed < 2)\n"
         "report('ch7.twice', 'twice the seed', value=2 * seed, paper=1.0)")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

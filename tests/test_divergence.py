@@ -8,6 +8,7 @@ import torch
 
 from wganbook import divergence as dv
 from wganbook import lipschitz
+from wganbook.lab import wgandiv
 
 GRID = np.linspace(-12.0, 12.0, 24001)
 P = dv.GaussianMixture1D([-1.0], [0.5])
@@ -173,7 +174,7 @@ def _batches(n=32, shape=(3, 2, 2), seed=1):
 def test_linear_critic_penalty_is_k_norm_to_the_p_for_every_strategy(strategy):
     real, fake = _batches()
     w = torch.linspace(-0.3, 0.5, 12, dtype=torch.float64)
-    f = dv.linear_critic(w, b=0.7)
+    f = wgandiv.linear_critic(w, b=0.7)
     k, p = 2.0, 6.0
     pen = lipschitz.div_penalty(f, real, fake, k=k, p=p, strategy=strategy,
                                 generator=torch.Generator().manual_seed(0))
@@ -188,7 +189,7 @@ def test_penalty_is_invariant_under_critic_sign_flip(strategy):
     real, fake = _batches()
     f = _critic().double()
     a = lipschitz.div_penalty(f, real, fake, strategy=strategy, generator=torch.Generator().manual_seed(3))
-    b = lipschitz.div_penalty(dv.Negated(f), real, fake, strategy=strategy,
+    b = lipschitz.div_penalty(wgandiv.Negated(f), real, fake, strategy=strategy,
                               generator=torch.Generator().manual_seed(3))
     assert float(a.detach()) == pytest.approx(float(b.detach()), rel=1e-12)
 
@@ -221,14 +222,14 @@ def test_reference_penalty_bad_input():
     with pytest.raises(ValueError, match="same shape"):
         dv.reference_penalty("paper", _critic().double(), real, fake[:3])
     with pytest.raises(TypeError, match="w must be"):
-        dv.linear_critic([1.0, 2.0])
+        wgandiv.linear_critic([1.0, 2.0])
 
 
 def test_critic_objective_of_linear_critic():
     real, fake = _batches()
     w = torch.full((12,), 0.1, dtype=torch.float64)
-    f = dv.linear_critic(w)
-    out = dv.critic_objective("wgan-div", f, real, fake, k=2.0, p=6.0, strategy="real-fake")
+    f = wgandiv.linear_critic(w)
+    out = wgandiv.critic_objective("wgan-div", f, real, fake, k=2.0, p=6.0, strategy="real-fake")
     gap = float((real.reshape(32, -1) @ w).mean() - (fake.reshape(32, -1) @ w).mean())
     assert out["gap"] == pytest.approx(gap, rel=1e-9)
     assert out["penalty"] == pytest.approx(2.0 * float(w.norm()) ** 6, rel=1e-6)
@@ -239,30 +240,30 @@ def test_critic_objective_of_linear_critic():
 # ------------------------------------------------------------------ experiment helpers
 def test_mlp_image_models_shapes_and_range():
     torch.manual_seed(0)
-    gen, critic = dv.make_models("digits", "mlp", width=16, depth=1, z_dim=4)
+    gen, critic = wgandiv.make_models("digits", "mlp", width=16, depth=1, z_dim=4)
     with torch.no_grad():
         x = gen(gen.sample_z(5))
         assert x.shape == (5, 1, 8, 8) and float(x.abs().max()) <= 1.0
         assert critic(x).shape == (5,)
     with pytest.raises(ValueError, match="arch must be one of"):
-        dv.make_models("digits", "resnet")
+        wgandiv.make_models("digits", "resnet")
     with pytest.raises(ValueError, match="arch must be one of"):
-        dv.make_train_fn("resnet")
+        wgandiv.make_train_fn("resnet")
 
 
 def test_make_train_fn_is_deterministic():
-    fn = dv.make_train_fn("mlp", width=16, depth=1, z_dim=4)
+    fn = wgandiv.make_train_fn("mlp", width=16, depth=1, z_dim=4)
     cfg = {"method": "wgan-div", "data": "digits", "steps": 2, "n_critic": 1, "batch_size": 8,
            "seed": 3, "device": "cpu", "progress": False}
     images = torch.rand(32, 1, 8, 8) * 2 - 1
     a, b = fn(dict(cfg), data=images), fn(dict(cfg), data=images)
     for pa, pb in zip(a.generator.parameters(), b.generator.parameters()):
         assert torch.equal(pa, pb)
-    assert isinstance(a.generator, dv.MLPImageGenerator)
+    assert isinstance(a.generator, wgandiv.MLPImageGenerator)
 
 
 def test_fit_critic_1d_identical_distributions_give_zero_objective():
-    out, critic = dv.fit_critic_1d("wgan-div", P, P, steps=30, batch_size=64, width=8, n_eval=2000,
+    out, critic = wgandiv.fit_critic_1d("wgan-div", P, P, steps=30, batch_size=64, width=8, n_eval=2000,
                                    k=2.0, p=6.0, strategy="real+fake")
     assert set(out) == {"objective", "gap", "penalty", "grad_norm"}
     assert out["objective"] <= out["gap"] + 1e-12  # the penalty is non-negative
@@ -279,12 +280,12 @@ def test_strategy_sensitivity_ranges_within_seed():
     recs = [_record("a", "s1", 0, 1.0), _record("a", "s2", 0, 4.0), _record("a", "s3", 0, 2.0),
             _record("a", "s1", 1, 9.0), _record("a", "s2", 1, 8.0), _record("b", "s1", 0, 5.0),
             _record("b", "s2", 0, float("nan"))]
-    rows = dv.strategy_sensitivity(recs, "fd")
+    rows = wgandiv.strategy_sensitivity(recs, "fd")
     assert rows[0] == {"method": "a", "seed": 0, "range": 3.0, "best": "s1", "worst": "s2", "n": 3}
     assert rows[1]["range"] == pytest.approx(1.0) and rows[1]["best"] == "s2"
     assert rows[2]["range"] == 0.0 and rows[2]["n"] == 1  # the NaN run is left out
     with pytest.raises(ValueError, match="no finite"):
-        dv.strategy_sensitivity([_record("a", "s1", 0, float("nan"))])
+        wgandiv.strategy_sensitivity([_record("a", "s1", 0, float("nan"))])
 
 
 def test_kp_grid_cross_and_product():
@@ -298,10 +299,10 @@ def test_kp_grid_cross_and_product():
 
 
 def test_post_fid_table_has_six_strategies_per_model():
-    assert set(dv.POST_FID) == {"WGAN-GP", "CTGAN", "WGAN-div"}
-    assert all(len(v) == len(lipschitz.SAMPLING_STRATEGIES) for v in dv.POST_FID.values())
+    assert set(wgandiv.POST_FID) == {"WGAN-GP", "CTGAN", "WGAN-div"}
+    assert all(len(v) == len(lipschitz.SAMPLING_STRATEGIES) for v in wgandiv.POST_FID.values())
     # the post's finding: WGAN-GP's best is worse than WGAN-div's worst
-    assert min(dv.POST_FID["WGAN-GP"]) > max(dv.POST_FID["WGAN-div"])
+    assert min(wgandiv.POST_FID["WGAN-GP"]) > max(wgandiv.POST_FID["WGAN-div"])
 
 
 def test_plot_strategy_ablation_draws_one_bar_per_cell():
@@ -311,7 +312,7 @@ def test_plot_strategy_ablation_draws_one_bar_per_cell():
 
     recs = [_record(m, s, seed, 1.0 + seed) for m in ("a", "b") for s in ("s1", "s2") for seed in (0, 1)]
     fig, ax = plt.subplots()
-    dv.plot_strategy_ablation(ax, recs, "fd", reference=0.5)
+    wgandiv.plot_strategy_ablation(ax, recs, "fd", reference=0.5)
     assert len(ax.patches) == 4
     assert [t.get_text() for t in ax.get_xticklabels()] == ["s1", "s2"]
     plt.close(fig)
@@ -323,7 +324,7 @@ def test_real_reference_distance_uses_only_images_outside_the_reference():
     images, _ = data.load_images("digits")
     ref = metrics.reference_images("digits", 1000)
     flat = lambda x: x.reshape(x.shape[0], -1).double().numpy()  # noqa: E731 - pixel "features"
-    fd, n = dv.real_reference_distance("digits", images, 1000, flat)
+    fd, n = wgandiv.real_reference_distance("digits", images, 1000, flat)
     assert n == images.shape[0] - 1000  # digits: the reference is 1000 of the 1797 images
     assert fd > 0
     # the same pixels compared with the reference itself give 0
@@ -336,7 +337,7 @@ def test_trained_1d_critic_reaches_the_closed_form():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny nets: one thread is fastest and avoids oversubscription
     try:
-        out, _ = dv.fit_critic_1d("wgan-div", P, Q, steps=600, k=2.0, p=6.0, strategy="real+fake")
+        out, _ = wgandiv.fit_critic_1d("wgan-div", P, Q, steps=600, k=2.0, p=6.0, strategy="real+fake")
     finally:
         torch.set_num_threads(threads)
     assert out["objective"] == pytest.approx(exact, rel=0.03)
@@ -429,7 +430,7 @@ def test_sensitivity_summary_by_hand():
             _record("a", "s1", 1, 2.0), _record("a", "s2", 1, 3.0),
             _record("b", "s1", 0, 5.0), _record("b", "s2", 0, 5.5),
             _record("b", "s1", 1, 9.0), _record("b", "s2", 1, 9.5)]
-    out = dv.sensitivity_summary(recs, "fd")
+    out = wgandiv.sensitivity_summary(recs, "fd")
     assert out["per"]["a"] == {"strategy_range": 2.0, "seed_range": 1.0, "best": ["s1", "s1"]}
     assert out["per"]["b"]["strategy_range"] == pytest.approx(0.5)
     assert out["per"]["b"]["seed_range"] == pytest.approx(4.0)
@@ -440,24 +441,24 @@ def test_sensitivity_summary_by_hand():
 def test_select_records_and_kp_summary():
     recs = [_record("wgan-div", "real-fake", 0, 3.0), _record("wgan-div", "real-fake", 1, 5.0),
             _record("wgan-div", "real", 0, 7.0), _record("wgan-gp", "real-fake", 0, 9.0)]
-    centre = dv.select_records(recs, method="wgan-div", strategy="real-fake", seed=[0])
+    centre = wgandiv.select_records(recs, method="wgan-div", strategy="real-fake", seed=[0])
     assert [r["metrics"]["fd"] for r in centre] == [3.0]
-    assert len(dv.select_records(recs, method=["wgan-div", "wgan-gp"], strategy="real-fake")) == 3
-    assert dv.select_records(recs, nonexistent=1) == []
+    assert len(wgandiv.select_records(recs, method=["wgan-div", "wgan-gp"], strategy="real-fake")) == 3
+    assert wgandiv.select_records(recs, nonexistent=1) == []
     grid = [{"combo": {"kp": "k=1,p=6"}, "seed": 0, "metrics": {"fd": 4.0},
              "config": {"method": "wgan-div", "k": 1.0, "p": 6.0}},
             {"combo": {"kp": "k=1,p=6"}, "seed": 1, "metrics": {"fd": 6.0},
              "config": {"method": "wgan-div", "k": 1.0, "p": 6.0}}]
-    rows = dv.kp_summary(dv.select_records(recs, method="wgan-div", strategy="real-fake") + grid)
+    rows = wgandiv.kp_summary(wgandiv.select_records(recs, method="wgan-div", strategy="real-fake") + grid)
     assert rows == [{"k": 2.0, "p": 6.0, "mean": 4.0, "min": 3.0, "max": 5.0, "n": 2},
                     {"k": 1.0, "p": 6.0, "mean": 5.0, "min": 4.0, "max": 6.0, "n": 2}]
     with pytest.raises(ValueError, match="no finite"):
-        dv.kp_summary([])
+        wgandiv.kp_summary([])
 
 
 def test_paper_tables_and_the_column_inference():
-    assert dv.PAPER_FID["WGAN-div"] == (18.1, 15.2, 15.9)
-    assert all(len(v) == len(dv.PAPER_FID_DATASETS) for v in dv.PAPER_FID.values())
-    celeba = dv.PAPER_FID_DATASETS.index("CelebA")
+    assert wgandiv.PAPER_FID["WGAN-div"] == (18.1, 15.2, 15.9)
+    assert all(len(v) == len(wgandiv.PAPER_FID_DATASETS) for v in wgandiv.PAPER_FID.values())
+    celeba = wgandiv.PAPER_FID_DATASETS.index("CelebA")
     # column (1) of the six-strategy table equals the CelebA column for every model in both
-    assert all(dv.POST_FID[m][0] == dv.PAPER_FID[m][celeba] for m in dv.POST_FID)
+    assert all(wgandiv.POST_FID[m][0] == wgandiv.PAPER_FID[m][celeba] for m in wgandiv.POST_FID)

@@ -17,7 +17,7 @@ results.json -- without a GPU and without network:
   poison the user's cache).
 
 Nothing of the full preset is changed except, per chapter, the test-only overrides in
-``wganbook.book.SMOKE_OVERRIDES`` (with ``step_scale = wganbook.book.SMOKE_STEP_SCALE`` everywhere;
+``wganbook.bookkit.runner.SMOKE_OVERRIDES`` (with ``step_scale = wganbook.bookkit.runner.SMOKE_STEP_SCALE`` everywhere;
 evaluation sizes and the lengths of some grids where the CPU cost of the 299x299 Inception network
 or of many runs would not fit CI's 10 minutes).
 """
@@ -30,14 +30,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wganbook import book
+from wganbook.bookkit import runner
+from wganbook.bookkit import chapters
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
 #: Factor on every step count of the full preset (each floors at presets.MIN_STEPS = 2), and the
 #: test-only overrides per chapter: both live in the package (chapter 7 shows them).
-STEP_SCALE = book.SMOKE_STEP_SCALE
-OVERRIDES = book.SMOKE_OVERRIDES
+STEP_SCALE = runner.SMOKE_STEP_SCALE
+OVERRIDES = runner.SMOKE_OVERRIDES
 
 #: Chapters whose own code is known to break at the full preset / tiny steps: chapter -> reason.
 #: Each entry is reported to the chapter's author with the exact fix; nothing else is excused.
@@ -139,17 +140,17 @@ def test_chapter_runs_at_the_full_preset(chapter, full_env, request):
         request.applymarker(pytest.mark.xfail(reason=KNOWN_BROKEN[chapter], strict=False))
     out = full_env / "runs"
     overrides = {"step_scale": STEP_SCALE, **OVERRIDES.get("ch" + chapter, {})}
-    plan = book.plan_book("full", overrides, [chapter], BOOK)[0]
+    plan = runner.plan_book("full", overrides, [chapter], BOOK)[0]
     t0 = time.process_time()
-    records = book.run_book(preset="full", out=out, overrides=overrides, chapters=[chapter],
+    records = runner.run_book(preset="full", out=out, overrides=overrides, chapters=[chapter],
                             book_dir=BOOK, log=lambda msg: None, execution_timeout=3600)
     rec = records[0]
     assert rec["status"] == "completed", rec.get("error")
     folder = out / rec["chapter"]
-    assert (folder / book.RESULTS_FILE).is_file() and (folder / f"{rec['chapter']}.ipynb").is_file()
+    assert (folder / runner.RESULTS_FILE).is_file() and (folder / f"{rec['chapter']}.ipynb").is_file()
     assert rec["parameters"]["preset"] == "full"
     # every training run of the chapter checkpointed (one folder per train() call), and their
-    # number is the plan's (book.RUN_PLAN mirrors the chapters' grids)
+    # number is the plan's (chapters.RUN_PLAN mirrors the chapters' grids)
     runs = sorted((folder / "checkpoints").glob("*/")) if (folder / "checkpoints").exists() else []
     assert all((r / "checkpoint.pt").is_file() for r in runs)
     if plan["entries"] is not None:

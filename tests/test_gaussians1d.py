@@ -1,11 +1,11 @@
-"""Tests of wganbook.gaussians1d: the optimal discriminator, profiles, fits, job runner."""
+"""Tests of wganbook.lab.gaussians1d: the optimal discriminator, profiles, fits, job runner."""
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from wganbook import gaussians1d as G
+from wganbook.lab import gaussians1d as G
 
 
 def test_optimal_discriminator_is_the_density_ratio():

@@ -6,17 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from wganbook.lipschitz import (
-    SAMPLING_STRATEGIES,
-    clip_weights_,
-    div_penalty,
-    empirical_lipschitz,
-    gradient_penalty,
-    input_gradient_norms,
-    layer_gradient_norms,
-    sample_penalty_points,
-    spectral_norms,
-)
+from wganbook.lipschitz import SAMPLING_STRATEGIES, clip_weights_, div_penalty, empirical_lipschitz, gradient_penalty, input_gradient_norms, layer_gradient_norms, sample_penalty_points, spectral_norms
 from wganbook.models import MLPCritic, make_critic
 
 

@@ -4,16 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from wganbook.models import (
-    MLP,
-    ConvCritic,
-    ConvGenerator,
-    MLPCritic,
-    critic_layers,
-    has_batchnorm,
-    make_critic,
-    make_generator,
-)
+from wganbook.models import MLP, ConvCritic, ConvGenerator, MLPCritic, critic_layers, has_batchnorm, make_critic, make_generator
 
 IMAGES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28),
           "cifar10": (3, 32, 32)}

@@ -7,7 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from wganbook import lipschitz, models, sweeps
+from wganbook import lipschitz, models
+from wganbook.lab import sweeps
+from wganbook.lab import critics
 
 
 def _linear(w):
@@ -88,13 +90,13 @@ def _linear_fit(w, n=64):
     g = torch.Generator().manual_seed(0)
     real, fake = torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g) + 1.0
     hist = {"step": [1, 2, 3, 4], "w1_estimate": [9.0, 1.0, 2.0, 3.0], "w1_exact": [0.0, 4.0, 4.0, 4.0]}
-    return sweeps.StaticFit(label="lin", dataset="8gaussians", method="wgan-gp", critic=critic,
+    return critics.StaticFit(label="lin", dataset="8gaussians", method="wgan-gp", critic=critic,
                             history=hist, real=real, fake=fake)
 
 
 def test_static_fit_summary_of_a_linear_critic():
     fit = _linear_fit([3.0, 4.0])
-    s = sweeps.static_fit_summary(fit, last=3)
+    s = critics.static_fit_summary(fit, last=3)
     assert s["estimate"] == pytest.approx(2.0) and s["exact batch W1"] == pytest.approx(4.0)
     # f(x) = w.x: gradient norm |w| = 5 everywhere; certified bound = sigma(w) = 5;
     # the largest slope over pairs is |w| |cos| <= 5, close to 5 for many directions
@@ -102,29 +104,29 @@ def test_static_fit_summary_of_a_linear_critic():
     assert s["certified bound"] == pytest.approx(5.0, rel=1e-9)
     assert 4.5 < s["empirical Lipschitz"] <= 5.0 * (1 + 1e-6)   # float32 scores
     with pytest.raises(ValueError, match="last must be"):
-        sweeps.static_fit_summary(fit, last=0)
+        critics.static_fit_summary(fit, last=0)
     with pytest.raises(TypeError, match="StaticFit"):
-        sweeps.static_fit_summary({"critic": None})
+        critics.static_fit_summary({"critic": None})
 
 
 def test_method_variants_scale_the_published_learning_rates():
     from wganbook import objectives
 
-    v = sweeps.method_variants(["wgan-clip", "wgan-gp", "wgan-sn"], lr_scale=2.0, lam=0.1)
+    v = critics.method_variants(["wgan-clip", "wgan-gp", "wgan-sn"], lr_scale=2.0, lam=0.1)
     assert [e["name"] for e in v] == ["clipping", "GP", "SN"]
     for e in v:
         assert e["lr"] == pytest.approx(2.0 * objectives.get_method(e["method"]).defaults["lr"])
     assert v[1]["lam"] == 0.1 and "lam" not in v[0] and "lam" not in v[2]
-    assert "lam" not in sweeps.method_variants(["wgan-gp"])[0]
-    assert sweeps.method_variants(["wgan-gp"], labels={"wgan-gp": "WGAN-GP"})[0]["name"] == "WGAN-GP"
+    assert "lam" not in critics.method_variants(["wgan-gp"])[0]
+    assert critics.method_variants(["wgan-gp"], labels={"wgan-gp": "WGAN-GP"})[0]["name"] == "WGAN-GP"
     with pytest.raises(ValueError, match="lr_scale"):
-        sweeps.method_variants(["wgan-gp"], lr_scale=0)
+        critics.method_variants(["wgan-gp"], lr_scale=0)
     with pytest.raises(TypeError, match="methods"):
-        sweeps.method_variants("wgan-gp")
+        critics.method_variants("wgan-gp")
 
 
 def test_fit_static_critics_per_variant_steps():
-    fits = sweeps.fit_static_critics({"short": {"method": "wgan-gp", "steps": 3},
+    fits = critics.fit_static_critics({"short": {"method": "wgan-gp", "steps": 3},
                                       "long": {"method": "wgan-gp", "steps": 6}},
                                      ["8gaussians"], steps=4, batch_size=16, width=8, n_points=16,
                                      workers=1)
@@ -132,7 +134,7 @@ def test_fit_static_critics_per_variant_steps():
     assert fits[("long", "8gaussians")].history["step"][-1] == 6
     # the same seed: the short fit is the start of the long one (same first record)
     with pytest.raises(ValueError, match="steps must be"):
-        sweeps.fit_static_critics({"bad": {"method": "wgan-gp", "steps": 0}}, ["8gaussians"], steps=4)
+        critics.fit_static_critics({"bad": {"method": "wgan-gp", "steps": 0}}, ["8gaussians"], steps=4)
 
 
 def test_critic_overfitting_records_both_estimates_and_they_agree_on_identical_sets():
@@ -141,7 +143,7 @@ def test_critic_overfitting_records_both_estimates_and_they_agree_on_identical_s
     x = data.sample_toy("8gaussians", 128, seed=0)
     cfg = dict(method="wgan-gp", data="8gaussians", steps=2, width=8, batch_size=32, seed=3,
                device="cpu", warmup=False)
-    res = sweeps.critic_overfitting(cfg, x, x.clone(), eval_every=1, n_fake=50)
+    res = critics.critic_overfitting(cfg, x, x.clone(), eval_every=1, n_fake=50)
     h = res.history
     assert h["eval_step"] == [1, 2]
     assert h["estimate_train"] == pytest.approx(h["estimate_heldout"], abs=1e-6)
@@ -156,21 +158,21 @@ def test_critic_overfitting_records_both_estimates_and_they_agree_on_identical_s
 def test_critic_overfitting_bad_input():
     x = torch.zeros(4, 2)
     with pytest.raises(ValueError, match="eval_every"):
-        sweeps.critic_overfitting({"data": "8gaussians", "steps": 1}, x, x, eval_every=0)
+        critics.critic_overfitting({"data": "8gaussians", "steps": 1}, x, x, eval_every=0)
     with pytest.raises(ValueError, match="must not set 'eval_fn'"):
-        sweeps.critic_overfitting({"eval_fn": print}, x, x, eval_every=1)
+        critics.critic_overfitting({"eval_fn": print}, x, x, eval_every=1)
     with pytest.raises(ValueError, match="same sample shape"):
-        sweeps.critic_overfitting({"data": "8gaussians"}, x, torch.zeros(4, 3), eval_every=1)
+        critics.critic_overfitting({"data": "8gaussians"}, x, torch.zeros(4, 3), eval_every=1)
 
 
 def test_fit_static_critics_per_variant_datasets():
-    fits = sweeps.fit_static_critics({"all": {"method": "wgan-gp"},
+    fits = critics.fit_static_critics({"all": {"method": "wgan-gp"},
                                       "one": {"method": "wgan-sn", "datasets": ["swissroll"]}},
                                      ["8gaussians", "swissroll"], steps=2, batch_size=16, width=8,
                                      n_points=16, workers=1)
     assert list(fits) == [("all", "8gaussians"), ("all", "swissroll"), ("one", "swissroll")]
     with pytest.raises(ValueError, match="unknown dataset 'moons'"):
-        sweeps.fit_static_critics({"x": {"method": "wgan-gp", "datasets": "moons"}}, ["8gaussians"],
+        critics.fit_static_critics({"x": {"method": "wgan-gp", "datasets": "moons"}}, ["8gaussians"],
                                   steps=2)
 
 
@@ -180,7 +182,7 @@ def test_eval_curves_plots_each_record_and_the_reference():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from wganbook import plotting
+    from wganbook.lab import plotting
 
     recs = [{"combo": {"variant": "GP"}, "seed": s,
              "history": {"eval_step": [10, 20], "high_quality": [0.1 * s, 0.5]}} for s in (1, 2)]

@@ -1,4 +1,4 @@
-"""Tests of wganbook.plotting (Agg backend) and the notebook helpers."""
+"""Tests of wganbook.lab.plotting (Agg backend) and the notebook helpers."""
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,7 +9,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from wganbook import notebook, plotting  # noqa: E402
+from wganbook.bookkit import notebook
+from wganbook.lab import plotting
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""Tests of wganbook.presets: every preset validates; every bad parameter is named in the error."""
+"""Tests of wganbook.bookkit.presets: every preset validates; every bad parameter is named in the error."""
 import pytest
 
-from wganbook import presets
-from wganbook.presets import PRESETS, get_preset, validate
+from wganbook.bookkit import presets
+from wganbook.bookkit.presets import PRESETS, get_preset, validate
 
 CHAPTERS = ["ch01", "ch02", "ch03", "ch04", "ch05", "ch06"]
 

@@ -17,14 +17,14 @@ import pytest
 import torch
 from torch import nn
 
-import wganbook.train as T
+from wganbook import train as T
 from wganbook import models
 from wganbook.__main__ import main
 from wganbook.lipschitz import div_penalty, gradient_penalty
 from wganbook.objectives import critic_loss, generator_loss
-from wganbook.train import (CHECKPOINT_FORMAT, CHECKPOINT_NAME, DIVERGENCE_THRESHOLD, CheckpointError,
-                            TrainConfig, TrainingDiverged, TrainingInterrupted, load_checkpoint,
-                            params_sha256, train)
+from wganbook.train.checkpoint import CHECKPOINT_FORMAT
+from wganbook.train import CHECKPOINT_NAME, DIVERGENCE_THRESHOLD, CheckpointError, TrainConfig, TrainingDiverged, TrainingInterrupted, load_checkpoint, params_sha256, train
+from wganbook.train import checkpoint
 
 TINY = ["--width", "8", "--depth", "1", "--batch-size", "16", "--device", "cpu", "--no-progress",
         "--eval-n", "64"]
@@ -177,7 +177,7 @@ def test_missing_out_folder_is_created_and_write_failure_keeps_the_summary(tmp_p
     rc, _ = run_cli(["--out", str(out), "--steps", "1"], capsys, fast=False)
     assert rc == 0 and json.loads(out.read_text())["steps"] == 1
     # a write that fails only at the end (disk full): the summary still reaches stdout
-    import wganbook.train as TT
+    from wganbook import train as TT
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -209,7 +209,7 @@ def _garbage_checkpoints(src, root):
         "foreign": {"model": torch.zeros(2)},
         "not-a-dict": [1, 2, 3],
         "future-version": {"format": CHECKPOINT_FORMAT, "version": 99, "step": 1},
-        "incomplete": {"format": CHECKPOINT_FORMAT, "version": T._CKPT_VERSION, "step": 1},
+        "incomplete": {"format": CHECKPOINT_FORMAT, "version": checkpoint._CKPT_VERSION, "step": 1},
         # wganbook <= 0.1 format 1 stored NumPy's RNG state, which weights_only=True refuses
         "format-1": {"version": 1, "config": {}, "rng": {"numpy": np.random.get_state()}},
     }.items():
@@ -257,7 +257,7 @@ def test_a_checkpoint_cannot_run_code(tmp_path):
 
 def test_checkpoint_is_plain_data_and_records_torch_and_threads(ckpt_dir):
     ck = torch.load(ckpt_dir / CHECKPOINT_NAME, weights_only=True)  # raises if anything is not plain
-    assert ck["format"] == CHECKPOINT_FORMAT and ck["version"] == T._CKPT_VERSION and ck["step"] == 4
+    assert ck["format"] == CHECKPOINT_FORMAT and ck["version"] == checkpoint._CKPT_VERSION and ck["step"] == 4
     assert ck["env"]["torch"] == str(torch.__version__)
     assert ck["env"]["num_threads"] == torch.get_num_threads()
 

@@ -1,11 +1,13 @@
-"""Tests of wganbook.sweeps: grid expansion, run bookkeeping, statistics and tables."""
+"""Tests of wganbook.lab.sweeps: grid expansion, run bookkeeping, statistics and tables."""
 import math
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from wganbook import sweeps
+from wganbook.lab import sweeps
+from wganbook.lab import critics
+from wganbook.train import history
 
 
 def fake_train(calls):
@@ -185,16 +187,16 @@ def test_run_grid_records_diverged_runs():
 
 
 def test_fixed_generator_adds_unit_noise_and_is_reproducible():
-    real, fake = sweeps.fixed_generator("8gaussians", noise=0.5, seed=3)
-    real2, fake2 = sweeps.fixed_generator("8gaussians", noise=0.5, seed=3)
+    real, fake = critics.fixed_generator("8gaussians", noise=0.5, seed=3)
+    real2, fake2 = critics.fixed_generator("8gaussians", noise=0.5, seed=3)
     x, y = real(20000), fake(20000)
     assert torch_equal(x, real2(20000)) and torch_equal(y, fake2(20000))
     # Var(y) = Var(x') + sigma^2 per coordinate (x' independent of the noise)
     assert (y.var(0) - x.var(0)).numpy() == pytest.approx([0.25, 0.25], abs=0.03)
     with pytest.raises(ValueError):
-        sweeps.fixed_generator("digits")
+        critics.fixed_generator("digits")
     with pytest.raises(ValueError):
-        sweeps.fixed_generator("8gaussians", noise=-1.0)
+        critics.fixed_generator("8gaussians", noise=-1.0)
 
 
 def torch_equal(a, b):
@@ -206,7 +208,7 @@ def torch_equal(a, b):
 def test_fit_static_critics_clip_stays_in_box_and_inside_box_init():
     import torch
 
-    fits = sweeps.fit_static_critics(
+    fits = critics.fit_static_critics(
         {"clip": {"method": "wgan-clip", "clip": 0.01, "inside_box": True},
          "gp": {"method": "wgan-gp", "lam": 10.0}},
         ["8gaussians"], steps=4, batch_size=32, width=16, n_points=64)
@@ -217,42 +219,42 @@ def test_fit_static_critics_clip_stays_in_box_and_inside_box_init():
     assert clip.history["step"][-1] == 4 and clip.hparams["inside_box"] is True
     # the shrink keeps each tensor's shape and puts its largest entry at 0.999 c
     c = torch.nn.Linear(3, 4)
-    sweeps.shrink_into_box_(c, 0.01)
+    critics.shrink_into_box_(c, 0.01)
     assert float(c.weight.detach().abs().max()) == pytest.approx(0.00999)
     with pytest.raises(ValueError):
-        sweeps.shrink_into_box_(c, None)
+        critics.shrink_into_box_(c, None)
     with pytest.raises(ValueError):
-        sweeps.fit_static_critics({"gp": {"method": "wgan-gp", "inside_box": True}}, ["8gaussians"], steps=1)
+        critics.fit_static_critics({"gp": {"method": "wgan-gp", "inside_box": True}}, ["8gaussians"], steps=1)
     with pytest.raises(ValueError):
-        sweeps.fit_static_critics({"x": {"lam": 1.0}}, ["8gaussians"], steps=1)
+        critics.fit_static_critics({"x": {"lam": 1.0}}, ["8gaussians"], steps=1)
 
 
 def test_sample_snapshots_as_eval_fn():
     from wganbook.train import TrainConfig, train
 
-    snaps = sweeps.SampleSnapshots(at=[2, 4], n=16, metric=lambda x: {"mean_norm": float(x.norm(dim=1).mean())})
+    snaps = critics.SampleSnapshots(at=[2, 4], n=16, metric=lambda x: {"mean_norm": float(x.norm(dim=1).mean())})
     assert snaps.eval_every == 2
     cfg = TrainConfig(method="wgan-gp", data="8gaussians", steps=4, width=16, batch_size=16, device="cpu",
                       eval_every=snaps.eval_every, eval_fn=snaps)
     res = train(cfg)
     assert snaps.steps == [2, 4] and [tuple(s.shape) for s in snaps.samples] == [(16, 2), (16, 2)]
     assert res.history["mean_norm"] == pytest.approx([float(s.norm(dim=1).mean()) for s in snaps.samples])
-    assert sweeps.SampleSnapshots(at=[3]).eval_every == 3
+    assert critics.SampleSnapshots(at=[3]).eval_every == 3
     with pytest.raises(ValueError):
-        sweeps.SampleSnapshots(at=[0, 5])
+        critics.SampleSnapshots(at=[0, 5])
 
 
 def test_estimate_vs_exact_pairs_the_same_steps():
     hist = {"step": [1, 2, 3, 4], "w1_estimate": [0.1, 0.2, 0.3, 0.4], "w1_step": [2, 4], "w1_exact": [1.0, 2.0]}
-    steps, est, ex = sweeps.estimate_vs_exact(hist)
+    steps, est, ex = history.estimate_vs_exact(hist)
     assert steps.tolist() == [2, 4] and est.tolist() == [0.2, 0.4] and ex.tolist() == [1.0, 2.0]
     # a resumed history whose steps do not start at 1
     hist = {"step": [5, 6], "w1_estimate": [0.5, 0.6], "w1_step": [6], "w1_exact": [3.0]}
-    assert sweeps.estimate_vs_exact(hist)[1].tolist() == [0.6]
+    assert history.estimate_vs_exact(hist)[1].tolist() == [0.6]
     with pytest.raises(ValueError):
-        sweeps.estimate_vs_exact({"step": [1], "w1_estimate": [0.1]})
+        history.estimate_vs_exact({"step": [1], "w1_estimate": [0.1]})
     with pytest.raises(ValueError):
-        sweeps.estimate_vs_exact({"step": [1], "w1_estimate": [0.1], "w1_step": [3], "w1_exact": [1.0]})
+        history.estimate_vs_exact({"step": [1], "w1_estimate": [0.1], "w1_step": [3], "w1_exact": [1.0]})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,8 +308,8 @@ def test_fit_static_critics_workers_give_identical_critics(one_thread):
 
     variants = {"gp": {"method": "wgan-gp", "lam": 10.0}, "sn": {"method": "wgan-sn"}}
     kw = dict(steps=3, batch_size=32, width=16, n_points=64)
-    a = sweeps.fit_static_critics(variants, ["8gaussians", "swissroll"], workers=1, **kw)
-    b = sweeps.fit_static_critics(variants, ["8gaussians", "swissroll"], workers=2, **kw)
+    a = critics.fit_static_critics(variants, ["8gaussians", "swissroll"], workers=1, **kw)
+    b = critics.fit_static_critics(variants, ["8gaussians", "swissroll"], workers=2, **kw)
     assert list(a) == list(b)
     for key in a:
         _same_history(a[key].history, b[key].history)
@@ -356,7 +358,7 @@ def test_bad_workers_are_refused_before_any_run(bad, exc):
     with pytest.raises(exc, match="workers"):
         sweeps.map_runs(abs, [1, 2], workers=bad)
     with pytest.raises(exc, match="workers"):
-        sweeps.fit_static_critics({"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=1, workers=bad)
+        critics.fit_static_critics({"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=1, workers=bad)
 
 
 def test_workers_default_and_environment_override(monkeypatch):
@@ -398,7 +400,7 @@ def test_each_run_starts_from_its_own_seed(workers):
 
 
 def test_late_mean_averages_the_evaluations_of_late_training():
-    from wganbook.sweeps import late_mean
+    from wganbook.train.history import late_mean
 
     h = {"eval_step": [300, 600, 900, 1200, 1500, 1800], "high_quality": [0.1, 0.2, 0.3, 0.5, 0.7, 0.6]}
     # T = 1800: the last half is t >= 900 -> (0.3 + 0.5 + 0.7 + 0.6) / 4
@@ -415,6 +417,6 @@ def test_late_mean_averages_the_evaluations_of_late_training():
         late_mean(h, "modes")
     with pytest.raises(ValueError, match="eval_step"):
         late_mean({"eval_step": [1, 2], "modes": [8]}, "modes")
-    from wganbook.sweeps import late_values
+    from wganbook.train.history import late_values
 
     assert late_values(h, "high_quality").tolist() == [0.3, 0.5, 0.7, 0.6]

@@ -7,16 +7,8 @@ import torch
 from torch import nn
 
 from wganbook import models, objectives
-from wganbook.train import (
-    CHECKPOINT_NAME,
-    TOY_OVERRIDES,
-    TrainConfig,
-    TrainingDiverged,
-    fit_critic,
-    params_sha256,
-    resolve_device,
-    train,
-)
+from wganbook.train import CHECKPOINT_NAME, TOY_OVERRIDES, TrainConfig, TrainingDiverged, fit_critic, params_sha256, resolve_device, train
+from wganbook.train import loop
 
 TINY = dict(width=16, depth=2, batch_size=32, device="cpu", progress=False)
 
@@ -289,7 +281,7 @@ def test_fit_critic_validates_and_guards():
 def test_auto_checkpoint_env_resumes_an_interrupted_run(tmp_path, monkeypatch):
     """With WGANBOOK_CHECKPOINT_DIR set, a rerun of the same sequence of train() calls resumes
     an interrupted run from its last checkpoint and ends bit-identical to an uninterrupted run."""
-    import wganbook.train as T
+    from wganbook import train as T
 
     straight = train(tiny(steps=6, w1_every=3))
 
@@ -301,28 +293,28 @@ def test_auto_checkpoint_env_resumes_an_interrupted_run(tmp_path, monkeypatch):
             raise Interrupted
         return {}
 
-    monkeypatch.setenv(T.AUTO_CHECKPOINT_ENV, str(tmp_path))
-    monkeypatch.setitem(T._auto_calls, "n", 0)
+    monkeypatch.setenv(loop.AUTO_CHECKPOINT_ENV, str(tmp_path))
+    monkeypatch.setitem(loop._auto_calls, "n", 0)
     with pytest.raises(Interrupted):
         train(tiny(steps=6, w1_every=3, checkpoint_every=2, eval_every=2, eval_fn=stop_at_4))
     folders = [p for p in tmp_path.iterdir()]
     assert len(folders) == 1 and (folders[0] / CHECKPOINT_NAME).exists()
     assert T.load_checkpoint(folders[0])["step"] in (2, 4)
 
-    monkeypatch.setitem(T._auto_calls, "n", 0)  # a new process runs the same notebook again
+    monkeypatch.setitem(loop._auto_calls, "n", 0)  # a new process runs the same notebook again
     resumed = train(tiny(steps=6, w1_every=3, checkpoint_every=2))
     assert _sha_pair(resumed) == _sha_pair(straight)
     # A finished run is restored, not retrained.
-    monkeypatch.setitem(T._auto_calls, "n", 0)
+    monkeypatch.setitem(loop._auto_calls, "n", 0)
     again = train(tiny(steps=6, w1_every=3, checkpoint_every=2))
     assert _sha_pair(again) == _sha_pair(straight)
     assert again.history["step"] == resumed.history["step"]
 
 
 def test_auto_checkpoint_is_off_without_the_env(tmp_path, monkeypatch):
-    import wganbook.train as T
+    from wganbook import train as T
 
-    monkeypatch.delenv(T.AUTO_CHECKPOINT_ENV, raising=False)
+    monkeypatch.delenv(loop.AUTO_CHECKPOINT_ENV, raising=False)
     result = train(tiny(steps=2))
     assert result.config.checkpoint_dir is None
     assert result.checkpoint_dir is None
@@ -334,10 +326,10 @@ def test_a_run_derived_from_an_auto_checkpointed_result_gets_its_own_folder(tmp_
     neither resumes the original's finished checkpoint (training nothing) nor overwrites it."""
     import dataclasses
 
-    import wganbook.train as T
+    from wganbook import train as T
 
-    monkeypatch.setenv(T.AUTO_CHECKPOINT_ENV, str(tmp_path))
-    monkeypatch.setitem(T._auto_calls, "n", 0)
+    monkeypatch.setenv(loop.AUTO_CHECKPOINT_ENV, str(tmp_path))
+    monkeypatch.setitem(loop._auto_calls, "n", 0)
     first = train(tiny(steps=4))
     assert first.config.checkpoint_dir is None and first.config.checkpoint_every == 0
     assert Path(first.checkpoint_dir).parent == tmp_path
@@ -348,6 +340,6 @@ def test_a_run_derived_from_an_auto_checkpointed_result_gets_its_own_folder(tmp_
     assert (Path(first.checkpoint_dir) / CHECKPOINT_NAME).read_bytes() == before
     assert sorted(p.name[:3] for p in tmp_path.iterdir()) == ["001", "002"]
     # and it is the run it would be without any checkpointing
-    monkeypatch.delenv(T.AUTO_CHECKPOINT_ENV)
+    monkeypatch.delenv(loop.AUTO_CHECKPOINT_ENV)
     plain = train(dataclasses.replace(first.config, steps=6, seed=first.config.seed + 1000))
     assert _sha_pair(plain) == _sha_pair(derived)

@@ -12,6 +12,7 @@ from scipy.stats import wasserstein_distance
 
 from wganbook import transport as T
 from wganbook.data import sample_toy
+from wganbook import duality
 
 LOG2 = math.log(2.0)
 
@@ -384,7 +385,7 @@ def test_kantorovich_potentials_strong_duality_feasibility_slackness(n, m, weigh
     if weighted:
         a, b = r.random(n), r.random(m)
         a, b = a / a.sum(), b / b.sum()
-    f, g, value = T.kantorovich_potentials(x, y, a, b)
+    f, g, value = duality.kantorovich_potentials(x, y, a, b)
     aw = np.full(n, 1 / n) if a is None else a
     bw = np.full(m, 1 / m) if b is None else b
     C = T.cost_matrix(x, y)
@@ -399,7 +400,7 @@ def test_kantorovich_potentials_strong_duality_feasibility_slackness(n, m, weigh
 
 def test_kantorovich_potentials_torch_in_torch_out():
     x = torch.randn(6, 2)
-    f, g, value = T.kantorovich_potentials(x, x + 1.0)
+    f, g, value = duality.kantorovich_potentials(x, x + 1.0)
     assert isinstance(f, torch.Tensor) and f.dtype == torch.float64 and g.shape == (6,)
     assert value == pytest.approx(math.sqrt(2), rel=1e-6)
 
@@ -407,8 +408,8 @@ def test_kantorovich_potentials_torch_in_torch_out():
 def test_kr_potential_is_one_lipschitz_and_optimal():
     r = rng(13)
     x, y = r.normal(size=(10, 2)), r.normal(loc=(2.0, 0.0), size=(14, 2))
-    f, g, value = T.kantorovich_potentials(x, y)
-    phi_x, phi_y, v2 = T.kr_potential(x, y)
+    f, g, value = duality.kantorovich_potentials(x, y)
+    phi_x, phi_y, v2 = duality.kr_potential(x, y)
     assert v2 == value
     np.testing.assert_allclose(phi_x, f, atol=1e-12)
     assert phi_x.mean() - phi_y.mean() == pytest.approx(value, rel=1e-9)
@@ -416,10 +417,10 @@ def test_kr_potential_is_one_lipschitz_and_optimal():
     lip = np.abs(vals[:, None] - vals[None, :]) - T.cost_matrix(pts, pts)
     assert lip.max() <= 1e-9
     # phi anywhere: c_transform(g, y, z); it agrees on the supports and is 1-Lipschitz on a grid
-    np.testing.assert_allclose(T.c_transform(g, y, x), phi_x, atol=1e-12)
-    np.testing.assert_allclose(T.c_transform(g, y, y), phi_y, atol=1e-12)
+    np.testing.assert_allclose(duality.c_transform(g, y, x), phi_x, atol=1e-12)
+    np.testing.assert_allclose(duality.c_transform(g, y, y), phi_y, atol=1e-12)
     grid = np.stack(np.meshgrid(np.linspace(-3, 5, 15), np.linspace(-3, 3, 15)), -1).reshape(-1, 2)
-    pg = T.c_transform(g, y, grid)
+    pg = duality.c_transform(g, y, grid)
     assert (np.abs(pg[:, None] - pg[None, :]) - T.cost_matrix(grid, grid)).max() <= 1e-9
 
 
@@ -428,10 +429,10 @@ def test_c_transform_hand_example_and_shapes():
     f = np.array([1.0, 0.5])
     y = np.array([[0.0], [1.0], [3.0]])
     # f^c(y) = min(|y - 0| - 1, |y - 2| - 0.5)
-    np.testing.assert_allclose(T.c_transform(f, x, y), [-1.0, 0.0, 0.5])
-    np.testing.assert_allclose(T.c_transform(f[:, None], x, y), [-1.0, 0.0, 0.5])
+    np.testing.assert_allclose(duality.c_transform(f, x, y), [-1.0, 0.0, 0.5])
+    np.testing.assert_allclose(duality.c_transform(f[:, None], x, y), [-1.0, 0.0, 0.5])
     with pytest.raises(ValueError, match="f_x must have shape"):
-        T.c_transform(np.zeros(3), x, y)
+        duality.c_transform(np.zeros(3), x, y)
 
 
 def test_c_transform_of_one_lipschitz_function_is_minus_f_on_support():
@@ -440,10 +441,10 @@ def test_c_transform_of_one_lipschitz_function_is_minus_f_on_support():
     w = r.normal(size=4)
     w *= 0.9 / np.linalg.norm(w)  # ||w|| <= 1: f(z) = <w, z> is 1-Lipschitz
     f = x @ w + 0.3
-    np.testing.assert_allclose(T.c_transform(f, x, x), -f, atol=1e-12)
+    np.testing.assert_allclose(duality.c_transform(f, x, x), -f, atol=1e-12)
     # also for a nonlinear 1-Lipschitz function: f(z) = ||z - c||
     f2 = np.linalg.norm(x - 1.0, axis=1)
-    np.testing.assert_allclose(T.c_transform(f2, x, x), -f2, atol=1e-12)
+    np.testing.assert_allclose(duality.c_transform(f2, x, x), -f2, atol=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -453,16 +454,16 @@ def test_c_transform_dual_weak_duality_and_equality_at_optimum(seed):
     exact = T.w1(x, y)
     for scale in (0.1, 1.0, 10.0):
         f = r.normal(size=15) * scale
-        fc = T.c_transform(f, x, y)
+        fc = duality.c_transform(f, x, y)
         assert (f[:, None] + fc[None, :] - T.cost_matrix(x, y)).max() <= 1e-12  # feasible pair
-        assert T.c_transform_dual(f, x, y) <= exact + 1e-12
-    f_opt, _, _ = T.kantorovich_potentials(x, y)
-    assert T.c_transform_dual(f_opt, x, y) == pytest.approx(exact, rel=1e-9)
+        assert duality.c_transform_dual(f, x, y) <= exact + 1e-12
+    f_opt, _, _ = duality.kantorovich_potentials(x, y)
+    assert duality.c_transform_dual(f_opt, x, y) == pytest.approx(exact, rel=1e-9)
     # the c-transform can only improve a 1-Lipschitz critic's estimate mean f(x) - mean f(y)
     w = r.normal(size=3)
     w /= np.linalg.norm(w)
     lin_x, lin_y = x @ w, y @ w
-    assert lin_x.mean() - lin_y.mean() <= T.c_transform_dual(lin_x, x, y) + 1e-12
+    assert lin_x.mean() - lin_y.mean() <= duality.c_transform_dual(lin_x, x, y) + 1e-12
 
 
 def test_c_transform_torch_gradients_and_agreement():
@@ -471,10 +472,10 @@ def test_c_transform_torch_gradients_and_agreement():
     ft = torch.tensor(f, requires_grad=True)
     yt = torch.tensor(y, requires_grad=True)
     xt = torch.tensor(x)
-    fc = T.c_transform(ft, xt, yt)
-    np.testing.assert_allclose(fc.detach().numpy(), T.c_transform(f, x, y), atol=1e-12)
-    dual = T.c_transform_dual(ft, xt, yt)
-    assert dual.item() == pytest.approx(T.c_transform_dual(f, x, y), rel=1e-12)
+    fc = duality.c_transform(ft, xt, yt)
+    np.testing.assert_allclose(fc.detach().numpy(), duality.c_transform(f, x, y), atol=1e-12)
+    dual = duality.c_transform_dual(ft, xt, yt)
+    assert dual.item() == pytest.approx(duality.c_transform_dual(f, x, y), rel=1e-12)
     dual.backward()
     # d/df_i = 1/n - (1/m) * #{j : argmin_i of y_j is i}
     argmin = (T.cost_matrix(x, y) - f[:, None]).argmin(axis=0)
@@ -482,7 +483,7 @@ def test_c_transform_torch_gradients_and_agreement():
     np.testing.assert_allclose(ft.grad.numpy(), expected, atol=1e-12)
     assert torch.isfinite(yt.grad).all() and yt.grad.abs().sum() > 0
     # float32 critic outputs with numpy points
-    fc32 = T.c_transform(torch.tensor(f, dtype=torch.float32), x, y)
+    fc32 = duality.c_transform(torch.tensor(f, dtype=torch.float32), x, y)
     assert fc32.dtype == torch.float32
 
 
@@ -552,8 +553,8 @@ def test_kantorovich_potential_module_is_an_optimal_critic():
 
     r = rng(21)
     x, y = r.normal(size=(12, 2)) + 2.0, r.normal(size=(12, 2))
-    _, g, value = T.kantorovich_potentials(x, y)
-    phi = T.KantorovichPotential(g, y)
+    _, g, value = duality.kantorovich_potentials(x, y)
+    phi = duality.KantorovichPotential(g, y)
     zx, zy = torch.tensor(x), torch.tensor(y)
     est = (phi(zx).mean() - phi(zy).mean()).item()
     assert est == pytest.approx(T.w1(x, y), abs=1e-9)
@@ -571,7 +572,7 @@ def test_dual_bounds_and_ctransform_checks():
                               torch.nn.Flatten(0))
     with torch.no_grad():
         net[2].weight.mul_(50.0)                      # steep: the plain value may exceed W1
-    b = T.dual_bounds(net, x, y)
+    b = duality.dual_bounds(net, x, y)
     z = torch.tensor(np.concatenate([x, y]), dtype=torch.float32)
     fz = net(z).detach().double().numpy()
     assert b["plain"] == pytest.approx(fz[:16].mean() - fz[16:].mean(), rel=1e-6)
@@ -581,15 +582,15 @@ def test_dual_bounds_and_ctransform_checks():
     lin = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0)).double()
     with torch.no_grad():
         lin[0].weight.copy_(torch.tensor([[1.2, 1.6]]))        # slope 2: normalised to 1
-    c = T.ctransform_checks(lin, x, y)
+    c = duality.ctransform_checks(lin, x, y)
     assert 1.99 < c["lipschitz"] <= 2.0 + 1e-12        # largest slope over the pairs
     assert c["equal_gap"] < 1e-9 and c["order_gap"] > -1e-9
     assert c["plain"] <= c["ctransform"] + 1e-12 <= w + 1e-9 + 1e-12
     # the optimal potential of the exact dual reaches W1 after the checks' normalisation
-    phi = T.KantorovichPotential(T.kantorovich_potentials(x, y)[1], y)
-    assert T.ctransform_checks(phi, x, y)["ctransform"] == pytest.approx(w, abs=1e-9)
+    phi = duality.KantorovichPotential(duality.kantorovich_potentials(x, y)[1], y)
+    assert duality.ctransform_checks(phi, x, y)["ctransform"] == pytest.approx(w, abs=1e-9)
     with torch.no_grad():
         lin[0].weight.zero_()
         lin[0].bias.zero_()
     with pytest.raises(ValueError, match="constant"):
-        T.ctransform_checks(lin, x, y)
+        duality.ctransform_checks(lin, x, y)

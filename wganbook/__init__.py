@@ -9,8 +9,8 @@ One module per idea:
 - :mod:`wganbook.objectives` -- the registry of methods and their losses
 - :mod:`wganbook.train` -- one training loop for every method
 - :mod:`wganbook.metrics` -- Frechet distance, feature extractors, toy mode coverage
-- :mod:`wganbook.presets` -- per-chapter parameter presets and their validation
-- :mod:`wganbook.plotting` -- value surfaces, sample grids, curves, histograms
+- :mod:`wganbook.bookkit.presets` -- per-chapter parameter presets and their validation
+- :mod:`wganbook.lab.plotting` -- value surfaces, sample grids, curves, histograms
 """
 
 __version__ = "0.1.0"

@@ -9,23 +9,40 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Callable, List, Optional
+
+from wganbook import __version__, metrics
+from wganbook.bookkit.claims import add_claims_subcommand
+from wganbook.bookkit.presets import get_preset
+from wganbook.bookkit.runner import add_book_subcommand
+from wganbook.data import IMAGE_DATASETS, TOY_DATASETS
+from wganbook.objectives import METHODS
+from wganbook.train.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    TrainingInterrupted,
+    _atomic_write,
+    check_output_dir,
+    check_output_file,
+    load_checkpoint,
+    params_sha256,
+    remove_stale_temp_files,
+)
+from wganbook.train.config import TrainConfig
+from wganbook.train.history import TrainingDiverged
+from wganbook.train.loop import train
 
 __all__ = ["build_parser", "main", "add_train_subcommand", "SUBCOMMANDS", "train_summary"]
 
 
 def _choices(kind: str):
     if kind == "method":
-        from .objectives import METHODS
 
         return tuple(METHODS)
-    from .data import IMAGE_DATASETS, TOY_DATASETS
 
     return tuple(TOY_DATASETS) + tuple(IMAGE_DATASETS)
 
@@ -121,7 +138,6 @@ def add_train_subcommand(subparsers) -> argparse.ArgumentParser:
     argparse.ArgumentParser
         The ``train`` parser.
     """
-    from .presets import get_preset
 
     d = get_preset("train", "quick")
     p = subparsers.add_parser(
@@ -179,13 +195,11 @@ def add_train_subcommand(subparsers) -> argparse.ArgumentParser:
 
 #: Subcommand registration functions, in order (the lead may append, e.g., ``add_book_subcommand``).
 def _add_book_subcommand(subparsers):
-    from .book import add_book_subcommand
 
     return add_book_subcommand(subparsers)
 
 
 def _add_claims_subcommand(subparsers):
-    from .claims import add_claims_subcommand
 
     return add_claims_subcommand(subparsers)
 
@@ -200,7 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
-    from . import __version__
 
     parser = argparse.ArgumentParser(
         prog="wganbook", description="Helper package of the book 'Why Wasserstein GANs work'.")
@@ -239,8 +252,6 @@ def train_summary(result, eval_n: int = 2048, seed: int = 0) -> dict:
     """
     import torch
 
-    from . import metrics
-    from .train import params_sha256
 
     cfg = result.config
     hist = result.history
@@ -283,8 +294,6 @@ def _error(msg: str, code: int = 2) -> int:
 
 def _preflight(args) -> None:
     """Check every path ``train`` will read or write, before any training (raises CheckpointError)."""
-    from .train import (CHECKPOINT_NAME, CheckpointError, check_output_dir, check_output_file,
-                        load_checkpoint, remove_stale_temp_files)
 
     if args.out:
         out = check_output_file(args.out, "--out", overwrite=args.force or args.resume,
@@ -321,7 +330,6 @@ def _on_sigterm(signum, frame):
 
 
 def _interrupted(exc: BaseException, args) -> int:
-    from .train import TrainingInterrupted
 
     term = isinstance(exc, _Terminated) or isinstance(getattr(exc, "__cause__", None), _Terminated)
     sig = "SIGTERM" if term else "SIGINT (Ctrl-C)"
@@ -365,13 +373,10 @@ def _run_train(args) -> int:
 
 
 def _train_command(args) -> int:
-    from .train import CheckpointError, TrainConfig, TrainingDiverged, _atomic_write, train
 
     parser = args._parser
     if args.resume and not args.checkpoint_dir:
         parser.error("--resume needs --checkpoint-dir (the folder holding the checkpoint)")
-    from .data import TOY_DATASETS
-    from .presets import get_preset
 
     width = args.width
     if width is None and args.dataset in TOY_DATASETS:

@@ -26,18 +26,18 @@ import numpy as np
 import torch
 
 __all__ = [
-    "seed_everything",
     "TOY_DATASETS",
     "IMAGE_DATASETS",
-    "sample_toy",
+    "seed_everything",
     "toy_modes",
     "toy_std",
     "is_toy",
+    "sample_toy",
+    "DatasetMissingError",
     "image_shape",
     "default_root",
     "load_images",
     "class_split",
-    "DatasetMissingError",
 ]
 
 #: Names of the 2-D toy distributions accepted by ``sample_toy``.

@@ -35,9 +35,14 @@ import numbers
 
 import numpy as np
 
-from .transport import _real_array
+from wganbook.transport import _real_array
 
-__all__ = ["gaussian_kl", "line_log_likelihood", "line_kl", "ml_noise_width"]
+__all__ = [
+    "gaussian_kl",
+    "line_log_likelihood",
+    "line_kl",
+    "ml_noise_width",
+]
 
 
 def _nonneg(value, name):

@@ -23,6 +23,8 @@ from typing import List, Optional
 import torch
 from torch import nn
 
+from wganbook.transport import transport_plan
+
 __all__ = [
     "SAMPLING_STRATEGIES",
     "clip_weights_",
@@ -641,7 +643,6 @@ def transport_alignment(critic: nn.Module, real: torch.Tensor, fake: torch.Tenso
     float
         The mean cosine, in :math:`[-1, 1]`.
     """
-    from .transport import transport_plan
 
     if not callable(critic):
         raise TypeError(f"critic must be a torch.nn.Module; got {type(critic).__name__}")

@@ -22,34 +22,35 @@ covers and ``w1_to_target`` measures the exact W1 to fresh target samples.
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from .models import resolve_device, sample_noise
+from wganbook import data as wdata
+from wganbook.models import resolve_device, sample_noise
+from wganbook.transport import w1
 
 __all__ = [
-    "frechet_distance",
+    "MODE_DATASETS",
     "gaussian_frechet",
     "feature_statistics",
+    "frechet_distance",
+    "cache_dir",
     "InceptionFeatures",
-    "ClassifierFeatures",
-    "sample_quality",
-    "generate",
     "reference_images",
+    "ClassifierFeatures",
+    "generate",
+    "sample_quality",
     "mode_centres",
     "mode_coverage",
     "w1_to_target",
     "concentration",
-    "cache_dir",
-    "MODE_DATASETS",
 ]
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
@@ -420,7 +421,6 @@ def reference_images(dataset: str, n: int, root=None) -> torch.Tensor:
     torch.Tensor
         ``min(n, N)`` images in [-1, 1].
     """
-    from . import data as wdata
 
     x, _ = wdata.load_images(dataset, root=root, train=(dataset == "digits"))
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
@@ -466,7 +466,6 @@ class ClassifierFeatures:
 
     def __init__(self, dataset: str, seed: int = 0, epochs: Optional[int] = None, device="cpu",
                  root=None, cache: bool = True):
-        from . import data as wdata
 
         if dataset not in wdata.IMAGE_DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: "
@@ -659,7 +658,6 @@ def sample_quality(generator: nn.Module, dataset: str, n: int = 1000, features=N
     float
         The Fréchet distance (lower is better).
     """
-    from . import data as wdata
 
     if dataset not in wdata.IMAGE_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wdata.IMAGE_DATASETS)}")
@@ -698,7 +696,6 @@ def mode_centres(dataset: str) -> tuple:
     tuple
         ``(centres, std)``: a float32 tensor (K, 2) and a float.
     """
-    from . import data as wdata
 
     if dataset not in MODE_DATASETS:
         raise ValueError(f"dataset {dataset!r} has no discrete modes; dataset must be one of: "
@@ -811,8 +808,6 @@ def w1_to_target(samples: torch.Tensor, dataset: str, n: Optional[int] = None, s
     float
         Exact minibatch W1 (Euclidean ground cost).
     """
-    from . import data as wdata
-    from .transport import w1
 
     if dataset not in wdata.TOY_DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wdata.TOY_DATASETS)}")

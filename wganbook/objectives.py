@@ -67,19 +67,19 @@ from wganbook.lipschitz import (
 from wganbook.models import has_batchnorm
 
 __all__ = [
-    "Method",
-    "METHODS",
     "HPARAM_KEYS",
     "OPTIMIZERS",
     "GAN_PENALTIES",
+    "Method",
+    "METHODS",
     "get_method",
     "resolve_hparams",
+    "check_critic_for_method",
+    "batch_c_transform",
     "critic_loss",
     "generator_loss",
     "after_critic_step",
     "make_optimizers",
-    "check_critic_for_method",
-    "batch_c_transform",
     "js_estimate",
 ]
 
@@ -618,7 +618,7 @@ def make_optimizers(method: MethodLike, generator: nn.Module, critic: nn.Module,
     return build(generator.parameters(), lr_g), build(critic.parameters(), hp["lr"])
 
 
-def js_estimate(critic_loss) -> "numpy.ndarray":
+def js_estimate(critic_loss) -> "numpy.ndarray":  # noqa: F821
     r"""The Jensen-Shannon estimate of a GAN discriminator, from its (unpenalised) loss.
 
     For the gan-ns/gan-mm critic loss on logits :math:`f`, :math:`D = \sigma(f)`,

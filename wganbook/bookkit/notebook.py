@@ -14,8 +14,21 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional, Union
 
-__all__ = ["setup_notebook", "glue", "format_value", "FIGSIZE", "DPI", "code_digest", "package_digest",
-           "notebook_digest", "stamp_digest", "stale_reason", "DIGEST_KEY"]
+from wganbook.data import seed_everything
+
+__all__ = [
+    "FIGSIZE",
+    "DPI",
+    "setup_notebook",
+    "format_value",
+    "glue",
+    "DIGEST_KEY",
+    "code_digest",
+    "package_digest",
+    "notebook_digest",
+    "stamp_digest",
+    "stale_reason",
+]
 
 #: Default figure size (inches) and resolution of the book's figures.
 FIGSIZE = (6.4, 4.0)
@@ -80,7 +93,6 @@ def setup_notebook(seed: Optional[int] = None) -> None:
     except ImportError:  # pragma: no cover - no IPython
         pass
     if seed is not None:
-        from .data import seed_everything
 
         seed_everything(seed)
 

@@ -11,7 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from wganbook.train.history import estimate_vs_exact as _pairs
+
 __all__ = [
+    "REAL_COLOR",
+    "FAKE_COLOR",
     "value_surface",
     "toy_samples",
     "sample_grid",
@@ -21,8 +25,6 @@ __all__ = [
     "gradient_norm_histogram",
     "estimate_vs_exact",
     "eval_curves",
-    "REAL_COLOR",
-    "FAKE_COLOR",
 ]
 
 #: Colour of real points (orange, as in the plots of gan_toy.py).
@@ -356,7 +358,7 @@ def estimate_vs_exact(axes, histories: Mapping[str, Mapping[str, Sequence[float]
     the exact minibatch :math:`W_1` (solid) and the critic estimate
     :math:`\hat W = \bar f(x) - \bar f(G(z))` of the same minibatches (dashed, same colour); the
     right axes show :math:`\hat W / W_1`, the factor the critic's loss carries
-    (``wganbook.sweeps.estimate_vs_exact`` pairs the values). On logarithmic axes non-positive
+    (``wganbook.train.history.estimate_vs_exact`` pairs the values). On logarithmic axes non-positive
     estimates are not drawn.
 
     Parameters
@@ -373,7 +375,6 @@ def estimate_vs_exact(axes, histories: Mapping[str, Mapping[str, Sequence[float]
     sequence of matplotlib.axes.Axes
         ``axes``.
     """
-    from .sweeps import estimate_vs_exact as _pairs
 
     ax_v, ax_r = axes
     for i, (label, history) in enumerate(histories.items()):
@@ -402,7 +403,7 @@ def eval_curves(ax, records: Sequence[Mapping], key: str, reference: Optional[fl
                 reference_label: str = "reference"):
     r"""Plot an evaluation metric of several runs against the generator step.
 
-    One line per record of :func:`wganbook.sweeps.run_grid`, ``record["history"][key]`` against
+    One line per record of :func:`wganbook.lab.sweeps.run_grid`, ``record["history"][key]`` against
     ``record["history"]["eval_step"]`` (what ``TrainConfig(eval_every=..., metric=...)``
     records), labelled by the record's combination and seed; ``reference`` adds a dashed
     horizontal line (e.g. the value of real samples).

@@ -23,7 +23,7 @@ chapter 3's ``dataset``, chapter 5's ``image_dataset``, chapter 6's ``image_data
 ``--dry-run`` stops after these checks and prints the plan: per chapter the training runs, their
 generator steps and the other step counts, and the expected GPU minutes where a measured
 throughput exists (:data:`THROUGHPUT_FILE`). ``-p step_scale 0.01`` multiplies every step count of
-every chapter (see :mod:`wganbook.presets`).
+every chapter (see :mod:`wganbook.bookkit.presets`).
 
 Claims run in *record* mode (``WGANBOOK_CLAIMS=record``): a claim that fails at the full scale is
 a finding, recorded in ``results.json`` (``claims``), not a crash hours into a run; ``--strict-claims``
@@ -31,7 +31,6 @@ raises instead.
 """
 from __future__ import annotations
 
-import ast
 import datetime as _dt
 import json
 import os
@@ -40,14 +39,34 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
-__all__ = ["chapter_notebooks", "chapter_key", "chapter_parameters", "check_datasets",
-           "resolve_chapters", "dataset_parameters", "offline_overrides", "plan_book", "plan_table",
-           "format_plan", "load_throughput", "glued_values", "run_book", "preset_table",
-           "load_results", "results_table", "add_book_subcommand", "Runs", "RESULTS_FILE",
-           "OFFLINE_DATASETS", "RUN_PLAN", "THROUGHPUT_FILE", "SMOKE_STEP_SCALE",
-           "SMOKE_OVERRIDES"]
+from wganbook.bookkit import presets
+from wganbook.bookkit.chapters import RUN_PLAN, chapter_key, chapter_notebooks, chapter_parameters
+from wganbook.bookkit.claims import MODE_ENV, collect
+from wganbook.data import IMAGE_DATASETS, DatasetMissingError, default_root, load_images
+
+__all__ = [
+    "RESULTS_FILE",
+    "OFFLINE_DATASETS",
+    "SMOKE_STEP_SCALE",
+    "SMOKE_OVERRIDES",
+    "THROUGHPUT_FILE",
+    "dataset_parameters",
+    "offline_overrides",
+    "resolve_chapters",
+    "check_datasets",
+    "load_throughput",
+    "plan_book",
+    "plan_table",
+    "glued_values",
+    "run_book",
+    "preset_table",
+    "load_results",
+    "results_table",
+    "add_book_subcommand",
+    "format_plan",
+]
 
 RESULTS_FILE = "results.json"
 
@@ -77,62 +96,7 @@ SMOKE_OVERRIDES: Dict[str, Dict[str, object]] = {
 THROUGHPUT_FILE = Path("results") / "gpu_throughput.json"
 
 
-def chapter_notebooks(book_dir="book", only: Optional[Iterable[str]] = None) -> List[Path]:
-    """The chapter notebooks ``NN_name.ipynb`` of ``book_dir``, in order.
-
-    Parameters
-    ----------
-    book_dir : str or Path
-        Folder of the stored notebooks.
-    only : iterable of str, optional
-        Keep only these chapters, given as ``"03"``, ``"ch03"`` or ``"03_weight_clipping"``.
-    """
-    book_dir = Path(book_dir)
-    paths = sorted(p for p in book_dir.glob("[0-9][0-9]_*.ipynb"))
-    if not paths:
-        raise FileNotFoundError(f"no chapter notebooks (NN_name.ipynb) in {book_dir}")
-    if only:
-        wanted = {str(c).replace("ch", "")[:2] for c in only}
-        known = {p.name[:2] for p in paths}
-        unknown = sorted(wanted - known)
-        if unknown:
-            raise ValueError(f"unknown chapter(s) {unknown}; chapters must be among: {sorted(known)}")
-        paths = [p for p in paths if p.name[:2] in wanted]
-    return paths
-
-
-def chapter_key(path) -> str:
-    """Preset key of a chapter notebook: ``book/03_weight_clipping.ipynb`` -> ``"ch03"``."""
-    return "ch" + Path(path).name[:2]
-
-
-def chapter_parameters(path) -> Dict[str, object]:
-    """Names and default values of the notebook's ``parameters`` cell.
-
-    Every top-level ``name = value`` of the cell, in order; the value is read with
-    ``ast.literal_eval`` (its source text when it is not a literal). The cell is parsed with
-    Python's own parser rather than papermill's line patterns, which give up (with a logged
-    warning) on some comments, e.g. one holding an apostrophe and an ``=``.
-    """
-    nb = json.loads(Path(path).read_text())
-    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"
-             and "parameters" in c.get("metadata", {}).get("tags", [])]
-    if not cells:
-        raise ValueError(f"{Path(path).name} has no cell tagged 'parameters'")
-    source = cells[0]["source"]
-    source = source if isinstance(source, str) else "".join(source)
-    values = {}
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            try:
-                values[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                values[node.targets[0].id] = ast.get_source_segment(source, node.value)
-    return values
-
-
 def _is_image(value) -> bool:
-    from .data import IMAGE_DATASETS
 
     return isinstance(value, str) and value in IMAGE_DATASETS
 
@@ -186,7 +150,6 @@ def _check_offline(offline: Optional[str]) -> Optional[str]:
 
 def _validate(key: str, stem: str, values: Dict[str, object]):
     """``presets.validate`` with the chapter in the message and a hint for list parameters."""
-    from . import presets
 
     try:
         return presets.validate(key, values)
@@ -219,7 +182,7 @@ def resolve_chapters(notebooks: Iterable[Path], preset: str, overrides: Dict[str
     -------
     list of dict
         Per chapter: ``notebook``, ``key`` (``"ch03"``), ``parameters`` (papermill's) and
-        ``resolved`` (the validated :class:`wganbook.presets.Params` the chapter will use).
+        ``resolved`` (the validated :class:`wganbook.bookkit.presets.Params` the chapter will use).
 
     Raises
     ------
@@ -282,7 +245,6 @@ def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object
         one switch that replaces them all (``--offline-data digits``) and the equivalent
         ``-p`` overrides.
     """
-    from .data import DatasetMissingError, default_root, load_images
 
     plans = list(notebooks)
     if plans and not isinstance(plans[0], dict):
@@ -327,66 +289,6 @@ def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object
     raise DatasetMissingError("\n".join(lines), ",".join(missing), str(where))
 
 
-# ---------------------------------------------------------------------------------------------
-# The plan (dry run)
-# ---------------------------------------------------------------------------------------------
-class Runs(NamedTuple):
-    """One group of training runs of a chapter's plan: ``what`` (a description), ``runs`` (how
-    many), ``steps`` (generator steps of each) and ``via_train`` (``True`` for runs of
-    ``wganbook.train.train``, which checkpoint under ``WGANBOOK_CHECKPOINT_DIR``; ``False`` for
-    generators trained by other loops, e.g. chapter 6's exact-W1 generators)."""
-
-    what: str
-    runs: int
-    steps: int
-    via_train: bool = True
-
-
-def _kp_points(p) -> int:
-    from .divergence import kp_grid
-
-    return len(kp_grid(p["ks"], p["ps"], product=p["kp_product"], include_centre=False))
-
-
-#: Training runs of each chapter as a function of its resolved parameters (a list of
-#: :class:`Runs`). It mirrors the chapters' grids (e.g. chapter 4's toy grid is toy_datasets x
-#: methods x seeds, each of toy_steps generator steps); ``tests/test_full_preset.py`` checks its
-#: :func:`wganbook.train.train` runs against those every chapter really makes. Critic fits against
-#: fixed samples are not training runs (their step counts are in the plan's step counts). A chapter
-#: missing here is shown as "n/a".
-RUN_PLAN: Dict[str, Callable[[Dict[str, object]], List[Runs]]] = {
-    "ch01": lambda p: [],
-    "ch02": lambda p: [],
-    "ch03": lambda p: [
-        Runs("toy run (clipping, snapshots)", 1, p["toy_steps"]),
-        Runs("toy runs: clipped WGAN and GAN x seeds", 2 * len(p["seeds"]), p["toy_steps"]),
-        Runs("clipped WGAN continued with its critic retrained: seeds", len(p["seeds"]),
-             p["br_steps"]),
-        Runs("generator best responses to a frozen critic: 2 x seeds", 2 * len(p["seeds"]),
-             p["br_steps"], via_train=False),
-        Runs("image run (clipping)", 1, p["image_steps"])],
-    "ch04": lambda p: [
-        Runs("toy grid: toy_datasets x toy_methods x seeds",
-             len(p["toy_datasets"]) * len(p["toy_methods"]) * len(p["seeds"]), p["toy_steps"]),
-        Runs("image runs: methods, one seed", len(p["methods"]), p["image_steps"]),
-        Runs("WGAN-GP on overfit_size images (critic overfitting)", 1, p["overfit_steps"])],
-    "ch05": lambda p: [
-        Runs("grid: methods x strategies x seeds",
-             len(p["methods"]) * len(p["strategies"]) * len(p["seeds"]), p["steps"]),
-        Runs("official-code WGAN-div: seeds", len(p["seeds"]), p["steps"]),
-        Runs("(k, p) grid without its centre: points x kp_seeds", _kp_points(p) * len(p["kp_seeds"]),
-             p["steps"])],
-    "ch06": lambda p: [
-        Runs("4 variants (WGAN-GP, WGAN without constraint, WGAN-CT, GAN-NS + SN) x seeds",
-             4 * len(p["seeds"]), p["image_steps"]),
-        Runs("WGAN-GP with each n_critics value other than 5, first seed",
-             len([k for k in p["n_critics"] if k != 5]), p["image_steps"]),
-        Runs("generators trained on the exact batch W1 (pixel and feature cost)", 2,
-             p["w1gen_steps"], via_train=False)],
-    "ch07": lambda p: [],
-}
-
-
 def load_throughput(path=None) -> Optional[Dict[str, object]]:
     """The measured GPU throughput (:data:`THROUGHPUT_FILE`), or ``None`` when none was measured.
 
@@ -424,7 +326,6 @@ def plan_book(preset: str = "full", overrides: Optional[Dict[str, object]] = Non
         ``*_steps`` parameter, after ``step_scale``), ``datasets`` and ``gpu_minutes``
         (``None`` without a measured throughput for the chapter).
     """
-    from . import presets
 
     if preset not in presets.PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(presets.PRESET_NAMES)}")
@@ -465,7 +366,7 @@ def plan_table(rows: Iterable[Dict[str, object]]) -> str:
 
 
 def glued_values(nb) -> Dict[str, object]:
-    """Values a notebook glued with :func:`wganbook.notebook.glue` (name -> plain value)."""
+    """Values a notebook glued with :func:`wganbook.bookkit.notebook.glue` (name -> plain value)."""
     values = {}
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
@@ -579,7 +480,6 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
     """
     import papermill
 
-    from . import presets
 
     if preset not in presets.PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(presets.PRESET_NAMES)}")
@@ -596,7 +496,6 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
             if path.exists():
                 _read_record(path, "rerun that chapter (or pass --force)")
 
-    from .claims import MODE_ENV, collect
 
     records = []
     out.mkdir(parents=True, exist_ok=True)
@@ -681,7 +580,6 @@ def preset_table(chapters: Iterable[str]) -> str:
     One row per (chapter, parameter) whose value differs between the two presets, plus the
     parameters that are the same, so a reader sees at a glance what the full scale changes.
     """
-    from . import presets
 
     rows = ["| chapter | parameter | quick | full |", "| --- | --- | --- | --- |"]
     for ch in chapters:
@@ -799,7 +697,6 @@ def format_plan(rows: Iterable[Dict[str, object]], preset: str, throughput=None)
 
 
 def _run_book_command(args) -> int:
-    from .data import DatasetMissingError
 
     overrides = {name: _parse_override(value) for name, value in args.parameter}
     try:

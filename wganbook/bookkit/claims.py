@@ -2,7 +2,7 @@ r"""Named claims: every finding the book asserts is one checked, recorded object
 
 In a chapter notebook::
 
-    from wganbook.claims import claim, report
+    from wganbook.bookkit.claims import claim, report
 
     claim("ch4.gp-8gaussians-quality",
           "WGAN-GP puts at least half of its samples within 3 std of a mode of the 8 Gaussians",
@@ -23,7 +23,7 @@ quick preset for seeds 0-4 (seed 0 is the stored notebook; the others run throug
 (``WGANBOOK_CLAIMS=record``: a failing claim is recorded, not raised), and writes
 ``book/claims.json`` and the appendix page ``book/claims.md``. A claim's entry gives its value in
 the stored run, its minimum, median and maximum over the runs and for how many runs it held. It is
-incremental: only chapters whose digest (:func:`wganbook.notebook.notebook_digest`) changed since
+incremental: only chapters whose digest (:func:`wganbook.bookkit.notebook.notebook_digest`) changed since
 the ledger was written run again.
 """
 from __future__ import annotations
@@ -42,20 +42,24 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
+from wganbook.bookkit.chapters import chapter_key, chapter_notebooks
+from wganbook.bookkit.notebook import notebook_digest, stale_reason
+from wganbook.bookkit.presets import get_preset
+
 __all__ = [
-    "claim",
-    "report",
     "CLAIM_ID",
     "MODE_ENV",
     "METADATA_KEY",
     "LEDGER_SEEDS",
+    "claim",
+    "report",
     "collect",
     "seed_parameters",
     "summarise",
     "build_ledger",
     "render_page",
-    "run_ledger",
     "stale_chapters",
+    "run_ledger",
 ]
 
 #: The form of every claim id, ``ch<N>.<name>`` with a lower-case, dash-separated name.
@@ -340,7 +344,6 @@ def seed_parameters(chapter: str, seed: int) -> Dict[str, Any]:
     -------
     dict
     """
-    from .presets import get_preset
 
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -472,7 +475,6 @@ def render_page(ledger: Mapping[str, Any]) -> str:
 # running the ledger
 # ---------------------------------------------------------------------------------------------
 def _chapters(book_dir: Path, only: Optional[Iterable[str]]) -> List[Path]:
-    from .book import chapter_notebooks
 
     return chapter_notebooks(book_dir, only)
 
@@ -490,7 +492,6 @@ def load_ledger(path: Union[str, os.PathLike]) -> dict:
 
 def stale_chapters(ledger: Mapping[str, Any], notebooks: Iterable[Path]) -> List[str]:
     """Chapters (notebook stems) whose current digest differs from the ledger's (or are missing)."""
-    from .notebook import notebook_digest
 
     recorded: Dict[str, set] = {}
     for entry in list(ledger.get("claims", [])) + list(ledger.get("reported", [])):
@@ -508,7 +509,6 @@ def stale_chapters(ledger: Mapping[str, Any], notebooks: Iterable[Path]) -> List
 
 
 def _run_seed(path: Path, seed: int, out_dir: Path, log: Callable[[str], None]) -> Dict[str, List[dict]]:
-    from .book import chapter_key
 
     params = seed_parameters(chapter_key(path), seed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -568,7 +568,6 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
     dict
         The ledger written.
     """
-    from .notebook import notebook_digest, stale_reason
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")

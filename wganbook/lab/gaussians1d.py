@@ -28,6 +28,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wganbook.lab.sweeps import map_runs
+from wganbook.models import MLPCritic
+from wganbook.objectives import METHODS
+from wganbook.train.critic import fit_critic
+
 __all__ = [
     "Gaussian1D",
     "optimal_logit",
@@ -98,8 +103,6 @@ def optimal_minimax_gradient(x, mu_r: float, mu_g: float, sigma: float) -> np.nd
 
 
 def _fit_one(job: Mapping[str, Any]):
-    from .models import MLPCritic
-    from .train import fit_critic
 
     torch.manual_seed(job["seed"])
     net = MLPCritic(1, width=job["width"], depth=job["depth"])
@@ -124,7 +127,7 @@ def fit_networks(jobs: Sequence[Mapping[str, Any]], workers: Optional[int] = Non
     optionally ``record_every`` (default 10) and ``hp`` (hyper-parameters for ``fit_critic``:
     ``lr``, ``betas``, ``lam``, ``clip``, ...). A job seeds everything it uses (initialisation
     from ``seed``; real and fake batches from private generators), so the results are identical
-    whatever ``workers`` is (:func:`wganbook.sweeps.map_runs`).
+    whatever ``workers`` is (:func:`wganbook.lab.sweeps.map_runs`).
 
     Parameters
     ----------
@@ -137,8 +140,6 @@ def fit_networks(jobs: Sequence[Mapping[str, Any]], workers: Optional[int] = Non
     list of (torch.nn.Module, dict)
         The trained network (in eval mode, on the CPU) and its ``fit_critic`` history, per job.
     """
-    from .objectives import METHODS
-    from .sweeps import map_runs
 
     jobs = [dict(j) for j in jobs]
     for j in jobs:
