@@ -420,3 +420,18 @@ def test_late_mean_averages_the_evaluations_of_late_training():
     from wganbook.train.history import late_values
 
     assert late_values(h, "high_quality").tolist() == [0.3, 0.5, 0.7, 0.6]
+
+
+def test_plateau_change_is_the_relative_change_between_the_last_two_parts():
+    from wganbook.train.history import plateau_change
+    # ten records, fifths of 2: last part mean 11, the one before 10 -> 1/11
+    v = [0, 0, 0, 0, 0, 0, 10, 10, 11, 11]
+    assert plateau_change(v) == pytest.approx(1 / 11)
+    assert plateau_change([5.0] * 7) == 0.0
+    # quarters of 8: last (7 + 8) / 2 = 7.5, before (5 + 6) / 2 = 5.5
+    assert plateau_change(list(range(1, 9)), parts=4) == pytest.approx(2 / 7.5)
+    # fewer records than parts: one record per part
+    assert plateau_change([1.0, 2.0]) == pytest.approx(0.5)
+    for bad in (dict(values=[1.0]), dict(values=[1.0, 0.0]), dict(values=[1.0, 2.0], parts=1)):
+        with pytest.raises(ValueError):
+            plateau_change(**bad)

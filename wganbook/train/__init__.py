@@ -20,7 +20,7 @@ from wganbook.train.checkpoint import (
 )
 from wganbook.train.config import DEFAULT_BATCH_SIZE, METRICS, TOY_OVERRIDES, TrainConfig, TrainResult, toy_overrides
 from wganbook.train.critic import best_response, fit_critic
-from wganbook.train.history import DIVERGENCE_THRESHOLD, TrainingDiverged, estimate_vs_exact, late_mean, late_values
+from wganbook.train.history import DIVERGENCE_THRESHOLD, TrainingDiverged, estimate_vs_exact, late_mean, late_values, plateau_change
 from wganbook.train.loop import train
 
 __all__ = [
@@ -48,4 +48,5 @@ __all__ = [
     "estimate_vs_exact",
     "late_mean",
     "late_values",
+    "plateau_change",
 ]

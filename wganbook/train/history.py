@@ -12,6 +12,7 @@ __all__ = [
     "estimate_vs_exact",
     "late_mean",
     "late_values",
+    "plateau_change",
     "DIVERGENCE_THRESHOLD",
     "TrainingDiverged",
 ]
@@ -107,6 +108,43 @@ def late_values(history: Mapping[str, Sequence], key: str, fraction: float = 0.5
     return values[steps >= start - 1e-9 * abs(start)]  # (1 - 1/3) * 1800 is 1200.0000000000002
 
 
+
+
+def plateau_change(values: Sequence[float], parts: int = 5) -> float:
+    r"""How much a curve still moves at its end: the relative change of its mean between the last
+    two ``1/parts`` of its records.
+
+    With :math:`k = \max(1, \lfloor n / \text{parts} \rfloor)` records per part, the last part
+    :math:`L = v_{n-k:n}` and the one before :math:`B = v_{n-2k:n-k}`,
+
+    .. math::
+
+        \text{plateau change} = \frac{|\bar L - \bar B|}{|\bar L|}.
+
+    A curve that has levelled off gives a value near 0; one still rising by 10 % per part, 0.1/1.1.
+    The book's one definition of "trained to a plateau" (the static critics of chapters 1, 3 and 4).
+
+    Parameters
+    ----------
+    values : sequence of float
+        The curve (e.g. ``history["w1_estimate"]``), at least 2 records.
+    parts : int, optional
+        Into how many parts the curve is cut (default 5: the last two fifths).
+
+    Returns
+    -------
+    float
+    """
+    v = np.asarray(values, dtype=float).reshape(-1)
+    if isinstance(parts, bool) or not isinstance(parts, numbers.Integral) or parts < 2:
+        raise ValueError(f"parts must be an int >= 2, got {parts!r}")
+    if v.size < 2:
+        raise ValueError(f"values must hold at least 2 records, got {v.size}")
+    k = max(1, v.size // parts)
+    last, before = v[-k:].mean(), v[-2 * k:-k].mean()
+    if last == 0:
+        raise ValueError("the mean of the last part is 0: the relative change is undefined")
+    return float(abs(last - before) / abs(last))
 
 #: The divergence guard; training stops when the critic loss, the generator loss or the W1 estimate
 #: exceeds this in absolute value. A heuristic: the book's runs stay within O(1)-O(1e3) (and
