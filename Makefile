@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh Linux machine with Python 3.11:
 #   make book   -- build the HTML book into _build/html (creates .venv on first use)
-#   make test   -- the whole test suite: strict book build, unit tests (incl. browser test), every chapter at
+#   make test   -- the whole test suite: lint and format check, strict book build, unit tests (incl. browser test), every chapter at
 #                  the full preset on a CPU at a tiny step scale, notebook replay twice at the same time
 #                  (nbval as is, and with ATEN_CPU_CAPABILITY=default)
 SHELL := /bin/bash
@@ -17,7 +17,7 @@ export MPLBACKEND := Agg
 # the price of up to 2x on an idle machine (README, "Performance"); results are bit-identical.
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: full-smoke book test unit nbval nbval-default replays replay-native replay-default build-strict browser execute claims full bench venv clean
+.PHONY: lint stale full-smoke book test unit nbval nbval-default replays replay-native replay-default build-strict browser execute claims full bench venv clean
 
 venv: $(STAMP)
 
@@ -61,8 +61,18 @@ replay-native: $(STAMP)
 replay-default: $(STAMP)
 	ATEN_CPU_CAPABILITY=default WGANBOOK_WORKERS=1 WGANBOOK_CACHE=$(REPLAY_CACHE)/default $(NBVAL)
 
+# Lint and format check of the whole tree (configured in pyproject.toml; notebooks excluded).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Which stored chapters are stale, and the module that staled each (exit 1 when any is).
+stale: $(STAMP)
+	$(PY) -m wganbook stale
+
 # The unit tests and the full-preset smoke run side by side as well (the unit tests use one core).
 test: $(STAMP)
+	$(MAKE) lint
 	$(MAKE) build-strict
 	$(MAKE) -j2 --output-sync=target unit full-smoke
 	$(MAKE) replays

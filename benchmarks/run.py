@@ -38,6 +38,7 @@ Sections (``--only`` picks some):
 ``book``      5. Wall time of each chapter's default run (executed into a temporary copy of the
               book, never touching ``book/*.ipynb``) and of ``pytest --nbval book/`` (``--book``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,11 +63,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wganbook import models, objectives, train as T
+from wganbook import models, objectives
+from wganbook import train as T
 from wganbook.data import load_images, sample_toy, seed_everything
+from wganbook.lab import critics, wgandiv
 from wganbook.transport import w1
-from wganbook.lab import critics
-from wganbook.lab import wgandiv
 
 SECTIONS = ("trainer", "critic", "w1", "threads", "workers", "book")
 CRITIC_METHODS = ("wgan-clip", "wgan-gp", "wgan-div", "wgan-sn", "wgan-ct")
@@ -132,8 +133,9 @@ def fmt_range(st: Dict[str, float], digits: int = 3) -> str:
 # ---------------------------------------------------------------------------------------------
 # 1-2. trainer vs a bare loop
 # ---------------------------------------------------------------------------------------------
-def bare_wgan_gp(G, D, data, steps: int, batch_size: int, n_critic: int, lam: float, lr: float,
-                 betas, device, seed: int = 0):
+def bare_wgan_gp(
+    G, D, data, steps: int, batch_size: int, n_critic: int, lam: float, lr: float, betas, device, seed: int = 0
+):
     """The minimal WGAN-GP loop users copy (gan_toy.py / PyTorch-GAN style): no logging at all.
 
     ``data`` is a tensor (minibatches by a random permutation per epoch) or a callable
@@ -151,12 +153,14 @@ def bare_wgan_gp(G, D, data, steps: int, batch_size: int, n_critic: int, lam: fl
             nonlocal perm, pos
             if pos + batch_size > n_data:
                 perm, pos = torch.randperm(n_data, generator=rng).to(device), 0
-            idx = perm[pos:pos + batch_size]
+            idx = perm[pos : pos + batch_size]
             pos += batch_size
             return data[idx]
     else:
+
         def next_real():
             return data(batch_size, rng).to(device)
+
     z_dim = G.z_dim
     for _ in range(steps):
         for p in D.parameters():
@@ -205,14 +209,36 @@ def _case_data(case: dict, device):
 def trainer_cases(preset: str, quick: bool = False) -> List[dict]:
     """The training set-ups measured; ``quick`` (smoke test only) shrinks the toy nets to 3x64."""
     toy_label = "2-D toy (8gaussians), " + ("3x64 MLPs (smoke test)" if quick else "3x512 MLPs") + ", batch 256"
-    cases = [dict(key="toy", label=toy_label, data="8gaussians", toy=True, width=64 if quick else None),
-             dict(key="digits", label="digits 8x8, DCGAN-style, batch 64", data="digits", toy=False,
-                  shape=(1, 8, 8), n_fake_data=1797)]
+    cases = [
+        dict(key="toy", label=toy_label, data="8gaussians", toy=True, width=64 if quick else None),
+        dict(
+            key="digits",
+            label="digits 8x8, DCGAN-style, batch 64",
+            data="digits",
+            toy=False,
+            shape=(1, 8, 8),
+            n_fake_data=1797,
+        ),
+    ]
     if preset == "full":
-        cases += [dict(key="mnist", label="MNIST 28x28, DCGAN-style, batch 64", data="mnist", toy=False,
-                       shape=(1, 28, 28), n_fake_data=60000),
-                  dict(key="cifar10", label="CIFAR-10 32x32, DCGAN-style, batch 64", data="cifar10", toy=False,
-                       shape=(3, 32, 32), n_fake_data=50000)]
+        cases += [
+            dict(
+                key="mnist",
+                label="MNIST 28x28, DCGAN-style, batch 64",
+                data="mnist",
+                toy=False,
+                shape=(1, 28, 28),
+                n_fake_data=60000,
+            ),
+            dict(
+                key="cifar10",
+                label="CIFAR-10 32x32, DCGAN-style, batch 64",
+                data="cifar10",
+                toy=False,
+                shape=(3, 32, 32),
+                n_fake_data=50000,
+            ),
+        ]
     return cases
 
 
@@ -229,8 +255,9 @@ def bench_trainer(args, device, out: dict) -> None:
         if args.cases and case["key"] not in args.cases:
             continue
         tensor, bare_data = _case_data(case, device)
-        cfg_kw = dict(method="wgan-gp", data=case["data"], seed=0, device=str(device), progress=False,
-                      width=case.get("width"))
+        cfg_kw = dict(
+            method="wgan-gp", data=case["data"], seed=0, device=str(device), progress=False, width=case.get("width")
+        )
         hp = T.TrainConfig(steps=1, **cfg_kw).hparams()
         seed_everything(0)
         G0 = models.make_generator(case["data"], width=case.get("width"))
@@ -241,9 +268,18 @@ def bench_trainer(args, device, out: dict) -> None:
             return T.train(cfg, data=tensor, generator=copy.deepcopy(G0), critic=copy.deepcopy(D0))
 
         def run_bare(steps):
-            return bare_wgan_gp(copy.deepcopy(G0).to(device), copy.deepcopy(D0).to(device), bare_data,
-                                steps, hp["batch_size"], hp["n_critic"], hp["lam"], hp["lr"], hp["betas"],
-                                device)
+            return bare_wgan_gp(
+                copy.deepcopy(G0).to(device),
+                copy.deepcopy(D0).to(device),
+                bare_data,
+                steps,
+                hp["batch_size"],
+                hp["n_critic"],
+                hp["lam"],
+                hp["lr"],
+                hp["betas"],
+                device,
+            )
 
         # warm-up, and the number of steps so that one run lasts about args.run_seconds
         run_bare(1 if args.quick else 2)
@@ -253,12 +289,16 @@ def bench_trainer(args, device, out: dict) -> None:
         else:
             per_step = timed(lambda: run_bare(3), device) / 3
             steps = max(3, int(round(args.run_seconds / per_step)))
-        wall, cpu = interleaved({
-            "bare": lambda: run_bare(steps),
-            "trainer": lambda: run_trainer(steps),
-            "trainer+w1": lambda: run_trainer(steps, w1_every=1),
-        }, args.repeats, device)
-        speed = ratio_stats(wall["bare"], wall["trainer"])      # = trainer steps/s over bare steps/s
+        wall, cpu = interleaved(
+            {
+                "bare": lambda: run_bare(steps),
+                "trainer": lambda: run_trainer(steps),
+                "trainer+w1": lambda: run_trainer(steps, w1_every=1),
+            },
+            args.repeats,
+            device,
+        )
+        speed = ratio_stats(wall["bare"], wall["trainer"])  # = trainer steps/s over bare steps/s
         speed_cpu = ratio_stats(cpu["bare"], cpu["trainer"])
         w1_each = ratio_stats(wall["trainer+w1"], wall["trainer"])
         w1_each_cpu = ratio_stats(cpu["trainer+w1"], cpu["trainer"])
@@ -274,20 +314,35 @@ def bench_trainer(args, device, out: dict) -> None:
         w1_call = med([timed(lambda: w1(xn, yn), device) for _ in range(max(3, args.repeats))])
         sec_step = med(wall["trainer"]) / steps
         K = args.w1_every
-        row = dict(case=case["key"], label=case["label"], data_source=case.get("source", case["data"]),
-                   steps=steps, repeats=args.repeats, batch_size=bs, n_critic=hp["n_critic"],
-                   bare_steps_per_s=steps / med(wall["bare"]), trainer_steps_per_s=steps / med(wall["trainer"]),
-                   ratio=speed, ratio_cpu=speed_cpu,
-                   w1_each_step=w1_each["median"] - 1.0, w1_each_step_cpu=w1_each_cpu["median"] - 1.0,
-                   w1_every=K, w1_call_ms=1e3 * w1_call,
-                   w1_overhead=max(w1_each["median"] - 1.0, 0.0) / K,
-                   w1_overhead_est=w1_call / (K * sec_step),
-                   wall=wall, cpu=cpu)
+        row = dict(
+            case=case["key"],
+            label=case["label"],
+            data_source=case.get("source", case["data"]),
+            steps=steps,
+            repeats=args.repeats,
+            batch_size=bs,
+            n_critic=hp["n_critic"],
+            bare_steps_per_s=steps / med(wall["bare"]),
+            trainer_steps_per_s=steps / med(wall["trainer"]),
+            ratio=speed,
+            ratio_cpu=speed_cpu,
+            w1_each_step=w1_each["median"] - 1.0,
+            w1_each_step_cpu=w1_each_cpu["median"] - 1.0,
+            w1_every=K,
+            w1_call_ms=1e3 * w1_call,
+            w1_overhead=max(w1_each["median"] - 1.0, 0.0) / K,
+            w1_overhead_est=w1_call / (K * sec_step),
+            wall=wall,
+            cpu=cpu,
+        )
         rows.append(row)
-        print(f"  [trainer] {case['key']}: {steps} steps x {args.repeats}: trainer/bare speed = {fmt_range(speed)} "
-              f"(CPU time: {fmt_range(speed_cpu)}); W1 every step {100 * row['w1_each_step']:+.1f} %, "
-              f"every {K}: {100 * row['w1_overhead']:+.2f} % (one call {row['w1_call_ms']:.1f} ms "
-              f"-> {100 * row['w1_overhead_est']:.2f} %)", flush=True)
+        print(
+            f"  [trainer] {case['key']}: {steps} steps x {args.repeats}: trainer/bare speed = {fmt_range(speed)} "
+            f"(CPU time: {fmt_range(speed_cpu)}); W1 every step {100 * row['w1_each_step']:+.1f} %, "
+            f"every {K}: {100 * row['w1_overhead']:+.2f} % (one call {row['w1_call_ms']:.1f} ms "
+            f"-> {100 * row['w1_overhead_est']:.2f} %)",
+            flush=True,
+        )
     out["trainer"] = rows
 
 
@@ -315,8 +370,17 @@ def bench_critic(args, device, out: dict) -> None:
             critics[m] = models.make_critic(case["data"], width=case.get("width"), spectral=spectral).to(device)
 
         def run(m, steps):
-            return T.fit_critic(m, copy.deepcopy(critics[m]), real, fake, steps=steps, batch_size=bs,
-                                seed=0, device=str(device), track_grad_norm=False)
+            return T.fit_critic(
+                m,
+                copy.deepcopy(critics[m]),
+                real,
+                fake,
+                steps=steps,
+                batch_size=bs,
+                seed=0,
+                device=str(device),
+                track_grad_norm=False,
+            )
 
         per = {}
         for m in CRITIC_METHODS:  # warm-up and calibration
@@ -326,13 +390,30 @@ def bench_critic(args, device, out: dict) -> None:
         steps = 2 if args.quick else max(5, int(round(args.run_seconds / 2 / max(per.values()))))
         wall, cpu = interleaved({m: (lambda m=m: run(m, steps)) for m in CRITIC_METHODS}, args.repeats, device)
         for m in CRITIC_METHODS:
-            rows.append(dict(case=case["key"], label=case["label"], method=m, batch_size=bs, steps=steps,
-                             ms_per_step=1e3 * med(wall[m]) / steps, cpu_ms_per_step=1e3 * med(cpu[m]) / steps,
-                             vs_clip=ratio_stats(wall[m], wall["wgan-clip"]),
-                             vs_clip_cpu=ratio_stats(cpu[m], cpu["wgan-clip"])))
-        print("  [critic] " + case["key"] + ": " + ", ".join(
-            f"{r['method']} {r['ms_per_step']:.1f} ms (x{r['vs_clip_cpu']['median']:.2f} CPU)"
-            for r in rows if r["case"] == case["key"]), flush=True)
+            rows.append(
+                dict(
+                    case=case["key"],
+                    label=case["label"],
+                    method=m,
+                    batch_size=bs,
+                    steps=steps,
+                    ms_per_step=1e3 * med(wall[m]) / steps,
+                    cpu_ms_per_step=1e3 * med(cpu[m]) / steps,
+                    vs_clip=ratio_stats(wall[m], wall["wgan-clip"]),
+                    vs_clip_cpu=ratio_stats(cpu[m], cpu["wgan-clip"]),
+                )
+            )
+        print(
+            "  [critic] "
+            + case["key"]
+            + ": "
+            + ", ".join(
+                f"{r['method']} {r['ms_per_step']:.1f} ms (x{r['vs_clip_cpu']['median']:.2f} CPU)"
+                for r in rows
+                if r["case"] == case["key"]
+            ),
+            flush=True,
+        )
     out["critic"] = rows
 
 
@@ -362,11 +443,22 @@ def bench_w1(args, device, out: dict) -> None:
                 xt, yt = torch.from_numpy(x).float().to(device), torch.from_numpy(y).float().to(device)
                 w1(xt, yt)
                 t_tor = [timed(lambda: w1(xt, yt), device) for _ in range(reps)]
-            rows.append(dict(d=d, n=n, repeats=reps, ms=1e3 * med(t_all), cpu_ms=1e3 * med(c_all),
-                             emd_ms=1e3 * med(t_emd),
-                             torch_device_ms=1e3 * med(t_tor) if t_tor else None))
-            print(f"  [w1] n={n} d={d}: {rows[-1]['ms']:.1f} ms, CPU {rows[-1]['cpu_ms']:.1f} ms "
-                  f"(emd {rows[-1]['emd_ms']:.1f} ms)", flush=True)
+            rows.append(
+                dict(
+                    d=d,
+                    n=n,
+                    repeats=reps,
+                    ms=1e3 * med(t_all),
+                    cpu_ms=1e3 * med(c_all),
+                    emd_ms=1e3 * med(t_emd),
+                    torch_device_ms=1e3 * med(t_tor) if t_tor else None,
+                )
+            )
+            print(
+                f"  [w1] n={n} d={d}: {rows[-1]['ms']:.1f} ms, CPU {rows[-1]['cpu_ms']:.1f} ms "
+                f"(emd {rows[-1]['emd_ms']:.1f} ms)",
+                flush=True,
+            )
     out["w1"] = rows
 
 
@@ -416,12 +508,26 @@ def bench_threads(args, device, out: dict) -> None:
             for r in range(rounds):
                 k = r % len(THREAD_CONFIGS)
                 for name, extra in THREAD_CONFIGS[k:] + THREAD_CONFIGS[:k]:
-                    env = {kk: v for kk, v in os.environ.items()
-                           if kk not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                         "MKL_NUM_THREADS", "GOMP_SPINCOUNT")}
+                    env = {
+                        kk: v
+                        for kk, v in os.environ.items()
+                        if kk
+                        not in (
+                            "OMP_WAIT_POLICY",
+                            "OMP_NUM_THREADS",
+                            "OPENBLAS_NUM_THREADS",
+                            "MKL_NUM_THREADS",
+                            "GOMP_SPINCOUNT",
+                        )
+                    }
                     env.update(extra)
-                    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--probe"], env=env,
-                                          capture_output=True, text=True, cwd=ROOT)
+                    proc = subprocess.run(
+                        [sys.executable, str(Path(__file__).resolve()), "--probe"],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        cwd=ROOT,
+                    )
                     if proc.returncode != 0:
                         raise RuntimeError(f"thread probe failed ({name}): {proc.stderr[-500:]}")
                     rows[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
@@ -439,8 +545,11 @@ def bench_threads(args, device, out: dict) -> None:
                 row[data + "_cpu"] = med([x[data]["cpu_ms"] for x in runs])
                 row[data + "_digest"] = sorted({x[data]["digest"] for x in runs})
             res.append(row)
-            print(f"  [threads] {load} busy processes, {name} ({row['threads']} threads): toy "
-                  f"{row['8gaussians']:.0f} ms/step, digits {row['digits']:.0f} ms/step", flush=True)
+            print(
+                f"  [threads] {load} busy processes, {name} ({row['threads']} threads): toy "
+                f"{row['8gaussians']:.0f} ms/step, digits {row['digits']:.0f} ms/step",
+                flush=True,
+            )
         blocks.append(dict(busy_processes=load, rounds=rounds, rows=res, loadavg=loadavg))
     out["threads"] = blocks
 
@@ -476,14 +585,35 @@ def bench_book(args, device, out: dict) -> None:
                 t = time.perf_counter() - t0
             cpu = _children_cpu() - c0 if args.preset != "full" else None
             limit = 240 if nb.name[:2] in ("05", "06") else 180
-            rows.append(dict(chapter=nb.stem, seconds=t, kernel_cpu_s=cpu,
-                             limit_s=limit if args.preset == "quick" else None, ok=err is None, error=err))
-            print(f"  [book] {nb.stem}: {t:.0f} s (kernel CPU {cpu or 0:.0f} s){' ERROR ' + err if err else ''}",
-                  flush=True)
+            rows.append(
+                dict(
+                    chapter=nb.stem,
+                    seconds=t,
+                    kernel_cpu_s=cpu,
+                    limit_s=limit if args.preset == "quick" else None,
+                    ok=err is None,
+                    error=err,
+                )
+            )
+            print(
+                f"  [book] {nb.stem}: {t:.0f} s (kernel CPU {cpu or 0:.0f} s){' ERROR ' + err if err else ''}",
+                flush=True,
+            )
         nbval = None
         if args.preset == "quick" and not args.chapters:
-            cmd = [sys.executable, "-m", "pytest", "--nbval", "book/", "--nbval-current-env",
-                   "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-p", "no:cacheprovider", "-q"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "--nbval",
+                "book/",
+                "--nbval-current-env",
+                "--nbval-sanitize-with",
+                "tests/nbval_sanitize.cfg",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+            ]
             env = dict(os.environ, TQDM_DISABLE="1", PYTHONHASHSEED="0", MPLBACKEND="Agg")
             env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as `make nbval`
             t0, c0 = time.perf_counter(), _children_cpu()
@@ -493,12 +623,20 @@ def bench_book(args, device, out: dict) -> None:
             lines_out = proc.stdout.strip().splitlines()
             tail = (lines_out or [""])[-1]
             failed = [ln[:300] for ln in lines_out if ln.startswith(("FAILED", "ERROR"))]
-            nbval = dict(seconds=t, cpu_s=cpu, returncode=proc.returncode, summary=tail, limit_s=900,
-                         failed=failed, command="pytest --nbval book/ (make nbval)")
+            nbval = dict(
+                seconds=t,
+                cpu_s=cpu,
+                returncode=proc.returncode,
+                summary=tail,
+                limit_s=900,
+                failed=failed,
+                command="pytest --nbval book/ (make nbval)",
+            )
             for ln in failed:
                 print(f"    {ln}", flush=True)
-            print(f"  [book] pytest --nbval book/: {t:.0f} s (CPU {cpu:.0f} s), rc={proc.returncode}: {tail}",
-                  flush=True)
+            print(
+                f"  [book] pytest --nbval book/: {t:.0f} s (CPU {cpu:.0f} s), rc={proc.returncode}: {tail}", flush=True
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     out["book"] = dict(chapters=rows, nbval=nbval, n_chapters_found=len(chapters))
@@ -514,8 +652,23 @@ def _children_cpu() -> float:
 
 def _run_full_chapter(path: Path, tmp: Path, device):
     """One chapter at the full preset through papermill (``python -m wganbook book``), in ``tmp``."""
-    cmd = [sys.executable, "-m", "wganbook", "book", "--preset", "full", "--out", str(tmp / "runs"),
-           "--book-dir", str(path.parent), "--chapters", path.name[:2], "-p", "device", str(device)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "wganbook",
+        "book",
+        "--preset",
+        "full",
+        "--out",
+        str(tmp / "runs"),
+        "--book-dir",
+        str(path.parent),
+        "--chapters",
+        path.name[:2],
+        "-p",
+        "device",
+        str(device),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     err = None if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["failed"])[-1][:200]
@@ -549,7 +702,6 @@ def worker_grids(scale: float = 1.0, chapters=None) -> List[dict]:
     runs of each call, where the grid makes several calls one after the other); the settings are
     read from ``wganbook.bookkit.presets`` when this is called, so they follow the chapters.
     """
-    from wganbook import divergence
     from wganbook.bookkit import presets
     from wganbook.lab import sweeps
 
@@ -566,32 +718,69 @@ def worker_grids(scale: float = 1.0, chapters=None) -> List[dict]:
             # as in the chapter: the three toys and the critic started inside the box in one call
             clip = {"method": "wgan-clip", "clip": 0.01, "track_grad_norm": False}
             steps = _scaled(p["critic_steps"], scale)
-            a = critics.fit_static_critics({"clipping": clip,
-                                           "inside": dict(clip, inside_box=True, datasets=["8gaussians"])},
-                                          toys, steps=steps, batch_size=256, width=p["toy_width"],
-                                          exact_w1=True, record_every=max(1, steps // 30), workers=workers)
-            b = critics.fit_static_critics(clips, ["swissroll"], steps=_scaled(p["deep_steps"], scale),
-                                          batch_size=64, width=p["deep_width"], depth=12, workers=workers)
+            a = critics.fit_static_critics(
+                {"clipping": clip, "inside": dict(clip, inside_box=True, datasets=["8gaussians"])},
+                toys,
+                steps=steps,
+                batch_size=256,
+                width=p["toy_width"],
+                exact_w1=True,
+                record_every=max(1, steps // 30),
+                workers=workers,
+            )
+            b = critics.fit_static_critics(
+                clips,
+                ["swissroll"],
+                steps=_scaled(p["deep_steps"], scale),
+                batch_size=64,
+                width=p["deep_width"],
+                depth=12,
+                workers=workers,
+            )
             return list(a.values()) + list(b.values())
 
-        out.append(dict(chapter="03", label=f"static clipped critics: 3 toys + inside the box, "
-                                            f"{len(clips)} clips x 12 layers",
-                        n_runs=4 + len(clips), calls=(4, len(clips)), run=run3))
+        out.append(
+            dict(
+                chapter="03",
+                label=f"static clipped critics: 3 toys + inside the box, {len(clips)} clips x 12 layers",
+                n_runs=4 + len(clips),
+                calls=(4, len(clips)),
+                run=run3,
+            )
+        )
     if "04" in want:
         p = presets.get_preset("ch04")
         lr = {m: objectives.get_method(m).defaults["lr"] for m in p["methods"]}
-        variants = [dict(name=m, method=m, lr=lr[m] * p["toy_lr_scale"],
-                         **({"lam": p["toy_lam"]} if m in ("wgan-gp", "wgan-lp") else {})) for m in p["methods"]]
-        base4 = {"steps": _scaled(p["toy_steps"], scale), "width": p["toy_width"],
-                 "batch_size": p["toy_batch_size"], "warmup": False, "device": "cpu"}
+        variants = [
+            dict(
+                name=m,
+                method=m,
+                lr=lr[m] * p["toy_lr_scale"],
+                **({"lam": p["toy_lam"]} if m in ("wgan-gp", "wgan-lp") else {}),
+            )
+            for m in p["methods"]
+        ]
+        base4 = {
+            "steps": _scaled(p["toy_steps"], scale),
+            "width": p["toy_width"],
+            "batch_size": p["toy_batch_size"],
+            "warmup": False,
+            "device": "cpu",
+        }
         grid4 = {"data": p["toy_datasets"], "variant": variants}
 
         def run4(workers, base=base4, grid=grid4, seeds=p["seeds"]):
             return sweeps.run_grid(base, grid, seeds=seeds, n_eval=1024, workers=workers)
 
-        out.append(dict(chapter="04", label=f"toy GANs: {len(p['toy_datasets'])} datasets x {len(variants)} methods "
-                                            f"x {len(p['seeds'])} seeds",
-                        n_runs=len(p["toy_datasets"]) * len(variants) * len(p["seeds"]), run=run4))
+        out.append(
+            dict(
+                chapter="04",
+                label=f"toy GANs: {len(p['toy_datasets'])} datasets x {len(variants)} methods "
+                f"x {len(p['seeds'])} seeds",
+                n_runs=len(p["toy_datasets"]) * len(variants) * len(p["seeds"]),
+                run=run4,
+            )
+        )
     if "05" in want or "06" in want:
         from wganbook import metrics
 
@@ -599,36 +788,77 @@ def worker_grids(scale: float = 1.0, chapters=None) -> List[dict]:
         p = presets.get_preset("ch05")
         images5 = load_images(p["image_dataset"])[0]
         cache = {}  # the chapter's classifier features, built at the first run (the grid list stays cheap)
-        base5 = {"data": p["image_dataset"], "steps": _scaled(p["steps"], scale), "lr": p["lr"],
-                 "betas": tuple(p["betas"]), "device": "cpu", "progress": False}
+        base5 = {
+            "data": p["image_dataset"],
+            "steps": _scaled(p["steps"], scale),
+            "lr": p["lr"],
+            "betas": tuple(p["betas"]),
+            "device": "cpu",
+            "progress": False,
+        }
         grid5 = {"method": p["methods"], "strategy": p["strategies"]}
 
         def run5(workers, base=base5, grid=grid5, seeds=p["seeds"], images=images5, cache=cache, p=p):
             if "features" not in cache:
                 cache["features"] = metrics.ClassifierFeatures(p["image_dataset"])
-            return sweeps.run_grid(base, grid, seeds=seeds, metric=["fd"], data=images, n_eval=p["n_eval"],
-                                   features=cache["features"], train_fn=wgandiv.make_train_fn(p["arch"]),
-                                   workers=workers)
+            return sweeps.run_grid(
+                base,
+                grid,
+                seeds=seeds,
+                metric=["fd"],
+                data=images,
+                n_eval=p["n_eval"],
+                features=cache["features"],
+                train_fn=wgandiv.make_train_fn(p["arch"]),
+                workers=workers,
+            )
 
-        out.append(dict(chapter="05", label=f"sampling strategies: {len(p['methods'])} methods x "
-                                            f"{len(p['strategies'])} strategies x {len(p['seeds'])} seeds",
-                        n_runs=len(p["methods"]) * len(p["strategies"]) * len(p["seeds"]), run=run5))
+        out.append(
+            dict(
+                chapter="05",
+                label=f"sampling strategies: {len(p['methods'])} methods x "
+                f"{len(p['strategies'])} strategies x {len(p['seeds'])} seeds",
+                n_runs=len(p["methods"]) * len(p["strategies"]) * len(p["seeds"]),
+                run=run5,
+            )
+        )
     if "06" in want:
         p = presets.get_preset("ch06")
         steps = _scaled(p["image_steps"], scale)
-        variants6 = [{"name": "WGAN-GP", "method": "wgan-gp"}, {"name": "WGAN-CT", "method": "wgan-ct"},
-                     {"name": "GAN-NS", "method": "gan-ns", "steps": 5 * steps},
-                     {"name": "GAN-NS + SN", "method": "gan-ns", "spectral": True, "steps": 5 * steps}]
+        variants6 = [
+            {"name": "WGAN-GP", "method": "wgan-gp"},
+            {"name": "WGAN-CT", "method": "wgan-ct"},
+            {"name": "GAN-NS", "method": "gan-ns", "steps": 5 * steps},
+            {"name": "GAN-NS + SN", "method": "gan-ns", "spectral": True, "steps": 5 * steps},
+        ]
         images6 = load_images(p["image_dataset"])[0]
-        base6 = {"data": p["image_dataset"], "steps": steps, "batch_size": p["batch_size"],
-                 "w1_every": max(1, steps // 20), "device": "cpu"}
+        base6 = {
+            "data": p["image_dataset"],
+            "steps": steps,
+            "batch_size": p["batch_size"],
+            "w1_every": max(1, steps // 20),
+            "device": "cpu",
+        }
 
         def run6(workers, base=base6, variants=variants6, seeds=p["seeds"], images=images6, p=p):
-            return sweeps.run_grid(base, {"variant": variants}, seeds=seeds, data=images, n_eval=p["n_eval"],
-                                   train_fn=sn_train_fn, workers=workers)
+            return sweeps.run_grid(
+                base,
+                {"variant": variants},
+                seeds=seeds,
+                data=images,
+                n_eval=p["n_eval"],
+                train_fn=sn_train_fn,
+                workers=workers,
+            )
 
-        out.append(dict(chapter="06", label=f"image GANs: {len(variants6)} variants x {len(p['seeds'])} seeds",
-                        n_runs=len(variants6) * len(p["seeds"]), run=run6))
+        out.append(
+            dict(
+                chapter="06",
+                label=f"image GANs: {len(variants6)} variants x {len(p['seeds'])} seeds",
+                n_runs=len(variants6) * len(p["seeds"]),
+                run=run6,
+            )
+        )
     return out
 
 
@@ -670,8 +900,8 @@ def records_digest(records) -> str:
 
 
 def _warm_pool(_):
-    import wganbook.train  # noqa: F401 - what a run imports first
     import wganbook.metrics  # noqa: F401
+    import wganbook.train  # noqa: F401 - what a run imports first
 
     return os.getpid()
 
@@ -707,16 +937,34 @@ def bench_workers(args, device, out: dict) -> None:
             wall, _ = interleaved({"serial": contender(1), "2 workers": contender(2)}, args.worker_repeats, device)
             st = ratio_stats(wall["serial"], wall["2 workers"])
             identical = len(digests[1]) == 1 and digests[1] == digests[2]
-            rows.append(dict(chapter=g["chapter"], label=g["label"], n_runs=g["n_runs"],
-                             serial_s=med(wall["serial"]), workers2_s=med(wall["2 workers"]), speedup=st,
-                             ideal=ideal_speedup(g.get("calls", g["n_runs"]), 2), identical=identical,
-                             digests={str(k): sorted(v) for k, v in digests.items()}))
-            print(f"  [workers] ch{g['chapter']} {g['label']}: serial {rows[-1]['serial_s']:.1f} s, "
-                  f"2 workers {rows[-1]['workers2_s']:.1f} s (x{st['median']:.2f}), "
-                  f"records {'identical' if identical else 'DIFFER'}", flush=True)
-        out["workers"] = dict(rows=rows, warmup_s=warm_s, pool_pids=len(pids), scale=args.grid_scale,
-                              repeats=args.worker_repeats, loadavg_start=load0,
-                              loadavg_end=[round(x, 2) for x in os.getloadavg()])
+            rows.append(
+                dict(
+                    chapter=g["chapter"],
+                    label=g["label"],
+                    n_runs=g["n_runs"],
+                    serial_s=med(wall["serial"]),
+                    workers2_s=med(wall["2 workers"]),
+                    speedup=st,
+                    ideal=ideal_speedup(g.get("calls", g["n_runs"]), 2),
+                    identical=identical,
+                    digests={str(k): sorted(v) for k, v in digests.items()},
+                )
+            )
+            print(
+                f"  [workers] ch{g['chapter']} {g['label']}: serial {rows[-1]['serial_s']:.1f} s, "
+                f"2 workers {rows[-1]['workers2_s']:.1f} s (x{st['median']:.2f}), "
+                f"records {'identical' if identical else 'DIFFER'}",
+                flush=True,
+            )
+        out["workers"] = dict(
+            rows=rows,
+            warmup_s=warm_s,
+            pool_pids=len(pids),
+            scale=args.grid_scale,
+            repeats=args.worker_repeats,
+            loadavg_start=load0,
+            loadavg_end=[round(x, 2) for x in os.getloadavg()],
+        )
     finally:
         torch.set_num_threads(before)
 
@@ -735,18 +983,23 @@ def ideal_speedup(n_runs, workers: int) -> float:
 
 def workers_report(w: dict) -> List[str]:
     """The markdown lines of the workers section."""
-    lines = [f"**Independent runs in worker processes** (`wganbook.lab.sweeps.map_runs`: each chapter's main grid "
-             f"at {w['scale']:g} x its quick preset's steps, serial vs 2 worker processes, one torch thread each; "
-             f"median of {w['repeats']} interleaved rounds; pool start-up, paid once per session: "
-             f"{w['warmup_s']:.1f} s; load average {w['loadavg_start'][0]:.1f} at the start, "
-             f"{w['loadavg_end'][0]:.1f} at the end)", "",
-             "| chapter | grid | runs | serial | 2 workers | speed-up, wall (goal >= 1.7) | ideal | records |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        f"**Independent runs in worker processes** (`wganbook.lab.sweeps.map_runs`: each chapter's main grid "
+        f"at {w['scale']:g} x its quick preset's steps, serial vs 2 worker processes, one torch thread each; "
+        f"median of {w['repeats']} interleaved rounds; pool start-up, paid once per session: "
+        f"{w['warmup_s']:.1f} s; load average {w['loadavg_start'][0]:.1f} at the start, "
+        f"{w['loadavg_end'][0]:.1f} at the end)",
+        "",
+        "| chapter | grid | runs | serial | 2 workers | speed-up, wall (goal >= 1.7) | ideal | records |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in w["rows"]:
         ok = "ok" if r["speedup"]["median"] >= 1.7 else "MISS"
         same = "identical" if r["identical"] else "DIFFER"
-        lines.append(f"| {r['chapter']} | {r['label']} | {r['n_runs']} | {r['serial_s']:.1f} s "
-                     f"| {r['workers2_s']:.1f} s | {fmt_range(r['speedup'], 2)} {ok} | {r['ideal']:.2f} | {same} |")
+        lines.append(
+            f"| {r['chapter']} | {r['label']} | {r['n_runs']} | {r['serial_s']:.1f} s "
+            f"| {r['workers2_s']:.1f} s | {fmt_range(r['speedup'], 2)} {ok} | {r['ideal']:.2f} | {same} |"
+        )
     lines.append("")
     return lines
 
@@ -755,9 +1008,15 @@ def workers_report(w: dict) -> List[str]:
 # report
 # ---------------------------------------------------------------------------------------------
 def machine_info(device: torch.device) -> dict:
-    info = dict(date=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), python=platform.python_version(),
-                torch=torch.__version__, cpu=platform.processor() or platform.machine(),
-                cores=os.cpu_count(), torch_threads=torch.get_num_threads(), device=str(device))
+    info = dict(
+        date=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        cpu=platform.processor() or platform.machine(),
+        cores=os.cpu_count(),
+        torch_threads=torch.get_num_threads(),
+        device=str(device),
+    )
     try:
         info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -777,47 +1036,67 @@ def machine_info(device: torch.device) -> dict:
 
 def report(res: dict) -> str:
     m = res["machine"]
-    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, "
-             f"{m['torch_threads']} threads), device {m['device']}"
-             + (f" ({m['gpu']})" if m.get("gpu") else "")
-             + (f", load average at start {m['loadavg'][0]:.2f} / end {res.get('loadavg_end', ['?'])[0]}"
-                if m.get("loadavg") else "") + ".",
-             f"Command: `{res['command']}`; medians of {res['repeats']} interleaved repeats after warm-up "
-             "(ratios: median and range of the per-repeat ratios).", ""]
+    lines = [
+        f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, torch {m['torch']}, "
+        f"{m['torch_threads']} threads), device {m['device']}"
+        + (f" ({m['gpu']})" if m.get("gpu") else "")
+        + (
+            f", load average at start {m['loadavg'][0]:.2f} / end {res.get('loadavg_end', ['?'])[0]}"
+            if m.get("loadavg")
+            else ""
+        )
+        + ".",
+        f"Command: `{res['command']}`; medians of {res['repeats']} interleaved repeats after warm-up "
+        "(ratios: median and range of the per-repeat ratios).",
+        "",
+    ]
     if "trainer" in res and res["trainer"]:
         K = res["trainer"][0]["w1_every"]
-        lines += ["**1-2. `wganbook.train.train` vs a bare WGAN-GP loop, and exact-W1 tracking** "
-                  "(generator steps/s; n_critic 5; same nets, batch, optimiser and data sampler)", "",
-                  "| case | bare loop steps/s | `train()` steps/s | speed ratio, wall (target >= 0.95) "
-                  "| speed ratio, CPU time | W1 every step: extra time "
-                  f"| W1 every {K} steps: extra (target <= 10 %) | one `w1` call |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            "**1-2. `wganbook.train.train` vs a bare WGAN-GP loop, and exact-W1 tracking** "
+            "(generator steps/s; n_critic 5; same nets, batch, optimiser and data sampler)",
+            "",
+            "| case | bare loop steps/s | `train()` steps/s | speed ratio, wall (target >= 0.95) "
+            "| speed ratio, CPU time | W1 every step: extra time "
+            f"| W1 every {K} steps: extra (target <= 10 %) | one `w1` call |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for r in res["trainer"]:
             ok = "ok" if r["ratio"]["median"] >= 0.95 else "MISS"
             ok2 = "ok" if r["w1_overhead"] <= 0.10 else "MISS"
             src = " (random tensors)" if r["data_source"] == "random tensors" else ""
-            lines.append(f"| {r['label']}{src} | {r['bare_steps_per_s']:.2f} | {r['trainer_steps_per_s']:.2f} "
-                         f"| {fmt_range(r['ratio'], 2)} {ok} | {fmt_range(r['ratio_cpu'], 2)} "
-                         f"| {100 * r['w1_each_step']:+.1f} % (CPU {100 * r['w1_each_step_cpu']:+.1f} %) "
-                         f"| {100 * r['w1_overhead']:.2f} % (from one call: {100 * r['w1_overhead_est']:.2f} %) {ok2} "
-                         f"| {r['w1_call_ms']:.1f} ms |")
+            lines.append(
+                f"| {r['label']}{src} | {r['bare_steps_per_s']:.2f} | {r['trainer_steps_per_s']:.2f} "
+                f"| {fmt_range(r['ratio'], 2)} {ok} | {fmt_range(r['ratio_cpu'], 2)} "
+                f"| {100 * r['w1_each_step']:+.1f} % (CPU {100 * r['w1_each_step_cpu']:+.1f} %) "
+                f"| {100 * r['w1_overhead']:.2f} % (from one call: {100 * r['w1_overhead_est']:.2f} %) {ok2} "
+                f"| {r['w1_call_ms']:.1f} ms |"
+            )
         lines.append("")
     if "critic" in res and res["critic"]:
-        lines += ["**3. One critic step** (loss + backward + optimiser step + post-step; `fit_critic`, "
-                  "grad-norm tracking off; default hyper-parameters of each method)", "",
-                  "| case | method | ms / critic step | vs wgan-clip, wall | vs wgan-clip, CPU time |",
-                  "| --- | --- | ---: | ---: | ---: |"]
+        lines += [
+            "**3. One critic step** (loss + backward + optimiser step + post-step; `fit_critic`, "
+            "grad-norm tracking off; default hyper-parameters of each method)",
+            "",
+            "| case | method | ms / critic step | vs wgan-clip, wall | vs wgan-clip, CPU time |",
+            "| --- | --- | ---: | ---: | ---: |",
+        ]
         for r in res["critic"]:
-            lines.append(f"| {r['label']} | {r['method']} | {r['ms_per_step']:.1f} | {fmt_range(r['vs_clip'], 2)} "
-                         f"| {fmt_range(r['vs_clip_cpu'], 2)} |")
+            lines.append(
+                f"| {r['label']} | {r['method']} | {r['ms_per_step']:.1f} | {fmt_range(r['vs_clip'], 2)} "
+                f"| {fmt_range(r['vs_clip_cpu'], 2)} |"
+            )
         lines.append("")
     if "w1" in res:
         ds = sorted({r["d"] for r in res["w1"]})
         ns = sorted({r["n"] for r in res["w1"]})
-        lines += ["**4. Exact W1 (`wganbook.transport.w1`, float64, POT network simplex)**: wall ms per call "
-                  "[process CPU ms] (of which `ot.emd2` on the given cost matrix, wall ms)", "",
-                  "| batch n | " + " | ".join(f"d = {d}" for d in ds) + " |",
-                  "| ---: | " + " | ".join("---:" for _ in ds) + " |"]
+        lines += [
+            "**4. Exact W1 (`wganbook.transport.w1`, float64, POT network simplex)**: wall ms per call "
+            "[process CPU ms] (of which `ot.emd2` on the given cost matrix, wall ms)",
+            "",
+            "| batch n | " + " | ".join(f"d = {d}" for d in ds) + " |",
+            "| ---: | " + " | ".join("---:" for _ in ds) + " |",
+        ]
         for n in ns:
             cells = []
             for d in ds:
@@ -830,36 +1109,51 @@ def report(res: dict) -> str:
         lines.append("")
     if "threads" in res:
         for th in res["threads"]:
-            extra = (f" while {th['busy_processes']} busy-loop processes share the cores" if th["busy_processes"]
-                     else " on the machine as it is")
-            lines += [f"**Thread settings{extra}** (`train()`, WGAN-GP, ms per generator step and speed relative "
-                      f"to torch's default; fresh process per setting, median of {th['rounds']} interleaved rounds; "
-                      f"load average {th['loadavg'][0]:.1f})", "",
-                      "| setting | threads | 2-D toy 3x512 | digits 8x8 | critic digest toy / digits |",
-                      "| --- | ---: | ---: | ---: | --- |"]
+            extra = (
+                f" while {th['busy_processes']} busy-loop processes share the cores"
+                if th["busy_processes"]
+                else " on the machine as it is"
+            )
+            lines += [
+                f"**Thread settings{extra}** (`train()`, WGAN-GP, ms per generator step and speed relative "
+                f"to torch's default; fresh process per setting, median of {th['rounds']} interleaved rounds; "
+                f"load average {th['loadavg'][0]:.1f})",
+                "",
+                "| setting | threads | 2-D toy 3x512 | digits 8x8 | critic digest toy / digits |",
+                "| --- | ---: | ---: | ---: | --- |",
+            ]
             base = th["rows"][0]
             for r in th["rows"]:
-                lines.append(f"| {r['config']} | {r['threads']} "
-                             f"| {r['8gaussians']:.0f} ms (x{base['8gaussians'] / r['8gaussians']:.2f}) "
-                             f"| {r['digits']:.0f} ms (x{base['digits'] / r['digits']:.2f}) "
-                             f"| {','.join(r['8gaussians_digest'])} / {','.join(r['digits_digest'])} |")
+                lines.append(
+                    f"| {r['config']} | {r['threads']} "
+                    f"| {r['8gaussians']:.0f} ms (x{base['8gaussians'] / r['8gaussians']:.2f}) "
+                    f"| {r['digits']:.0f} ms (x{base['digits'] / r['digits']:.2f}) "
+                    f"| {','.join(r['8gaussians_digest'])} / {','.join(r['digits_digest'])} |"
+                )
             lines.append("")
     if "book" in res:
         b = res["book"]
-        lines += [f"**5. The book** ({len(b['chapters'])} chapter notebooks executed, fresh kernel each; "
-                  "kernel CPU time = user + system seconds of the kernel process)", "",
-                  "| notebook | wall time | kernel CPU time | limit (wall, machine to itself) |",
-                  "| --- | ---: | ---: | ---: |"]
+        lines += [
+            f"**5. The book** ({len(b['chapters'])} chapter notebooks executed, fresh kernel each; "
+            "kernel CPU time = user + system seconds of the kernel process)",
+            "",
+            "| notebook | wall time | kernel CPU time | limit (wall, machine to itself) |",
+            "| --- | ---: | ---: | ---: |",
+        ]
         for r in b["chapters"]:
             lim = f"{r['limit_s'] / 60:.0f} min" if r["limit_s"] else "-"
             ok = "" if not r["limit_s"] else (" ok" if r["seconds"] <= r["limit_s"] and r["ok"] else " MISS")
             cpu = f"{r['kernel_cpu_s']:.0f} s" if r.get("kernel_cpu_s") is not None else "-"
-            lines.append(f"| {r['chapter']} | {r['seconds']:.0f} s{'' if r['ok'] else ' (error)'} | {cpu} | {lim}{ok} |")
+            lines.append(
+                f"| {r['chapter']} | {r['seconds']:.0f} s{'' if r['ok'] else ' (error)'} | {cpu} | {lim}{ok} |"
+            )
         if b.get("nbval"):
             nv = b["nbval"]
             ok = "ok" if nv["seconds"] <= nv["limit_s"] and nv["returncode"] == 0 else "MISS"
-            lines.append(f"| `pytest --nbval book/` ({nv['summary']}) | {nv['seconds']:.0f} s "
-                         f"| {nv.get('cpu_s', 0):.0f} s | 15 min {ok} |")
+            lines.append(
+                f"| `pytest --nbval book/` ({nv['summary']}) | {nv['seconds']:.0f} s "
+                f"| {nv.get('cpu_s', 0):.0f} s | 15 min {ok} |"
+            )
         lines.append("")
     if res.get("workers"):
         lines += workers_report(res["workers"])
@@ -874,26 +1168,48 @@ def main(argv=None) -> int:
     p.add_argument("--cases", default=None, help="comma-separated trainer/critic cases (toy, digits, mnist, cifar10)")
     p.add_argument("--chapters", default=None, help="comma-separated chapter numbers for --book, e.g. 03,04")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
-    p.add_argument("--preset", default=None, choices=("quick", "full"),
-                   help="sizes: quick (CPU book) or full (paper scale; default on CUDA)")
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=("quick", "full"),
+        help="sizes: quick (CPU book) or full (paper scale; default on CUDA)",
+    )
     p.add_argument("--repeats", type=int, default=None, help="interleaved repeats (default 10; --quick 2)")
     p.add_argument("--run-seconds", type=float, default=None, help="target length of one timed run (default 3 s)")
     p.add_argument("--w1-every", type=int, default=100, help="exact-W1 cadence for item 2 (default 100)")
     p.add_argument("--json", default=None, help="also write all measurements to this JSON file")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch and BLAS threads (default: the libraries' own, i.e. all cores; --quick: 1)")
-    p.add_argument("--load", type=int, default=0,
-                   help="threads section: measure again while this many busy-loop processes run (default 0: no)")
-    p.add_argument("--grid-scale", type=float, default=None,
-                   help="workers section: factor on the chapters' quick step counts (default 1; --quick 0.02)")
-    p.add_argument("--worker-repeats", type=int, default=None,
-                   help="workers section: interleaved rounds (default 3; --quick 1)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch and BLAS threads (default: the libraries' own, i.e. all cores; --quick: 1)",
+    )
+    p.add_argument(
+        "--load",
+        type=int,
+        default=0,
+        help="threads section: measure again while this many busy-loop processes run (default 0: no)",
+    )
+    p.add_argument(
+        "--grid-scale",
+        type=float,
+        default=None,
+        help="workers section: factor on the chapters' quick step counts (default 1; --quick 0.02)",
+    )
+    p.add_argument(
+        "--worker-repeats", type=int, default=None, help="workers section: interleaved rounds (default 3; --quick 1)"
+    )
     p.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for name, value, lo in (("--load", args.load, 0), ("--repeats", args.repeats, 1),
-                            ("--run-seconds", args.run_seconds, 1e-3), ("--w1-every", args.w1_every, 1),
-                            ("--threads", args.threads, 1), ("--grid-scale", args.grid_scale, 1e-6),
-                            ("--worker-repeats", args.worker_repeats, 1)):
+    for name, value, lo in (
+        ("--load", args.load, 0),
+        ("--repeats", args.repeats, 1),
+        ("--run-seconds", args.run_seconds, 1e-3),
+        ("--w1-every", args.w1_every, 1),
+        ("--threads", args.threads, 1),
+        ("--grid-scale", args.grid_scale, 1e-6),
+        ("--worker-repeats", args.worker_repeats, 1),
+    ):
         if value is not None and value < lo:
             p.error(f"{name} must be >= {lo:g}; got {value}")
     if args.probe:
@@ -923,14 +1239,21 @@ def main(argv=None) -> int:
     args.chapters = args.chapters.split(",") if args.chapters else None
     known_cases = [c["key"] for c in trainer_cases(args.preset)]
     if args.cases and set(args.cases) - set(known_cases):
-        p.error(f"unknown case(s) {sorted(set(args.cases) - set(known_cases))}; --cases must be among "
-                f"{', '.join(known_cases)} (mnist and cifar10 with --preset full)")
+        p.error(
+            f"unknown case(s) {sorted(set(args.cases) - set(known_cases))}; --cases must be among "
+            f"{', '.join(known_cases)} (mnist and cifar10 with --preset full)"
+        )
     known_chapters = sorted(nb.name[:2] for nb in (ROOT / "book").glob("[0-9][0-9]_*.ipynb"))
     if args.chapters and set(args.chapters) - set(known_chapters):
-        p.error(f"unknown chapter(s) {sorted(set(args.chapters) - set(known_chapters))}; --chapters must be "
-                f"among {', '.join(known_chapters)}")
-    default = [s for s in SECTIONS if (s != "book" or args.book)
-               and not (s in ("threads", "workers") and (args.quick or device.type != "cpu"))]
+        p.error(
+            f"unknown chapter(s) {sorted(set(args.chapters) - set(known_chapters))}; --chapters must be "
+            f"among {', '.join(known_chapters)}"
+        )
+    default = [
+        s
+        for s in SECTIONS
+        if (s != "book" or args.book) and not (s in ("threads", "workers") and (args.quick or device.type != "cpu"))
+    ]
     sections = args.only.split(",") if args.only else default
     bad = [s for s in sections if s not in SECTIONS]
     if bad:
@@ -938,15 +1261,29 @@ def main(argv=None) -> int:
     os.environ.setdefault("TQDM_DISABLE", "1")
 
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    res: dict = {"machine": machine_info(device), "command": command.strip(), "repeats": args.repeats,
-                 "preset": args.preset, "quick": args.quick}
-    print(f"# wganbook benchmark ({'quick smoke' if args.quick else 'full measurement'}; sizes: {args.preset}; "
-          f"device: {device})", flush=True)
+    res: dict = {
+        "machine": machine_info(device),
+        "command": command.strip(),
+        "repeats": args.repeats,
+        "preset": args.preset,
+        "quick": args.quick,
+    }
+    print(
+        f"# wganbook benchmark ({'quick smoke' if args.quick else 'full measurement'}; sizes: {args.preset}; "
+        f"device: {device})",
+        flush=True,
+    )
     t0 = time.perf_counter()
     for s in sections:
         ts = time.perf_counter()
-        {"trainer": bench_trainer, "critic": bench_critic, "w1": bench_w1, "threads": bench_threads,
-         "workers": bench_workers, "book": bench_book}[s](args, device, res)
+        {
+            "trainer": bench_trainer,
+            "critic": bench_critic,
+            "w1": bench_w1,
+            "threads": bench_threads,
+            "workers": bench_workers,
+            "book": bench_book,
+        }[s](args, device, res)
         res.setdefault("section_seconds", {})[s] = round(time.perf_counter() - ts, 1)
         print(f"  ({s}: {time.perf_counter() - ts:.0f} s)", flush=True)
     res["total_seconds"] = time.perf_counter() - t0

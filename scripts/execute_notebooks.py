@@ -2,15 +2,16 @@
 
 Each notebook runs top to bottom in a fresh kernel, with its default parameters (no papermill
 injection), from the ``book/`` folder, with tqdm silenced. Afterwards the notebook is cleaned:
-execution counts 1..N, no papermill/timing metadata, the digest of the code cells and of the
-package source it ran with (``metadata.wganbook``), and a check that no output shows an error,
-a machine path or a widget.
+execution counts 1..N, no papermill/timing metadata, the digest of its code cells and of the
+package modules it imports (``metadata.wganbook``, see ``wganbook.bookkit.digest``), and a check
+that no output shows an error, a machine path or a widget.
 
 Usage::
 
     python scripts/execute_notebooks.py                  # every book/*.ipynb
     python scripts/execute_notebooks.py book/01_distances.ipynb [...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from wganbook.bookkit.notebook import package_digest, stamp_digest
+from wganbook.bookkit.digest import stamp_digest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -71,15 +72,20 @@ def execute(path: Path, timeout: int = 1200) -> float:
     try:
         start = time.perf_counter()
         # coalesce_streams: consecutive prints are stored as one output, whatever the kernel's flush timing
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", coalesce_streams=True,
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            coalesce_streams=True,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         client.execute()
         elapsed = time.perf_counter() - start
     finally:
         os.environ.clear()
         os.environ.update(env_backup)
     problems = clean(nb)
-    stamp_digest(nb, package_digest(ROOT / "wganbook"))  # which code produced these outputs
+    stamp_digest(nb, ROOT / "wganbook")  # which code produced these outputs
     nbformat.write(nb, path)
     if problems:
         raise SystemExit(f"{path.name}: " + "; ".join(problems))

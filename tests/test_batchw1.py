@@ -1,4 +1,5 @@
 """Mathematics of wganbook.batchw1: closed forms, identities and hand-computed cases."""
+
 import math
 
 import numpy as np
@@ -6,10 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from wganbook import batchw1, transport
-from wganbook.models import Generator
-from wganbook import duality
+from wganbook import batchw1, duality, transport
 from wganbook.lab import paradox
+from wganbook.models import Generator
 
 
 # ------------------------------------------------------------------------- copies of one image
@@ -55,8 +55,8 @@ def test_sqrt2_in_expectation_high_dimension():
     real, mean, km = sweep["real"][0], sweep["mean"][0], sweep["kmeans"][0]
     assert real.mean() / mean.mean() == pytest.approx(math.sqrt(2), rel=0.01)
     # second moments: 2 tr(Sigma) = 2d and tr(Sigma) + ||mean of pool||^2 ~ d
-    assert np.mean(real ** 2) == pytest.approx(2 * d, rel=0.02)
-    assert np.mean(mean ** 2) == pytest.approx(d, rel=0.02)
+    assert np.mean(real**2) == pytest.approx(2 * d, rel=0.02)
+    assert np.mean(mean**2) == pytest.approx(d, rel=0.02)
     # with m = 1 the single k-means centroid is the pool mean
     np.testing.assert_allclose(km, mean, rtol=1e-6)
 
@@ -115,7 +115,7 @@ def test_crossover_hand_cases():
 def test_kmeans_recovers_tight_clusters_and_k1_is_mean():
     centres = torch.tensor([[-5.0, 0.0], [0.0, 5.0], [5.0, 0.0]])
     g = torch.Generator().manual_seed(0)
-    pts = (centres.repeat(30, 1) + 0.01 * torch.randn(90, 2, generator=g))
+    pts = centres.repeat(30, 1) + 0.01 * torch.randn(90, 2, generator=g)
     c = batchw1.kmeans_centroids(pts, 3, seed=0)
     got = c[torch.argsort(c[:, 0] * 10 + c[:, 1])]
     want = centres[torch.argsort(centres[:, 0] * 10 + centres[:, 1])]
@@ -178,8 +178,9 @@ def test_exact_w1_generator_finds_geometric_median():
     """
     corners = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
     gen = _ConstantGenerator(2)
-    hist = paradox.train_exact_w1_generator(gen, corners, steps=400, batch_size=4, lr=0.02,
-                                            betas=(0.5, 0.999), seed=0, record_every=100)
+    hist = paradox.train_exact_w1_generator(
+        gen, corners, steps=400, batch_size=4, lr=0.02, betas=(0.5, 0.999), seed=0, record_every=100
+    )
     torch.testing.assert_close(gen.c.detach(), torch.zeros(2), atol=0.03, rtol=0)
     assert hist["w1"][-1] == pytest.approx(math.sqrt(2), abs=0.01)
     assert hist["step"][0] == 1 and hist["step"][-1] == 400

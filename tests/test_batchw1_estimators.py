@@ -1,6 +1,7 @@
 """Mathematics of the chapter-6 estimators and tests in wganbook.batchw1: Sinkhorn divergence,
 sliced W1, their minibatch bias, the centroid matching test, the sharpness score and the
 training helpers (hand-computed values and identities)."""
+
 import math
 
 import numpy as np
@@ -23,8 +24,7 @@ def test_sinkhorn_divergence_of_identical_clouds_is_zero():
 
 def test_sinkhorn_divergence_is_symmetric():
     x, y = _cloud(10, 2, 1), _cloud(13, 2, 2)
-    assert batchw1.sinkhorn_divergence(x, y, 0.3) == pytest.approx(
-        batchw1.sinkhorn_divergence(y, x, 0.3), rel=1e-7)
+    assert batchw1.sinkhorn_divergence(x, y, 0.3) == pytest.approx(batchw1.sinkhorn_divergence(y, x, 0.3), rel=1e-7)
 
 
 def test_sinkhorn_divergence_tends_to_exact_w1_for_small_reg():
@@ -118,8 +118,7 @@ def test_edge_strength_drops_under_blur():
 
 # ---------------------------------------------------------------------------- training helpers
 def test_estimate_error_hand_case():
-    history = {"step": [1, 2, 3], "w1_estimate": [1.0, 3.0, 2.0], "w1_step": [1, 3],
-               "w1_exact": [2.0, 4.0]}
+    history = {"step": [1, 2, 3], "w1_estimate": [1.0, 3.0, 2.0], "w1_step": [1, 3], "w1_exact": [2.0, 4.0]}
     # |1 - 2| / 2 = 0.5 and |2 - 4| / 4 = 0.5
     assert paradox.estimate_error(history) == pytest.approx(0.5)
 
@@ -137,8 +136,11 @@ def test_exact_w1_generator_with_identity_embedding_matches_pixels():
     for embed in (None, torch.nn.Identity()):
         torch.manual_seed(0)
         g = make_generator("digits")
-        runs.append(paradox.train_exact_w1_generator(g, images, steps=3, batch_size=8, seed=0,
-                                                     record_every=1, embed=embed)["w1"])
+        runs.append(
+            paradox.train_exact_w1_generator(g, images, steps=3, batch_size=8, seed=0, record_every=1, embed=embed)[
+                "w1"
+            ]
+        )
     assert runs[0] == pytest.approx(runs[1], rel=1e-12)
 
 
@@ -146,5 +148,6 @@ def test_exact_w1_generator_rejects_bad_embed():
     from wganbook.models import make_generator
 
     with pytest.raises(TypeError, match="embed must be None or a callable"):
-        paradox.train_exact_w1_generator(make_generator("digits"), torch.zeros(8, 1, 8, 8), steps=1,
-                                         batch_size=4, embed="features")
+        paradox.train_exact_w1_generator(
+            make_generator("digits"), torch.zeros(8, 1, 8, 8), steps=1, batch_size=4, embed="features"
+        )

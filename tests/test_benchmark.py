@@ -3,12 +3,14 @@
 The timings themselves are never asserted here (machines are noisy); the script's smoke mode runs
 one tiny section end to end.
 """
+
 import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 import torch
+
 from wganbook.lab import critics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +35,7 @@ def test_interleaved_rotates_the_order_each_round(bench):
     order = []
     contenders = {k: (lambda k=k: order.append(k)) for k in "abc"}
     wall, cpu = bench.interleaved(contenders, repeats=3, device=torch.device("cpu"))
-    assert order == list("abc" "bca" "cab")
+    assert order == list("abcbcacab")
     assert all(len(wall[k]) == 3 and len(cpu[k]) == 3 for k in "abc")
     assert all(t >= 0 for k in "abc" for t in wall[k])
 
@@ -54,9 +56,18 @@ def test_bare_loop_trains_like_wgan_gp(bench):
             return float(D(real).mean() - D(G(z)).mean())
 
     before = gap()
-    bench.bare_wgan_gp(G, D, lambda n, rng: sample_toy("8gaussians", n, generator=rng), steps=20,
-                       batch_size=128, n_critic=5, lam=10.0, lr=1e-3, betas=(0.5, 0.9),
-                       device=torch.device("cpu"))
+    bench.bare_wgan_gp(
+        G,
+        D,
+        lambda n, rng: sample_toy("8gaussians", n, generator=rng),
+        steps=20,
+        batch_size=128,
+        n_critic=5,
+        lam=10.0,
+        lr=1e-3,
+        betas=(0.5, 0.9),
+        device=torch.device("cpu"),
+    )
     assert gap() > before + 0.1
     assert all(p.requires_grad for p in D.parameters())  # restored after the generator steps
 
@@ -64,24 +75,51 @@ def test_bare_loop_trains_like_wgan_gp(bench):
 def _result(ratio, overhead, seconds, limit):
     rs = {"median": ratio, "min": ratio, "max": ratio, "all": [ratio]}
     return {
-        "machine": {"date": "2026-01-01 00:00", "cpu": "test cpu", "cores": 2, "torch": "x",
-                    "torch_threads": 1, "device": "cpu"},
-        "command": "python benchmarks/run.py", "repeats": 1,
-        "trainer": [dict(case="toy", label="toy", data_source="8gaussians", bare_steps_per_s=1.0,
-                         trainer_steps_per_s=ratio, ratio=rs, ratio_cpu=rs, w1_each_step=100 * overhead,
-                         w1_each_step_cpu=100 * overhead, w1_every=100, w1_overhead=overhead,
-                         w1_overhead_est=overhead, w1_call_ms=1.0)],
-        "book": {"chapters": [dict(chapter="01_x", seconds=seconds, kernel_cpu_s=seconds, limit_s=limit,
-                                   ok=True, error=None)], "nbval": None},
+        "machine": {
+            "date": "2026-01-01 00:00",
+            "cpu": "test cpu",
+            "cores": 2,
+            "torch": "x",
+            "torch_threads": 1,
+            "device": "cpu",
+        },
+        "command": "python benchmarks/run.py",
+        "repeats": 1,
+        "trainer": [
+            dict(
+                case="toy",
+                label="toy",
+                data_source="8gaussians",
+                bare_steps_per_s=1.0,
+                trainer_steps_per_s=ratio,
+                ratio=rs,
+                ratio_cpu=rs,
+                w1_each_step=100 * overhead,
+                w1_each_step_cpu=100 * overhead,
+                w1_every=100,
+                w1_overhead=overhead,
+                w1_overhead_est=overhead,
+                w1_call_ms=1.0,
+            )
+        ],
+        "book": {
+            "chapters": [
+                dict(chapter="01_x", seconds=seconds, kernel_cpu_s=seconds, limit_s=limit, ok=True, error=None)
+            ],
+            "nbval": None,
+        },
     }
 
 
-@pytest.mark.parametrize("ratio,overhead,seconds,marks", [
-    (0.97, 0.02, 100, ["ok", "ok", "ok"]),
-    (0.90, 0.02, 100, ["MISS", "ok", "ok"]),
-    (0.97, 0.20, 100, ["ok", "MISS", "ok"]),
-    (0.97, 0.02, 200, ["ok", "ok", "MISS"]),
-])
+@pytest.mark.parametrize(
+    "ratio,overhead,seconds,marks",
+    [
+        (0.97, 0.02, 100, ["ok", "ok", "ok"]),
+        (0.90, 0.02, 100, ["MISS", "ok", "ok"]),
+        (0.97, 0.20, 100, ["ok", "MISS", "ok"]),
+        (0.97, 0.02, 200, ["ok", "ok", "MISS"]),
+    ],
+)
 def test_report_marks_targets(bench, ratio, overhead, seconds, marks):
     text = bench.report(_result(ratio, overhead, seconds, 180))
     trainer_row = next(ln for ln in text.splitlines() if ln.startswith("| toy |"))
@@ -91,17 +129,20 @@ def test_report_marks_targets(bench, ratio, overhead, seconds, marks):
     assert found == marks
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--only", "trainer,gpu"], "--only must be among: trainer, critic, w1, threads, workers, book"),
-    (["--grid-scale", "0"], "--grid-scale must be >= 1e-06"),
-    (["--worker-repeats", "0"], "--worker-repeats must be >= 1"),
-    (["--cases", "imagenet"], "--cases must be among toy, digits"),
-    (["--chapters", "99", "--book"], "--chapters must be among 01"),
-    (["--load", "-1"], "--load must be >= 0"),
-    (["--repeats", "0"], "--repeats must be >= 1"),
-    (["--w1-every", "0"], "--w1-every must be >= 1"),
-    (["--preset", "huge"], "invalid choice: 'huge'"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--only", "trainer,gpu"], "--only must be among: trainer, critic, w1, threads, workers, book"),
+        (["--grid-scale", "0"], "--grid-scale must be >= 1e-06"),
+        (["--worker-repeats", "0"], "--worker-repeats must be >= 1"),
+        (["--cases", "imagenet"], "--cases must be among toy, digits"),
+        (["--chapters", "99", "--book"], "--chapters must be among 01"),
+        (["--load", "-1"], "--load must be >= 0"),
+        (["--repeats", "0"], "--repeats must be >= 1"),
+        (["--w1-every", "0"], "--w1-every must be >= 1"),
+        (["--preset", "huge"], "invalid choice: 'huge'"),
+    ],
+)
 def test_bad_arguments_fail_at_once_with_the_allowed_values(bench, argv, needle, capsys):
     with pytest.raises(SystemExit) as e:
         bench.main(argv)
@@ -127,7 +168,7 @@ def test_smoke_run_prints_the_w1_table(bench, capsys):
 # ---------------------------------------------------------------------------------------------
 def test_ideal_speedup_counts_rounds_of_equal_runs(bench):
     assert bench.ideal_speedup(12, 2) == 2.0
-    assert bench.ideal_speedup(3, 2) == 1.5       # two rounds: 2 runs, then 1
+    assert bench.ideal_speedup(3, 2) == 1.5  # two rounds: 2 runs, then 1
     assert bench.ideal_speedup(1, 2) == 1.0
     assert bench.ideal_speedup(7, 1) == 1.0
     # two calls one after the other: 3 runs (2 rounds) then 3 runs (2 rounds), not 6 runs in 3 rounds
@@ -141,22 +182,29 @@ def test_ideal_speedup_counts_rounds_of_equal_runs(bench):
 def test_records_digest_sees_the_last_bit_and_ignores_wall_time(bench):
     import numpy as np
 
-    rec = {"combo": {"m": "a"}, "seed": 0, "config": {"lr": 1e-4}, "metrics": {"fd": 1.25},
-           "history": {"step": [1, 2], "w1_exact": [0.5, 0.25]}, "diverged": None, "wall_time": 3.0}
+    rec = {
+        "combo": {"m": "a"},
+        "seed": 0,
+        "config": {"lr": 1e-4},
+        "metrics": {"fd": 1.25},
+        "history": {"step": [1, 2], "w1_exact": [0.5, 0.25]},
+        "diverged": None,
+        "wall_time": 3.0,
+    }
     same = dict(rec, wall_time=9.0)
     bit = dict(rec, metrics={"fd": float(np.nextafter(1.25, 2.0))})
     hist = dict(rec, history={"step": [1, 2], "w1_exact": [0.5, float(np.nextafter(0.25, 1.0))]})
     d = bench.records_digest([rec])
     assert d == bench.records_digest([same]) and len(d) == 12
     assert d != bench.records_digest([bit]) and d != bench.records_digest([hist])
-    assert bench.records_digest([rec, rec]) != d                # order and count matter
+    assert bench.records_digest([rec, rec]) != d  # order and count matter
 
 
 def test_records_digest_of_static_fits_sees_the_weights(bench):
-    from wganbook.lab import sweeps
 
-    fits = critics.fit_static_critics({"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=2, batch_size=16,
-                                     width=8, n_points=16, workers=1)
+    fits = critics.fit_static_critics(
+        {"gp": {"method": "wgan-gp"}}, ["8gaussians"], steps=2, batch_size=16, width=8, n_points=16, workers=1
+    )
     fit = fits[("gp", "8gaussians")]
     d = bench.records_digest([fit])
     with torch.no_grad():
@@ -178,14 +226,31 @@ def test_worker_grids_follow_the_presets(bench):
         bench.worker_grids(0.0, ["03"])
 
 
-@pytest.mark.parametrize("speedup,identical,marks", [(1.9, True, ["ok", "identical"]),
-                                                     (1.2, True, ["MISS", "identical"]),
-                                                     (1.9, False, ["ok", "DIFFER"])])
+@pytest.mark.parametrize(
+    "speedup,identical,marks",
+    [(1.9, True, ["ok", "identical"]), (1.2, True, ["MISS", "identical"]), (1.9, False, ["ok", "DIFFER"])],
+)
 def test_workers_report_marks_goal_and_identity(bench, speedup, identical, marks):
     st = {"median": speedup, "min": speedup, "max": speedup, "all": [speedup]}
-    w = {"scale": 1.0, "repeats": 3, "warmup_s": 2.5, "loadavg_start": [0.3], "loadavg_end": [1.1],
-         "rows": [dict(chapter="04", label="toy GANs", n_runs=12, serial_s=40.0, workers2_s=40.0 / speedup,
-                       speedup=st, ideal=2.0, identical=identical)]}
+    w = {
+        "scale": 1.0,
+        "repeats": 3,
+        "warmup_s": 2.5,
+        "loadavg_start": [0.3],
+        "loadavg_end": [1.1],
+        "rows": [
+            dict(
+                chapter="04",
+                label="toy GANs",
+                n_runs=12,
+                serial_s=40.0,
+                workers2_s=40.0 / speedup,
+                speedup=st,
+                ideal=2.0,
+                identical=identical,
+            )
+        ],
+    }
     text = "\n".join(bench.workers_report(w))
     row = next(ln for ln in text.splitlines() if ln.startswith("| 04 |"))
     assert [w_ for w_ in row.replace("|", " ").split() if w_ in ("ok", "MISS", "identical", "DIFFER")] == marks

@@ -1,12 +1,13 @@
 """The full-scale book runner (``python -m wganbook book``), on tiny stand-in books."""
+
 import json
+import re
 
 import nbformat
 import pytest
 
-from wganbook.bookkit import runner, presets
+from wganbook.bookkit import chapters, presets, runner
 from wganbook.data import DatasetMissingError
-from wganbook.bookkit import chapters
 
 
 def _tiny_book(folder, name="07_tiny.ipynb", params_source=None, body=None):
@@ -15,17 +16,17 @@ def _tiny_book(folder, name="07_tiny.ipynb", params_source=None, body=None):
     key = "ch" + name[:2]
     if params_source is None:
         params_source = 'preset = "quick"\nseed = 0\ndevice = "auto"\nresults_dir = "../results"'
-    names = [line.split("=")[0].strip() for line in params_source.splitlines() if "=" in line]
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell(params_source)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [
         params,
         nbformat.v4.new_code_cell(
-            "from wganbook import presets\n"
-            f"params = presets.validate({key!r}, {{" + ", ".join(f"{n!r}: {n}" for n in names) + "})"),
+            f"from wganbook.bookkit import presets\nparams = presets.validate({key!r}, globals())"
+        ),
         nbformat.v4.new_code_cell(
-            "from wganbook.bookkit.notebook import glue\nglue('answer', 0.125)\nglue('preset_used', preset)"),
+            "from wganbook.bookkit.notebook import glue\nglue('answer', 0.125)\nglue('preset_used', preset)"
+        ),
     ]
     if body:
         nb.cells.append(nbformat.v4.new_code_cell(body))
@@ -35,17 +36,17 @@ def _tiny_book(folder, name="07_tiny.ipynb", params_source=None, body=None):
 
 
 CH03 = 'preset = "quick"\nseed = 0\ndevice = "auto"\ndataset = None\nimage_steps = None\nstep_scale = None'
-CH04 = ('preset = "quick"\nseed = 0\ndevice = "auto"\ndataset = None\nlam = None\ncritic_steps = None\n'
-        'methods = None\ntoy_datasets = None\nstep_scale = None')
+CH04 = (
+    'preset = "quick"\nseed = 0\ndevice = "auto"\ndataset = None\nlam = None\ncritic_steps = None\n'
+    "methods = None\ntoy_datasets = None\nstep_scale = None"
+)
 CH05 = 'preset = "quick"\nseed = 0\ndevice = "auto"\nimage_dataset = None\nsteps = None\nstep_scale = None'
-CH06 = ('preset = "quick"\nseed = 0\ndevice = "auto"\nimage_dataset = None\nimage_datasets = None\n'
-        'step_scale = None')
+CH06 = 'preset = "quick"\nseed = 0\ndevice = "auto"\nimage_dataset = None\nimage_datasets = None\nstep_scale = None'
 
 
 def _image_book(folder):
     """Stand-ins of chapters 3-6 with their dataset parameters (none of them trains)."""
-    for name, src in (("03_a.ipynb", CH03), ("04_b.ipynb", CH04), ("05_c.ipynb", CH05),
-                      ("06_d.ipynb", CH06)):
+    for name, src in (("03_a.ipynb", CH03), ("04_b.ipynb", CH04), ("05_c.ipynb", CH05), ("06_d.ipynb", CH06)):
         _tiny_book(folder, name, src)
     return folder
 
@@ -63,37 +64,59 @@ def test_chapter_helpers(tmp_path):
     assert [p.name for p in paths] == ["03_other.ipynb", "07_tiny.ipynb"]
     assert [p.name for p in chapters.chapter_notebooks(tmp_path / "book", ["ch07"])] == ["07_tiny.ipynb"]
     assert chapters.chapter_key(paths[0]) == "ch03"
-    assert chapters.chapter_parameters(paths[1]) == {"preset": "quick", "seed": 0, "device": "auto",
-                                                 "results_dir": "../results"}
+    assert chapters.chapter_parameters(paths[1]) == {
+        "preset": "quick",
+        "seed": 0,
+        "device": "auto",
+        "results_dir": "../results",
+    }
     with pytest.raises(ValueError, match="chapters must be among"):
         chapters.chapter_notebooks(tmp_path / "book", ["09"])
 
 
 def test_chapter_parameters_reads_any_comment(tmp_path):
-    nb = _tiny_book(tmp_path / "book", "01_x.ipynb",
-                    'preset = "quick"\nseed = 0\ndevice = "auto"\n'
-                    "clip = None  # the bound (WGAN's c = 0.01)\nlr = 1e-3   # 'quoted' = x")
-    assert chapters.chapter_parameters(nb) == {"preset": "quick", "seed": 0, "device": "auto",
-                                           "clip": None, "lr": 1e-3}
+    nb = _tiny_book(
+        tmp_path / "book",
+        "01_x.ipynb",
+        'preset = "quick"\nseed = 0\ndevice = "auto"\n'
+        "clip = None  # the bound (WGAN's c = 0.01)\nlr = 1e-3   # 'quoted' = x",
+    )
+    assert chapters.chapter_parameters(nb) == {"preset": "quick", "seed": 0, "device": "auto", "clip": None, "lr": 1e-3}
 
 
 def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
-    _tiny_book(tmp_path / "book", body=(
-        "from wganbook.bookkit.claims import claim\n"
-        "claim('ch7.tiny-fails', 'a claim that does not hold', value=1.0, holds=False)"))
+    _tiny_book(
+        tmp_path / "book",
+        body=(
+            "import os\n"
+            "from wganbook.bookkit.claims import claim\n"
+            "claim('ch7.tiny-fails', 'a claim that does not hold', value=1.0, holds=False)\n"
+            "glue('checkpoint_root', params.checkpoint_root)\n"
+            "glue('checkpoint_env', str(os.environ.get('WGANBOOK_CHECKPOINT_DIR')))"
+        ),
+    )
     out = tmp_path / "runs"
     logs = []
     records = runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
     rec = json.loads((out / "07_tiny" / runner.RESULTS_FILE).read_text())
     assert rec == records[0]
     assert rec["status"] == "completed" and rec["parameters"] == {"preset": "full"}
-    assert rec["metrics"] == {"answer": 0.125, "preset_used": "full"}
+    # the chapter's checkpoint folder arrives as the parameter checkpoint_root (no environment variable),
+    # and it is not part of the recorded parameters (they decide whether a rerun skips the chapter)
+    assert rec["metrics"] == {
+        "answer": 0.125,
+        "preset_used": "full",
+        "checkpoint_env": "None",
+        "checkpoint_root": str((out / "07_tiny" / "checkpoints").resolve()),
+    }
     # claims run in record mode: the failing claim is recorded, not raised
     assert rec["claims"] == [{"id": "ch7.tiny-fails", "held": False, "value": 1.0}]
     assert rec["machine"]["device"] in ("cpu", "cuda", "mps") and rec["wall_time_s"] >= 0
-    assert sorted(p.name for p in (out / "07_tiny").iterdir()) == ["07_tiny.ipynb", "checkpoints",
-                                                                   "results.json"] or \
-        sorted(p.name for p in (out / "07_tiny").iterdir()) == ["07_tiny.ipynb", "results.json"]
+    assert sorted(p.name for p in (out / "07_tiny").iterdir()) == [
+        "07_tiny.ipynb",
+        "checkpoints",
+        "results.json",
+    ] or sorted(p.name for p in (out / "07_tiny").iterdir()) == ["07_tiny.ipynb", "results.json"]
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporary files
     executed = nbformat.read(out / "07_tiny" / "07_tiny.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
@@ -137,15 +160,21 @@ def test_run_book_rejects_bad_input_before_running(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("lam", "abc", "lam must be a float"),
-    ("seed", "1.5", "seed must be an? int"),
-    ("critic_steps", "abc", "critic_steps must be an? int"),
-    ("methods", "wgan-gp", "methods must be a list.*-p methods '\\[wgan-gp\\]'"),
-    ("step_scale", "0", "step_scale must be a float > 0"),
-    ("step_scale", "-1", "step_scale must be a float > 0"),
-    ("step_scale", "abc", "step_scale must be a float > 0"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("lam", "abc", "lam must be a float"),
+        ("seed", "1.5", "seed must be an? int"),
+        ("critic_steps", "abc", "critic_steps must be an? int"),
+        ("methods", "wgan-gp", "methods must be a list.*-p methods '\\[wgan-gp\\]'"),
+        ("step_scale", "0", "step_scale must be a float > 0"),
+        ("step_scale", "-1", "step_scale must be a float > 0"),
+        ("step_scale", "abc", "step_scale must be a float > 0"),
+        ("seed", str(2**40), r"seed must be an int in \[0, 4294967295\], got 1099511627776"),
+        ("dataset", "8gaussians", "unknown dataset '8gaussians'; dataset must be one of: digits, mnist"),
+        ("toy_datasets", "[swissroll]", r"unknown toy_datasets\[0\] 'swissroll'; .* one of: 8gaussians, 25gaussians"),
+    ],
+)
 def test_cli_bad_values_give_one_line_naming_the_parameter(tmp_path, capsys, name, value, expected):
     _tiny_book(tmp_path / "book", "04_x.ipynb", CH04)
     code = _cli("--book-dir", tmp_path / "book", "--out", tmp_path / "o", "-p", name, value)
@@ -153,15 +182,56 @@ def test_cli_bad_values_give_one_line_naming_the_parameter(tmp_path, capsys, nam
     assert code == 2
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("wganbook book: error: 04_x: ")
-    import re
     assert re.search(expected, err), err
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["-p", "dataset", "8gaussians"], "03_a: unknown dataset '8gaussians'; dataset must be one of: digits, mnist"),
+        (["-p", "seed", str(2**40)], r"03_a: seed must be an int in \[0, 4294967295\]"),
+        (["-p", "checkpoint_root", "/elsewhere"], "checkpoint_root is set by the book runner"),
+    ],
+)
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_chapter_constraints_are_checked_up_front_and_by_the_dry_run(tmp_path, capsys, argv, expected, dry_run):
+    """Chapter 3 wants an image dataset, seeds stop at 2**32 - 1: one line before anything runs, also in a dry run."""
+    _tiny_book(tmp_path / "book", "03_a.ipynb", CH03)
+    code = _cli(
+        "--book-dir",
+        tmp_path / "book",
+        "--out",
+        tmp_path / "o",
+        "--chapters",
+        "03",
+        *argv,
+        *(["--dry-run"] if dry_run else []),
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert re.search(expected, err), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_chapter_that_refuses_a_parameter_is_not_called_resumable(tmp_path):
+    """A chapter failing on a bad parameter of its own: one line, no "rerun to resume"; a cell error: fix, rerun."""
+    _tiny_book(tmp_path / "book", body="presets.validate('ch07', {'seed': -1})")
+    with pytest.raises(ValueError) as info:
+        runner.run_book(preset="quick", out=tmp_path / "runs", book_dir=tmp_path / "book", log=lambda s: None)
+    msg = str(info.value)
+    assert msg.startswith("07_tiny: seed must be an int") and "would fail the same way" in msg, msg
+    assert "resume" not in msg and "\n" not in msg
+    rec = json.loads((tmp_path / "runs" / "07_tiny" / runner.RESULTS_FILE).read_text())
+    assert rec["status"] == "failed" and "ParameterError" in rec["error"]
+    _tiny_book(tmp_path / "book2", body="raise RuntimeError('boom')")
+    with pytest.raises(RuntimeError, match=r"(?s)chapter 07_tiny failed: .*boom.*After fixing the cause, rerun"):
+        runner.run_book(preset="quick", out=tmp_path / "runs2", book_dir=tmp_path / "book2", log=lambda s: None)
+
+
 def test_step_scale_override_scales_every_step_count(tmp_path):
     _image_book(tmp_path / "book")
-    plans = runner.resolve_chapters(chapters.chapter_notebooks(tmp_path / "book"), "full",
-                                  {"step_scale": 0.01})
+    plans = runner.resolve_chapters(chapters.chapter_notebooks(tmp_path / "book"), "full", {"step_scale": 0.01})
     by = {p["key"]: p for p in plans}
     full3 = presets.get_preset("ch03", "full")
     assert by["ch03"]["parameters"] == {"preset": "full", "step_scale": 0.01}
@@ -182,14 +252,26 @@ def test_cli_out_onto_an_existing_file_is_refused(tmp_path, capsys):
 
 
 def test_dataset_parameters_and_offline_overrides():
-    values = {"dataset": "mnist", "toy_dataset": "8gaussians", "toy_datasets": ["8gaussians"],
-              "image_datasets": ["mnist", "cifar10"], "mixed_datasets": ["8gaussians", "cifar10"],
-              "image_dataset": "digits", "steps": 3}
+    values = {
+        "dataset": "mnist",
+        "toy_dataset": "8gaussians",
+        "toy_datasets": ["8gaussians"],
+        "image_datasets": ["mnist", "cifar10"],
+        "mixed_datasets": ["8gaussians", "cifar10"],
+        "image_dataset": "digits",
+        "steps": 3,
+    }
     assert runner.dataset_parameters(values) == {
-        "dataset": "mnist", "image_datasets": ["mnist", "cifar10"],
-        "mixed_datasets": ["8gaussians", "cifar10"], "image_dataset": "digits"}
+        "dataset": "mnist",
+        "image_datasets": ["mnist", "cifar10"],
+        "mixed_datasets": ["8gaussians", "cifar10"],
+        "image_dataset": "digits",
+    }
     assert runner.offline_overrides(values, "digits") == {
-        "dataset": "digits", "image_datasets": ["digits"], "mixed_datasets": ["8gaussians", "digits"]}
+        "dataset": "digits",
+        "image_datasets": ["digits"],
+        "mixed_datasets": ["8gaussians", "digits"],
+    }
 
 
 def test_missing_datasets_are_listed_at_once_with_the_one_switch(tmp_path, monkeypatch):
@@ -209,9 +291,11 @@ def test_missing_datasets_are_listed_at_once_with_the_one_switch(tmp_path, monke
     runner.check_datasets(notebooks, "full", {}, offline_data="digits")
     plans = runner.resolve_chapters(notebooks, "full", {}, offline_data="digits")
     assert [p["parameters"] for p in plans] == [
-        {"preset": "full", "dataset": "digits"}, {"preset": "full", "dataset": "digits"},
+        {"preset": "full", "dataset": "digits"},
+        {"preset": "full", "dataset": "digits"},
         {"preset": "full", "image_dataset": "digits"},
-        {"preset": "full", "image_dataset": "digits", "image_datasets": ["digits"]}]
+        {"preset": "full", "image_dataset": "digits", "image_datasets": ["digits"]},
+    ]
     # an explicit override wins over the switch
     plans = runner.resolve_chapters(notebooks, "full", {"image_datasets": ["cifar10"]}, offline_data="digits")
     assert plans[3]["parameters"]["image_datasets"] == ["cifar10"]
@@ -222,8 +306,18 @@ def test_missing_datasets_are_listed_at_once_with_the_one_switch(tmp_path, monke
 def test_dry_run_validates_and_prints_the_plan_without_running(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("WGANBOOK_DATA", str(tmp_path / "empty"))
     folder = _image_book(tmp_path / "book")
-    code = _cli("--book-dir", folder, "--out", tmp_path / "o", "--dry-run", "--offline-data", "digits",
-                "-p", "step_scale", "0.01")
+    code = _cli(
+        "--book-dir",
+        folder,
+        "--out",
+        tmp_path / "o",
+        "--dry-run",
+        "--offline-data",
+        "digits",
+        "-p",
+        "step_scale",
+        "0.01",
+    )
     out = capsys.readouterr().out
     assert code == 0 and not (tmp_path / "o").exists()
     assert out.startswith("Plan of the full preset (nothing was run):")
@@ -240,8 +334,12 @@ def test_dry_run_validates_and_prints_the_plan_without_running(tmp_path, capsys,
 def test_plan_counts_runs_and_uses_a_measured_throughput(tmp_path):
     folder = _image_book(tmp_path / "book")
     throughput = {"gpu": "test", "chapters": {"ch04": {"generator_steps_per_s": 50.0}}}
-    rows = {r["key"]: r for r in runner.plan_book("full", {"step_scale": 0.5}, book_dir=folder,
-                                                 offline_data="digits", throughput=throughput)}
+    rows = {
+        r["key"]: r
+        for r in runner.plan_book(
+            "full", {"step_scale": 0.5}, book_dir=folder, offline_data="digits", throughput=throughput
+        )
+    }
     for key, row in rows.items():
         if key in chapters.RUN_PLAN:
             assert row["runs"] == sum(e.runs for e in row["entries"])
@@ -300,3 +398,77 @@ def test_papermill_parses_every_real_parameters_cell(caplog):
             found = papermill.inspect_notebook(str(path))
         assert not [r for r in caplog.records if "Unable to parse" in r.getMessage()], path.name
         assert list(found) == list(chapters.chapter_parameters(path)), path.name
+
+
+def test_every_grid_of_a_chapter_is_run_from_its_declaration():
+    """Each chapter's grids are declared once (wganbook.bookkit.grids): every run_grid call of a real chapter
+    reads a declaration (``**chapters.grid("chNN", name, params)``) and every declaration is run."""
+    from pathlib import Path
+
+    from wganbook.bookkit import grids
+
+    problems = []
+    for path in chapters.chapter_notebooks(Path(__file__).resolve().parents[1] / "book"):
+        key = chapters.chapter_key(path)
+        nb = nbformat.read(path, as_version=4)
+        source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+        calls = re.findall(r"run_grid\((.*?)\)", source, re.S)
+        problems += [
+            f"{path.stem}: run_grid({c.strip()[:40]}...) does not read chapters.grid(...)"
+            for c in calls
+            if "chapters.grid(" not in c
+        ]
+        for name in grids.grid_names(key, presets.validate(key, {})):
+            if not re.search(rf"chapters\.grid\(\s*{key!r}\s*,\s*{name!r}", source.replace('"', "'")):
+                problems.append(f"{path.stem}: the declared grid {name!r} is not run")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_declared_grids_resolve_the_settings_as_the_chapters_do(preset):
+    """grids.py resolves chapter 3's clipping settings and chapter 4's lambda itself (so that chapters 5-6 do not
+    depend on chapters 3-4's experiment modules); they must agree with the chapters' own helpers."""
+    from wganbook.lab import clipping, penalty
+
+    p3 = presets.validate("ch03", {"preset": preset})
+    toy = chapters.grid("ch03", "toy", p3)
+    s = clipping.clip_settings(p3)
+    clipped, gan = toy["grid"]["variant"]
+    assert toy["base"]["n_critic"] == s["n_critic"] and clipped["clip"] == s["clip"]
+    assert clipped["lr"] == s["lr"] * p3.toy_lr_scale and (clipped["name"], gan["name"]) == ("clipped WGAN", "GAN")
+    for method in ("wgan-gp", "wgan-lp"):
+        methods = ["wgan-gp", "wgan-lp", "wgan-clip"]
+        p4 = presets.validate("ch04", {"preset": preset, "method": method, "methods": methods})
+        lam = penalty.penalty_settings(p4)[0]
+        assert [v.get("lam") for v in chapters.grid("ch04", "image", p4)["grid"]["variant"]] == [lam, lam, None]
+
+
+def test_the_plan_counts_the_declared_grids():
+    """Chapter 5's quick preset, by hand: 2 methods x 6 strategies x 2 seeds, 2 official-code runs, and the (k, p)
+    cross through (2, 6) without its centre (k in {1, 4} at p = 6, p in {4, 8} at k = 2) x 1 seed, 120 steps each."""
+    p = presets.validate("ch05", {})
+    entries = chapters.RUN_PLAN["ch05"](p)
+    assert [(e.runs, e.steps) for e in entries] == [(24, 120), (2, 120), (4, 120)]
+    toy = chapters.grid("ch04", "toy", presets.validate("ch04", {}))
+    assert toy == {
+        "base": {
+            "steps": 6000,
+            "width": 128,
+            "batch_size": 256,
+            "n_critic": None,
+            "warmup": False,
+            "device": "auto",
+            "eval_every": 300,
+            "metric": "modes",
+        },
+        "grid": {"data": ["8gaussians"], "variant": [{"name": "GP", "method": "wgan-gp", "lr": 1e-4, "lam": 0.1}]},
+        "seeds": [0],
+    }
+    toy["seeds"].append(1)  # a fresh copy each time
+    assert chapters.grid("ch04", "toy", presets.validate("ch04", {}))["seeds"] == [0]
+    with pytest.raises(ValueError, match="unknown grid 'nope' of ch04; name must be one of: toy, image"):
+        chapters.grid("ch04", "nope", presets.validate("ch04", {}))
+    # chapter 6: the n_critic sweep runs each value other than 5 on the first seed
+    p6 = presets.validate("ch06", {"n_critics": [1, 5, 10], "seeds": [3, 4]})
+    sweep = chapters.grid("ch06", "n_critics", p6)
+    assert [v["n_critic"] for v in sweep["grid"]["variant"]] == [1, 10] and sweep["seeds"] == [3]

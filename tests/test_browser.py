@@ -7,6 +7,7 @@ Locally the test is skipped with a message when something is missing; in CI (``C
 
 Screenshots of every page are written to ``artifacts/screenshots/`` (git-ignored) for review.
 """
+
 from __future__ import annotations
 
 import functools
@@ -81,8 +82,15 @@ def browser(server):
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield b
         b.close()
@@ -104,7 +112,7 @@ def _route(route):
 
 def _visit(browser, url, width=1280):
     page = browser.new_page(viewport={"width": width, "height": 900})
-    page.set_default_timeout(120000)   # the API page is large (its full-page screenshot too); CI is busy
+    page.set_default_timeout(120000)  # the API page is large (its full-page screenshot too); CI is busy
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -166,7 +174,7 @@ def _record_uncaptioned(docname, found):
         msg = f"{docname}: {len(found)} figure(s) without a caption"
         if STRICT_CAPTIONS:
             pytest.fail(msg)
-        warnings.warn(msg)
+        warnings.warn(msg, stacklevel=2)
 
 
 @functools.lru_cache(maxsize=None)
@@ -187,12 +195,12 @@ def test_page_renders(browser, server, docname):
         # Math: wait for MathJax, then every math element must hold a typeset container.
         n_math = page.locator(".math").count()
         if n_math:
-            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                                   timeout=30000)
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
             page.evaluate("() => MathJax.startup.promise")
             untypeset = page.evaluate(
                 "() => Array.from(document.querySelectorAll('.math'))"
-                ".filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))")
+                ".filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))"
+            )
             assert not untypeset, f"{docname}: math not typeset: {untypeset[:3]}"
         body = page.inner_text("article") if page.locator("article").count() else page.inner_text("body")
         assert "$$" not in body, f"{docname}: raw $$ left in the page"
@@ -208,7 +216,8 @@ def test_page_renders(browser, server, docname):
         # Images: every image is loaded with a non-zero natural size.
         broken = page.evaluate(
             "() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
-            ".map(i => i.getAttribute('src').slice(0, 80))")
+            ".map(i => i.getAttribute('src').slice(0, 80))"
+        )
         assert not broken, f"{docname}: broken images {broken}"
 
         # Internal links resolve to files of the build.
@@ -272,7 +281,7 @@ def test_phone_sidebar_button_opens_the_chapter_list(browser, server, docname):
         assert not page.evaluate(_SIDEBAR_JS)["open"], f"{docname}: the chapter list does not close"
         if docname.endswith("01_distances"):
             SHOTS.mkdir(parents=True, exist_ok=True)
-            page.wait_for_timeout(800)   # let the drawer's closing animation end (a busy CI is slow)
+            page.wait_for_timeout(800)  # let the drawer's closing animation end (a busy CI is slow)
             page.screenshot(path=str(SHOTS / "phone_01_distances.png"))
     finally:
         page.close()
@@ -296,16 +305,19 @@ def test_sidebar_and_contents_buttons_work_on_tablets_and_desktops(browser, serv
             assert secondary, f"no visible Contents button at {width} px"
             secondary[0].click()
             page.wait_for_timeout(200)
-            assert page.evaluate("() => document.querySelector('#pst-secondary-sidebar-modal').open"), \
+            assert page.evaluate("() => document.querySelector('#pst-secondary-sidebar-modal').open"), (
                 f"the Contents button does not open the page's sections at {width} px"
+            )
         else:
             assert state["hidden"], f"the sidebar button does not collapse the sidebar at {width} px"
             primary[0].click()
             page.wait_for_timeout(200)
             assert not page.evaluate(_SIDEBAR_JS)["hidden"], "the sidebar does not come back"
-        searches = page.evaluate("() => Array.from(document.querySelectorAll('.search-button-field, .search-button'))"
-                                 ".filter(e => { const r = e.getBoundingClientRect(); "
-                                 "return r.width > 0 && r.height > 0; }).length")
+        searches = page.evaluate(
+            "() => Array.from(document.querySelectorAll('.search-button-field, .search-button'))"
+            ".filter(e => { const r = e.getBoundingClientRect(); "
+            "return r.width > 0 && r.height > 0; }).length"
+        )
         assert searches <= 1, f"{searches} search bars visible at {width} px"
         assert not errors, f"console errors: {errors[:5]}"
     finally:

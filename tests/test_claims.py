@@ -1,12 +1,12 @@
 """Named claims, their ledger, and the freshness of the stored notebooks (digests)."""
+
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from wganbook.bookkit import claims, notebook
+from wganbook.bookkit import claims, digest
 from wganbook.bookkit.claims import claim, report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,17 +19,31 @@ CHAPTERS = sorted(BOOK.glob("[0-9][0-9]_*.ipynb"))
 # ---------------------------------------------------------------------------------------------
 def test_claim_that_holds_returns_its_record(monkeypatch):
     monkeypatch.delenv(claims.MODE_ENV, raising=False)
-    rec = claim("ch4.gp-8gaussians-quality", "GP's share >= 0.5", value=0.83, holds=True,
-                details={"per seed": [0.83, 0.9]}, source="WGAN-GP (Gulrajani et al. 2017)")
-    assert rec == {"id": "ch4.gp-8gaussians-quality", "statement": "GP's share >= 0.5", "value": 0.83,
-                   "held": True, "details": {"per seed": [0.83, 0.9]},
-                   "source": "WGAN-GP (Gulrajani et al. 2017)"}
+    rec = claim(
+        "ch4.gp-8gaussians-quality",
+        "GP's share >= 0.5",
+        value=0.83,
+        holds=True,
+        details={"per seed": [0.83, 0.9]},
+        source="WGAN-GP (Gulrajani et al. 2017)",
+    )
+    assert rec == {
+        "id": "ch4.gp-8gaussians-quality",
+        "statement": "GP's share >= 0.5",
+        "value": 0.83,
+        "held": True,
+        "details": {"per seed": [0.83, 0.9]},
+        "source": "WGAN-GP (Gulrajani et al. 2017)",
+    }
 
 
 def test_failing_claim_raises_with_statement_and_value(monkeypatch):
     monkeypatch.delenv(claims.MODE_ENV, raising=False)
-    with pytest.raises(AssertionError, match=r"ch4\.gp-8gaussians-quality does not hold: "
-                                             r"GP's share >= 0\.5 \(measured value 0\.42"):
+    with pytest.raises(
+        AssertionError,
+        match=r"ch4\.gp-8gaussians-quality does not hold: "
+        r"GP's share >= 0\.5 \(measured value 0\.42",
+    ):
         claim("ch4.gp-8gaussians-quality", "GP's share >= 0.5", value=0.42, holds=lambda v: v >= 0.5)
 
 
@@ -58,7 +72,7 @@ def test_values_and_conditions_are_checked():
     with pytest.raises(ValueError, match="statement must be a non-empty one-line string"):
         claim("ch1.x", "two\nlines", value=1.0, holds=True)
     rec = claim("ch1.x", "s", value=float("inf"), holds=True)
-    assert rec["value"] == "inf"   # JSON has no infinity
+    assert rec["value"] == "inf"  # JSON has no infinity
 
 
 def test_display_keeps_the_value_out_of_the_compared_text():
@@ -74,21 +88,36 @@ def test_report_records_the_papers_value():
 
 
 def test_fmt_three_significant_digits():
-    assert [claims.fmt(v) for v in (0.83312, 4.8049, 1234.4, 0, 1e-5, float("inf"), None, "inf")] == \
-        ["0.833", "4.8", "1234", "0", "1e-05", "∞", "–", "∞"]
+    assert [claims.fmt(v) for v in (0.83312, 4.8049, 1234.4, 0, 1e-5, float("inf"), None, "inf")] == [
+        "0.833",
+        "4.8",
+        "1234",
+        "0",
+        "1e-05",
+        "∞",
+        "–",
+        "∞",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
 # collecting and summarising
 # ---------------------------------------------------------------------------------------------
 def _output(kind, rec):
-    return {"output_type": "display_data", "data": {"text/plain": "x"},
-            "metadata": {"wganbook": {kind: rec}}}
+    return {"output_type": "display_data", "data": {"text/plain": "x"}, "metadata": {"wganbook": {kind: rec}}}
 
 
 def _nb_with(records):
-    return {"cells": [{"cell_type": "code", "source": "", "metadata": {},
-                       "outputs": [_output(kind, rec) for kind, rec in records]}]}
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "source": "",
+                "metadata": {},
+                "outputs": [_output(kind, rec) for kind, rec in records],
+            }
+        ]
+    }
 
 
 def test_collect_finds_claims_and_reports_and_refuses_duplicates():
@@ -104,7 +133,7 @@ def test_seed_parameters_shift_every_seed_list_to_unused_seeds():
     k = len(base["seeds"])
     runs = [claims.seed_parameters("ch04", s)["seeds"] for s in range(5)]
     assert all(len(r) == k for r in runs)
-    assert len({s for r in runs for s in r}) == 5 * k          # disjoint
+    assert len({s for r in runs for s in r}) == 5 * k  # disjoint
     assert claims.seed_parameters("ch04", 3)["seed"] == 3
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
         claims.seed_parameters("ch04", -1)
@@ -112,8 +141,10 @@ def test_seed_parameters_shift_every_seed_list_to_unused_seeds():
 
 def test_summarise_min_median_max_and_held():
     def run(v, held):
-        return {"claims": [{"id": "ch1.a", "statement": "a", "value": v, "held": held, "source": "this book"}],
-                "reported": [{"id": "ch1.r", "statement": "r", "value": 10 * v, "paper": 3.0}]}
+        return {
+            "claims": [{"id": "ch1.a", "statement": "a", "value": v, "held": held, "source": "this book"}],
+            "reported": [{"id": "ch1.r", "statement": "r", "value": 10 * v, "paper": 3.0}],
+        }
 
     runs = {0: run(0.6, True), 1: run(0.4, False), 2: run(0.9, True), 3: run(0.7, True), 4: run(0.5, True)}
     out = claims.summarise("01_distances", runs, "abc")
@@ -133,10 +164,14 @@ def _tiny_chapter(folder: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('preset = "quick"\nseed = 0\ndevice = "auto"\nresults_dir = "../results"')
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [params, nbformat.v4.new_code_cell(
-        "from wganbook.bookkit.claims import claim, report\n"
-        "claim('ch7.small-seed', 'the seed is below 2', value=seed, holds=seed < 2)\n"
-        "report('ch7.twice', 'twice the seed', value=2 * seed, paper=1.0)")]
+    nb.cells = [
+        params,
+        nbformat.v4.new_code_cell(
+            "from wganbook.bookkit.claims import claim, report\n"
+            "claim('ch7.small-seed', 'the seed is below 2', value=seed, holds=seed < 2)\n"
+            "report('ch7.twice', 'twice the seed', value=2 * seed, paper=1.0)"
+        ),
+    ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = folder / "07_tiny.ipynb"
     nbformat.write(nb, path)
@@ -149,14 +184,15 @@ def test_ledger_end_to_end_on_a_tiny_chapter(tmp_path, monkeypatch):
     path = _tiny_chapter(tmp_path / "book")
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    notebook.stamp_digest(nb)
+    digest.stamp_digest(nb)
     nbformat.write(nb, path)
-    assert notebook.stale_reason(path) is None
+    assert digest.stale_reason(path) is None
     logs = []
     ledger = claims.run_ledger(tmp_path / "book", seeds=(0, 1, 2), jobs=2, out_dir=tmp_path / "runs", log=logs.append)
     (c,), (r,) = ledger["claims"], ledger["reported"]
     assert c["held"] == 2 and c["runs"] == 3 and c["values"] == {"0": 0, "1": 1, "2": 2}
     assert (r["min"], r["max"], r["paper"]) == (0, 4, 1.0)
+    assert c["digest"] == r["digest"] == digest.notebook_digest(path)  # the one digest of the chapter
     written = json.loads((tmp_path / "book" / "claims.json").read_text())
     assert written["claims"] == ledger["claims"]
     assert (tmp_path / "book" / "claims.md").read_text() == claims.render_page(written)
@@ -168,7 +204,7 @@ def test_ledger_end_to_end_on_a_tiny_chapter(tmp_path, monkeypatch):
 
 
 def test_ledger_refuses_a_stale_notebook(tmp_path):
-    path = _tiny_chapter(tmp_path / "book")
+    _tiny_chapter(tmp_path / "book")
     with pytest.raises(ValueError, match="07_tiny.ipynb has no digest.*make execute"):
         claims.run_ledger(tmp_path / "book", out_dir=tmp_path / "runs", log=lambda s: None)
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
@@ -178,44 +214,28 @@ def test_ledger_refuses_a_stale_notebook(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# digests: a changed code cell or package file makes the notebook stale
+# the ledger follows the chapter's scoped digest (tests/test_digest.py tests the digest itself)
 # ---------------------------------------------------------------------------------------------
-def test_one_changed_character_makes_a_notebook_stale(tmp_path):
-    pkg = tmp_path / "wganbook"
-    shutil.copytree(ROOT / "wganbook", pkg, ignore=shutil.ignore_patterns("__pycache__"))
+def test_stale_chapters_follow_the_code_cells_and_only_the_imported_modules(tmp_path):
     path = _tiny_chapter(tmp_path / "book")
     nb = json.loads(path.read_text())
-    nb["cells"][1]["source"] = "".join(nb["cells"][1]["source"])
-    notebook.stamp_digest(nb, notebook.package_digest(pkg))
+    entry = {"id": "ch7.small-seed", "chapter": path.stem, "digest": digest.notebook_digest(nb)}
+    nb["cells"][1]["outputs"] = [
+        {
+            "output_type": "display_data",
+            "data": {"text/plain": "x"},
+            "metadata": {"wganbook": {"claim": {"id": "ch7.small-seed"}}},
+        }
+    ]
     path.write_text(json.dumps(nb))
-    assert notebook.stale_reason(path, notebook.package_digest(pkg)) is None
-    # one character of a code cell
-    nb["cells"][1]["source"] = nb["cells"][1]["source"].replace("below 2", "below 3")
+    ledger = {"claims": [entry], "reported": []}
+    assert claims.stale_chapters(ledger, [path]) == []
+    nb["cells"][1]["source"] = "".join(nb["cells"][1]["source"]).replace("below 2", "below 3")
     path.write_text(json.dumps(nb))
-    msg = notebook.stale_reason(path, notebook.package_digest(pkg))
-    assert msg == ("07_tiny.ipynb is stale: its code cells changed since it was executed; "
-                   "re-execute it (make execute)")
-    nb["cells"][1]["source"] = nb["cells"][1]["source"].replace("below 3", "below 2")
-    path.write_text(json.dumps(nb))
-    # one character of a package file
-    f = pkg / "transport.py"
-    f.write_text(f.read_text() + " ")
-    msg = notebook.stale_reason(path, notebook.package_digest(pkg))
-    assert msg.startswith("07_tiny.ipynb is stale: the wganbook package source changed")
-    # outputs and tags do not count
-    nb["cells"][1]["metadata"]["tags"] = ["nbval-ignore-output"]
-    nb["cells"][1]["outputs"] = []
-    assert notebook.code_digest(nb) == notebook.code_digest(json.loads(path.read_text()))
-
-
-def test_package_digest_ignores_line_endings(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    for d, text in ((a, b"x = 1\ny = 2\n"), (b, b"x = 1\r\ny = 2\r\n")):
-        d.mkdir()
-        (d / "m.py").write_bytes(text)
-    assert notebook.package_digest(a) == notebook.package_digest(b)
-    (b / "m.py").write_bytes(b"x = 1\r\ny = 3\r\n")
-    assert notebook.package_digest(a) != notebook.package_digest(b)
+    assert claims.stale_chapters(ledger, [path]) == [path.stem]
+    # the chapter imports the claims module: its modules are in the digest, an unrelated one is not
+    modules = digest.imported_modules(nb)
+    assert "wganbook.bookkit.claims" in modules and "wganbook.dirac" not in modules
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,7 +243,7 @@ def test_package_digest_ignores_line_endings(tmp_path):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_stored_notebook_is_fresh(path):
-    reason = notebook.stale_reason(path)
+    reason = digest.stale_reason(path)
     assert reason is None, reason
 
 
@@ -237,15 +257,19 @@ def test_ledger_covers_every_claim_of_the_book_and_is_current():
         for rec in found["claims"] + found["reported"]:
             if (path.stem, rec["id"]) not in in_ledger:
                 problems.append(f"{rec['id']} of {path.name} is missing from book/claims.json")
-    problems += [f"book/claims.json is stale for {stem}: run `make claims`"
-                 for stem in claims.stale_chapters(ledger, CHAPTERS)]
+    problems += [
+        f"book/claims.json is stale for {stem}: run `make claims`" for stem in claims.stale_chapters(ledger, CHAPTERS)
+    ]
     assert not problems, "; ".join(problems)
 
 
 def test_every_asserted_claim_holds_for_all_ledger_seeds():
     ledger = claims.load_ledger(BOOK / "claims.json")
-    weak = [f"{c['id']} held {c['held']}/{c['runs']}" for c in ledger["claims"]
-            if not c["held"] == c["runs"] == len(ledger["seeds"])]
+    weak = [
+        f"{c['id']} held {c['held']}/{c['runs']}"
+        for c in ledger["claims"]
+        if not c["held"] == c["runs"] == len(ledger["seeds"])
+    ]
     assert not weak, "asserted claims must hold for 5/5 seeds (restate, strengthen or report them): " + ", ".join(weak)
 
 
@@ -256,6 +280,5 @@ def test_claims_page_renders_the_ledger():
 
 def test_the_returned_record_displays_nothing_as_a_cells_last_value():
     rec = claim("ch1.x", "s", value=1.5, holds=True, quiet=True)
-    assert rec == {"id": "ch1.x", "statement": "s", "value": 1.5, "held": True, "details": {},
-                   "source": "this book"}
-    assert rec._ipython_display_() is None   # IPython calls this instead of printing the dict
+    assert rec == {"id": "ch1.x", "statement": "s", "value": 1.5, "held": True, "details": {}, "source": "this book"}
+    assert rec._ipython_display_() is None  # IPython calls this instead of printing the dict

@@ -1,5 +1,6 @@
 """Tests of the helpers of chapter 3 (weight clipping): transport alignment, concentration,
 the JS estimate of a GAN discriminator and the generator's best response to a frozen critic."""
+
 import math
 
 import numpy as np
@@ -17,7 +18,7 @@ class Cone(nn.Module):
         super().__init__()
         self.a = torch.as_tensor(a, dtype=torch.float32)
         self.s = s
-        self.dummy = nn.Parameter(torch.zeros(()))   # a parameter, to check it stays untouched
+        self.dummy = nn.Parameter(torch.zeros(()))  # a parameter, to check it stays untouched
 
     def forward(self, x):
         return self.s * (-(x - self.a.to(x.dtype)).norm(dim=1)) + 0 * self.dummy
@@ -66,7 +67,7 @@ def test_concentration_closed_forms():
     assert metrics.concentration(grid, 0.5) == pytest.approx(1 / 8)
     two = torch.tensor([[0.0, 0.0], [0.0, 0.01], [0.01, 0.0], [5.0, 5.0]])
     assert metrics.concentration(two, 0.1) == pytest.approx(0.75)
-    assert metrics.concentration(grid, 1.0) == pytest.approx(3 / 8)   # a point and its 2 neighbours
+    assert metrics.concentration(grid, 1.0) == pytest.approx(3 / 8)  # a point and its 2 neighbours
 
 
 def test_concentration_rejects_bad_radius():
@@ -114,7 +115,7 @@ def test_best_response_to_a_frozen_cone_is_a_delta_at_its_maximum(method):
     assert float((x - torch.tensor(a)).norm(dim=1).max()) < 0.05
     assert metrics.concentration(x, 0.1) == 1.0
     assert hist["score"][-1] > hist["score"][0] and hist["score"][-1] > -0.05
-    assert float(critic.dummy.detach()) == 0.0 and critic.dummy.requires_grad   # critic frozen, flags restored
+    assert float(critic.dummy.detach()) == 0.0 and critic.dummy.requires_grad  # critic frozen, flags restored
 
 
 def test_best_response_rejects_bad_input():

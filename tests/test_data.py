@@ -31,8 +31,10 @@ def test_seed_everything_makes_all_generators_reproducible():
     assert isinstance(g, torch.Generator) and g.initial_seed() == 5
 
 
-@pytest.mark.parametrize("seed, exc", [(-1, ValueError), (2**32, ValueError), (1.5, TypeError),
-                                       (True, TypeError), ("3", TypeError), (None, TypeError)])
+@pytest.mark.parametrize(
+    "seed, exc",
+    [(-1, ValueError), (2**32, ValueError), (1.5, TypeError), (True, TypeError), ("3", TypeError), (None, TypeError)],
+)
 def test_seed_everything_validates(seed, exc):
     with pytest.raises(exc, match="seed must be"):
         D.seed_everything(seed)
@@ -112,8 +114,9 @@ def test_parallel_lines_samples():
     assert x[:, 1].min() >= 0 and x[:, 1].max() < 1
     assert x[:, 1].mean().item() == pytest.approx(0.5, abs=4 * math.sqrt(1 / 12 / 1000))
     assert torch.all(D.sample_toy("parallel-lines", 10, seed=0)[:, 0] == 0)
-    assert torch.equal(D.sample_toy("parallel-lines", 10, seed=0, theta=torch.tensor(0.5))[:, 0],
-                       torch.full((10,), 0.5))
+    assert torch.equal(
+        D.sample_toy("parallel-lines", 10, seed=0, theta=torch.tensor(0.5))[:, 0], torch.full((10,), 0.5)
+    )
 
 
 @pytest.mark.parametrize(
@@ -121,8 +124,8 @@ def test_parallel_lines_samples():
     [
         (dict(name="9gaussians", n=5), ValueError, "toy dataset must be one of: 8gaussians, 25gaussians"),
         (dict(name="digits", n=5), ValueError, "unknown toy dataset 'digits'"),
-        (dict(name="swissroll", n=0), ValueError, "n must be a positive int"),
-        (dict(name="swissroll", n=2.0), TypeError, "n must be a positive int"),
+        (dict(name="swissroll", n=0), ValueError, "n must be an int >= 1"),
+        (dict(name="swissroll", n=2.0), TypeError, "n must be an int >= 1"),
         (dict(name="8gaussians", n=5, theta=1.0), ValueError, "theta is only used by 'parallel-lines'"),
         (dict(name="parallel-lines", n=5, theta=float("inf")), TypeError, "theta must be a finite"),
         (dict(name="8gaussians", n=5, seed=1, generator=torch.Generator()), ValueError, "not both"),
@@ -179,12 +182,15 @@ def test_class_split_digits_0_4_vs_5_9():
         D.class_split(images, labels[:10], [1])
 
 
-@pytest.mark.parametrize("kwargs, exc, message", [
-    (dict(name="svhn"), ValueError, "image dataset must be one of: digits, mnist"),
-    (dict(name="mnist", download="yes"), TypeError, "download must be a bool"),
-    (dict(name="mnist", train=1), TypeError, "train must be a bool"),
-    (dict(name="mnist", root=3), TypeError, "root must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, message",
+    [
+        (dict(name="svhn"), ValueError, "image dataset must be one of: digits, mnist"),
+        (dict(name="mnist", download="yes"), TypeError, "download must be a bool"),
+        (dict(name="mnist", train=1), TypeError, "train must be a bool"),
+        (dict(name="mnist", root=3), TypeError, "root must be"),
+    ],
+)
 def test_load_images_validates(kwargs, exc, message):
     with pytest.raises(exc, match=message):
         D.load_images(**kwargs)
@@ -238,8 +244,12 @@ def fake_cifar(root):
     img = np.concatenate([np.full(1024, 255, np.uint8), np.zeros(1024, np.uint8), blue])
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for k, fname in enumerate(names):
-        batch = {"batch_label": fname, "data": np.stack([img, 255 - img]), "labels": [k, 9 - k],
-                 "filenames": ["a.png", "b.png"]}
+        batch = {
+            "batch_label": fname,
+            "data": np.stack([img, 255 - img]),
+            "labels": [k, 9 - k],
+            "filenames": ["a.png", "b.png"],
+        }
         with open(folder / fname, "wb") as fh:
             pickle.dump(batch, fh, protocol=2)
     with open(folder / "batches.meta", "wb") as fh:
@@ -272,8 +282,9 @@ def test_cifar_format_loads_through_torchvision_with_scaling(tmp_path, monkeypat
     assert test_images.shape == (2, 3, 32, 32) and test_labels.tolist() == [5, 4]
 
 
-@pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST"),
-                                          ("cifar10", "cifar-10-batches-py")])
+@pytest.mark.parametrize(
+    "name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST"), ("cifar10", "cifar-10-batches-py")]
+)
 def test_missing_dataset_error_says_how_to_fix_and_creates_nothing(tmp_path, name, folder):
     root = tmp_path / "data"
     with pytest.raises(D.DatasetMissingError) as info:
@@ -340,8 +351,10 @@ def test_successful_download_moves_only_complete_data_files(tmp_path, monkeypatc
     images, labels = D.load_images("mnist", root=tmp_path / "data", download=True)
     assert images.shape == (3, 1, 28, 28) and labels.tolist() == [3, 1, 4]
     assert files_under(tmp_path / "data") == [
-        "MNIST/raw/t10k-images-idx3-ubyte", "MNIST/raw/t10k-labels-idx1-ubyte",
-        "MNIST/raw/train-images-idx3-ubyte", "MNIST/raw/train-labels-idx1-ubyte",
+        "MNIST/raw/t10k-images-idx3-ubyte",
+        "MNIST/raw/t10k-labels-idx1-ubyte",
+        "MNIST/raw/train-images-idx3-ubyte",
+        "MNIST/raw/train-labels-idx1-ubyte",
     ]
     # already present: no download attempted
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", None)

@@ -1,5 +1,6 @@
 """Tests of wganbook.divergence: 1-D closed forms of W_{k,p} and of the GP objective, and the
 transcribed penalties of the published WGAN-div codes."""
+
 import math
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_identical_distributions_give_zero_and_constant_optimal_critic():
     assert np.max(np.abs(D)) == 0.0
     assert dv.wkp_1d(GRID, D, r) == 0.0
     assert dv.gp_1d(GRID, D, r, lam=10.0) == 0.0
-    assert np.all(dv.wkp_slope_1d(D, r) == 0.0)          # W_kp: constant critic
+    assert np.all(dv.wkp_slope_1d(D, r) == 0.0)  # W_kp: constant critic
     assert np.allclose(dv.gp_slope_1d(D, r)[r > 0], 1.0)  # GP: unit slope everywhere
 
 
@@ -99,7 +100,7 @@ def test_wkp_closed_form_beats_perturbed_slopes():
 def test_wkp_p2_half_is_weighted_l2_and_large_p_tends_to_w1():
     D, r = _mixture_setup("real+fake")
     # k = 1/2, p = 2: (1/2) * integral of D^2 / r
-    expected = 0.5 * dv._trapz(D ** 2 / r, GRID)
+    expected = 0.5 * dv._trapz(D**2 / r, GRID)
     assert dv.wkp_1d(GRID, D, r, k=0.5, p=2.0) == pytest.approx(expected, rel=1e-10)
     w1 = dv.w1_1d_cdf(GRID, D)
     assert w1 == pytest.approx(2.0, rel=1e-6)  # equal-variance shift would be |dm|; here also 2
@@ -116,8 +117,7 @@ def test_gp_closed_form_is_w1_plus_chi_square_term():
     D, r = _mixture_setup("real+fake")
     lam = 10.0
     val = dv.gp_1d(GRID, D, r, lam)
-    assert val == pytest.approx(dv.w1_1d_cdf(GRID, D) + dv._trapz(D ** 2 / (4 * lam * r), GRID),
-                                rel=1e-10)
+    assert val == pytest.approx(dv.w1_1d_cdf(GRID, D) + dv._trapz(D**2 / (4 * lam * r), GRID), rel=1e-10)
     t = dv.gp_slope_1d(D, r, lam)
 
     def objective(slope):
@@ -139,7 +139,7 @@ def test_zero_density_with_mass_difference_is_infinite():
 def test_linear_wkp_closed_form():
     k, p, m = 2.0, 6.0, 1.7
     t = np.linspace(0, 3, 300001)
-    assert dv.linear_wkp(m, k, p) == pytest.approx(np.max(t * m - k * t ** p), rel=1e-8)
+    assert dv.linear_wkp(m, k, p) == pytest.approx(np.max(t * m - k * t**p), rel=1e-8)
     assert dv.linear_wkp(0.0) == 0.0
 
 
@@ -160,14 +160,16 @@ def test_closed_form_bad_input():
 # ------------------------------------------------------------------ penalties on critics
 def _critic(seed=0, d=12):
     torch.manual_seed(seed)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(d, 16), torch.nn.Tanh(),
-                               torch.nn.Linear(16, 1), torch.nn.Flatten(0))
+    return torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1), torch.nn.Flatten(0)
+    )
 
 
 def _batches(n=32, shape=(3, 2, 2), seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn((n,) + shape, generator=g, dtype=torch.float64), \
-        torch.randn((n,) + shape, generator=g, dtype=torch.float64) + 1.0
+    return torch.randn((n,) + shape, generator=g, dtype=torch.float64), torch.randn(
+        (n,) + shape, generator=g, dtype=torch.float64
+    ) + 1.0
 
 
 @pytest.mark.parametrize("strategy", lipschitz.SAMPLING_STRATEGIES)
@@ -176,11 +178,9 @@ def test_linear_critic_penalty_is_k_norm_to_the_p_for_every_strategy(strategy):
     w = torch.linspace(-0.3, 0.5, 12, dtype=torch.float64)
     f = wgandiv.linear_critic(w, b=0.7)
     k, p = 2.0, 6.0
-    pen = lipschitz.div_penalty(f, real, fake, k=k, p=p, strategy=strategy,
-                                generator=torch.Generator().manual_seed(0))
+    pen = lipschitz.div_penalty(f, real, fake, k=k, p=p, strategy=strategy, generator=torch.Generator().manual_seed(0))
     assert float(pen.detach()) == pytest.approx(k * float(w.norm()) ** p, rel=1e-9)
-    gp = lipschitz.gradient_penalty(f, real, fake, strategy=strategy,
-                                    generator=torch.Generator().manual_seed(0))
+    gp = lipschitz.gradient_penalty(f, real, fake, strategy=strategy, generator=torch.Generator().manual_seed(0))
     assert float(gp.detach()) == pytest.approx((float(w.norm()) - 1) ** 2, rel=1e-6)
 
 
@@ -189,8 +189,9 @@ def test_penalty_is_invariant_under_critic_sign_flip(strategy):
     real, fake = _batches()
     f = _critic().double()
     a = lipschitz.div_penalty(f, real, fake, strategy=strategy, generator=torch.Generator().manual_seed(3))
-    b = lipschitz.div_penalty(wgandiv.Negated(f), real, fake, strategy=strategy,
-                              generator=torch.Generator().manual_seed(3))
+    b = lipschitz.div_penalty(
+        wgandiv.Negated(f), real, fake, strategy=strategy, generator=torch.Generator().manual_seed(3)
+    )
     assert float(a.detach()) == pytest.approx(float(b.detach()), rel=1e-12)
 
 
@@ -210,8 +211,9 @@ def test_interpolating_reference_penalties_match_div_penalty(code):
     f = _critic(2).double()
     cfg = dv.PUBLISHED_VARIANTS[code]
     ref = dv.reference_penalty(code, f, fake, real, generator=torch.Generator().manual_seed(5))
-    ours = lipschitz.div_penalty(f, real, fake, k=cfg["k"], p=cfg["p"], strategy=cfg["strategy"],
-                                 generator=torch.Generator().manual_seed(5))
+    ours = lipschitz.div_penalty(
+        f, real, fake, k=cfg["k"], p=cfg["p"], strategy=cfg["strategy"], generator=torch.Generator().manual_seed(5)
+    )
     assert float(ref.detach()) == pytest.approx(float(ours.detach()), rel=1e-7)
 
 
@@ -253,8 +255,16 @@ def test_mlp_image_models_shapes_and_range():
 
 def test_make_train_fn_is_deterministic():
     fn = wgandiv.make_train_fn("mlp", width=16, depth=1, z_dim=4)
-    cfg = {"method": "wgan-div", "data": "digits", "steps": 2, "n_critic": 1, "batch_size": 8,
-           "seed": 3, "device": "cpu", "progress": False}
+    cfg = {
+        "method": "wgan-div",
+        "data": "digits",
+        "steps": 2,
+        "n_critic": 1,
+        "batch_size": 8,
+        "seed": 3,
+        "device": "cpu",
+        "progress": False,
+    }
     images = torch.rand(32, 1, 8, 8) * 2 - 1
     a, b = fn(dict(cfg), data=images), fn(dict(cfg), data=images)
     for pa, pb in zip(a.generator.parameters(), b.generator.parameters()):
@@ -263,23 +273,34 @@ def test_make_train_fn_is_deterministic():
 
 
 def test_fit_critic_1d_identical_distributions_give_zero_objective():
-    out, critic = wgandiv.fit_critic_1d("wgan-div", P, P, steps=30, batch_size=64, width=8, n_eval=2000,
-                                   k=2.0, p=6.0, strategy="real+fake")
+    out, critic = wgandiv.fit_critic_1d(
+        "wgan-div", P, P, steps=30, batch_size=64, width=8, n_eval=2000, k=2.0, p=6.0, strategy="real+fake"
+    )
     assert set(out) == {"objective", "gap", "penalty", "grad_norm"}
     assert out["objective"] <= out["gap"] + 1e-12  # the penalty is non-negative
-    assert abs(out["gap"]) < 0.1                   # same distribution: no systematic score gap
+    assert abs(out["gap"]) < 0.1  # same distribution: no systematic score gap
     assert critic(torch.zeros(3, 1)).shape == (3,)
 
 
 def _record(method, strategy, seed, fd):
-    return {"combo": {"method": method, "strategy": strategy}, "seed": seed, "metrics": {"fd": fd},
-            "config": {"method": method, "strategy": strategy}}
+    return {
+        "combo": {"method": method, "strategy": strategy},
+        "seed": seed,
+        "metrics": {"fd": fd},
+        "config": {"method": method, "strategy": strategy},
+    }
 
 
 def test_strategy_sensitivity_ranges_within_seed():
-    recs = [_record("a", "s1", 0, 1.0), _record("a", "s2", 0, 4.0), _record("a", "s3", 0, 2.0),
-            _record("a", "s1", 1, 9.0), _record("a", "s2", 1, 8.0), _record("b", "s1", 0, 5.0),
-            _record("b", "s2", 0, float("nan"))]
+    recs = [
+        _record("a", "s1", 0, 1.0),
+        _record("a", "s2", 0, 4.0),
+        _record("a", "s3", 0, 2.0),
+        _record("a", "s1", 1, 9.0),
+        _record("a", "s2", 1, 8.0),
+        _record("b", "s1", 0, 5.0),
+        _record("b", "s2", 0, float("nan")),
+    ]
     rows = wgandiv.strategy_sensitivity(recs, "fd")
     assert rows[0] == {"method": "a", "seed": 0, "range": 3.0, "best": "s1", "worst": "s2", "n": 3}
     assert rows[1]["range"] == pytest.approx(1.0) and rows[1]["best"] == "s2"
@@ -307,6 +328,7 @@ def test_post_fid_table_has_six_strategies_per_model():
 
 def test_plot_strategy_ablation_draws_one_bar_per_cell():
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -362,7 +384,7 @@ def test_interpolation_density_closed_forms():
     ea2 = float(np.dot(a.weights, np.square(a.means) + np.square(a.stds)))
     eb2 = 4.0 + 0.16
     assert dv._trapz(r, g) == pytest.approx(1.0, abs=1e-9)
-    assert dv._trapz(g * r, g) == pytest.approx((ma + mb) / 2, abs=1e-9)        # E e = 1/2
+    assert dv._trapz(g * r, g) == pytest.approx((ma + mb) / 2, abs=1e-9)  # E e = 1/2
     # E z^2 = E e^2 E x^2 + 2 E e(1-e) E x E y + E (1-e)^2 E y^2 = (ea2 + ma mb + eb2) / 3
     assert dv._trapz(g * g * r, g) == pytest.approx((ea2 + ma * mb + eb2) / 3, abs=1e-8)
     assert np.allclose(r, dv.interpolation_density_1d(a, b, g, n_nodes=1024), atol=1e-10)
@@ -377,9 +399,13 @@ def test_strategy_densities_match_the_sampled_penalty_points(strategy):
     g = np.linspace(-5, 6, 5501)
     cdf = _cum(dv.strategy_density_1d(strategy, real_d, fake_d, g), g)
     gen = torch.Generator().manual_seed(0)
-    pts = lipschitz.sample_penalty_points(real_d.sample(20000, gen).double(),
-                                          fake_d.sample(20000, gen).double(), strategy,
-                                          generator=gen).numpy().ravel()
+    pts = (
+        lipschitz.sample_penalty_points(
+            real_d.sample(20000, gen).double(), fake_d.sample(20000, gen).double(), strategy, generator=gen
+        )
+        .numpy()
+        .ravel()
+    )
     for x in (-1.5, -0.5, 0.25, 1.0, 2.0):
         assert np.mean(pts <= x) == pytest.approx(np.interp(x, g, cdf), abs=0.012)
 
@@ -398,12 +424,13 @@ def test_gap_charging_strategies_stay_bounded_and_reach_the_dirac_limit():
             assert max(vals) < 1.4
         else:
             assert vals[0] < vals[1] < vals[2] and vals[2] > 1000  # grows without bound
-    limit = (5 / 6) * 2 * 6.0 ** (-1 / 5)                         # r = 1/2 on the gap of length 2
+    limit = (5 / 6) * 2 * 6.0 ** (-1 / 5)  # r = 1/2 on the gap of length 2
     assert dv.separated_limit_wkp("real-fake") == pytest.approx(limit)
     assert rows[-1]["real-fake"] == pytest.approx(limit, rel=1e-3)
     assert dv.separated_limit_wkp("pooled-pairs") == pytest.approx((5 / 6) * 2 * 3.0 ** (-1 / 5))
-    assert all(dv.separated_limit_wkp(s) == math.inf for s in dv.DENSITY_STRATEGIES
-               if s not in dv.GAP_CHARGING_STRATEGIES)
+    assert all(
+        dv.separated_limit_wkp(s) == math.inf for s in dv.DENSITY_STRATEGIES if s not in dv.GAP_CHARGING_STRATEGIES
+    )
     with pytest.raises(ValueError, match="strategy must be one of"):
         dv.separated_limit_wkp("uniform")
     with pytest.raises(ValueError, match="sigma and mean"):
@@ -416,9 +443,9 @@ def test_eq7_value_is_half_the_squared_linearised_w2():
     Pn, Qn = dv.GaussianMixture1D([0.0], [1.0]), dv.GaussianMixture1D([0.0], [1.05])
     D = dv.cdf_gap(Pn, Qn, g)
     val = dv.wkp_1d(g, D, Pn.pdf(g), k=0.5, p=2.0)
-    assert val == pytest.approx(0.5 * dv._trapz(D ** 2 / Pn.pdf(g), g), rel=1e-12)
-    w2 = 0.05                               # W2 between N(0, 1) and N(0, 1.05^2)
-    w1 = dv.w1_1d_cdf(g, D)                 # = 0.05 E|Z| = 0.05 sqrt(2 / pi)
+    assert val == pytest.approx(0.5 * dv._trapz(D**2 / Pn.pdf(g), g), rel=1e-12)
+    w2 = 0.05  # W2 between N(0, 1) and N(0, 1.05^2)
+    w1 = dv.w1_1d_cdf(g, D)  # = 0.05 E|Z| = 0.05 sqrt(2 / pi)
     assert w1 == pytest.approx(0.05 * math.sqrt(2 / math.pi), rel=1e-6)
     assert math.sqrt(2 * val) == pytest.approx(w2, rel=0.05)
     assert math.sqrt(2 * val) / w1 > 1.2
@@ -426,10 +453,16 @@ def test_eq7_value_is_half_the_squared_linearised_w2():
 
 # ------------------------------------------------------------------ record summaries
 def test_sensitivity_summary_by_hand():
-    recs = [_record("a", "s1", 0, 1.0), _record("a", "s2", 0, 4.0),
-            _record("a", "s1", 1, 2.0), _record("a", "s2", 1, 3.0),
-            _record("b", "s1", 0, 5.0), _record("b", "s2", 0, 5.5),
-            _record("b", "s1", 1, 9.0), _record("b", "s2", 1, 9.5)]
+    recs = [
+        _record("a", "s1", 0, 1.0),
+        _record("a", "s2", 0, 4.0),
+        _record("a", "s1", 1, 2.0),
+        _record("a", "s2", 1, 3.0),
+        _record("b", "s1", 0, 5.0),
+        _record("b", "s2", 0, 5.5),
+        _record("b", "s1", 1, 9.0),
+        _record("b", "s2", 1, 9.5),
+    ]
     out = wgandiv.sensitivity_summary(recs, "fd")
     assert out["per"]["a"] == {"strategy_range": 2.0, "seed_range": 1.0, "best": ["s1", "s1"]}
     assert out["per"]["b"]["strategy_range"] == pytest.approx(0.5)
@@ -439,19 +472,35 @@ def test_sensitivity_summary_by_hand():
 
 
 def test_select_records_and_kp_summary():
-    recs = [_record("wgan-div", "real-fake", 0, 3.0), _record("wgan-div", "real-fake", 1, 5.0),
-            _record("wgan-div", "real", 0, 7.0), _record("wgan-gp", "real-fake", 0, 9.0)]
+    recs = [
+        _record("wgan-div", "real-fake", 0, 3.0),
+        _record("wgan-div", "real-fake", 1, 5.0),
+        _record("wgan-div", "real", 0, 7.0),
+        _record("wgan-gp", "real-fake", 0, 9.0),
+    ]
     centre = wgandiv.select_records(recs, method="wgan-div", strategy="real-fake", seed=[0])
     assert [r["metrics"]["fd"] for r in centre] == [3.0]
     assert len(wgandiv.select_records(recs, method=["wgan-div", "wgan-gp"], strategy="real-fake")) == 3
     assert wgandiv.select_records(recs, nonexistent=1) == []
-    grid = [{"combo": {"kp": "k=1,p=6"}, "seed": 0, "metrics": {"fd": 4.0},
-             "config": {"method": "wgan-div", "k": 1.0, "p": 6.0}},
-            {"combo": {"kp": "k=1,p=6"}, "seed": 1, "metrics": {"fd": 6.0},
-             "config": {"method": "wgan-div", "k": 1.0, "p": 6.0}}]
+    grid = [
+        {
+            "combo": {"kp": "k=1,p=6"},
+            "seed": 0,
+            "metrics": {"fd": 4.0},
+            "config": {"method": "wgan-div", "k": 1.0, "p": 6.0},
+        },
+        {
+            "combo": {"kp": "k=1,p=6"},
+            "seed": 1,
+            "metrics": {"fd": 6.0},
+            "config": {"method": "wgan-div", "k": 1.0, "p": 6.0},
+        },
+    ]
     rows = wgandiv.kp_summary(wgandiv.select_records(recs, method="wgan-div", strategy="real-fake") + grid)
-    assert rows == [{"k": 2.0, "p": 6.0, "mean": 4.0, "min": 3.0, "max": 5.0, "n": 2},
-                    {"k": 1.0, "p": 6.0, "mean": 5.0, "min": 4.0, "max": 6.0, "n": 2}]
+    assert rows == [
+        {"k": 2.0, "p": 6.0, "mean": 4.0, "min": 3.0, "max": 5.0, "n": 2},
+        {"k": 1.0, "p": 6.0, "mean": 5.0, "min": 4.0, "max": 6.0, "n": 2},
+    ]
     with pytest.raises(ValueError, match="no finite"):
         wgandiv.kp_summary([])
 

@@ -21,6 +21,7 @@ Nothing of the full preset is changed except, per chapter, the test-only overrid
 evaluation sizes and the lengths of some grids where the CPU cost of the 299x299 Inception network
 or of many runs would not fit CI's 10 minutes).
 """
+
 import os
 import pickle
 import struct
@@ -31,7 +32,6 @@ import numpy as np
 import pytest
 
 from wganbook.bookkit import runner
-from wganbook.bookkit import chapters
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
@@ -55,7 +55,7 @@ def _patterns(n, shape, rng):
     h = shape[-2] // 5
     for c in range(10):
         r, q = divmod(c, 5)
-        imgs[labels == c, ..., r * 2 * h:(r * 2 + 1) * h + h, q * h:(q + 1) * h] = 230
+        imgs[labels == c, ..., r * 2 * h : (r * 2 + 1) * h + h, q * h : (q + 1) * h] = 230
     return imgs, labels
 
 
@@ -66,10 +66,10 @@ def write_fake_mnist(root, n_train=N_TRAIN, n_test=N_TEST, seed=0):
     rng = np.random.default_rng(seed)
     for split, n in (("train", n_train), ("t10k", n_test)):
         imgs, labels = _patterns(n, (28, 28), rng)
-        (raw / f"{split}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28)
-                                                         + imgs.tobytes())
-        (raw / f"{split}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n)
-                                                         + labels.astype(np.uint8).tobytes())
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + imgs.tobytes())
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes()
+        )
 
 
 def write_fake_cifar10(root, n_train=N_TRAIN, n_test=N_TEST, seed=1):
@@ -79,18 +79,32 @@ def write_fake_cifar10(root, n_train=N_TRAIN, n_test=N_TEST, seed=1):
     rng = np.random.default_rng(seed)
     imgs, labels = _patterns(n_train, (3, 32, 32), rng)
     for i, part in enumerate(np.array_split(np.arange(n_train), 5), 1):
-        batch = {"batch_label": f"training batch {i} of 5", "data": imgs[part].reshape(len(part), -1),
-                 "labels": labels[part].tolist(), "filenames": [f"{j}.png" for j in part]}
+        batch = {
+            "batch_label": f"training batch {i} of 5",
+            "data": imgs[part].reshape(len(part), -1),
+            "labels": labels[part].tolist(),
+            "filenames": [f"{j}.png" for j in part],
+        }
         with open(folder / f"data_batch_{i}", "wb") as fh:
             pickle.dump(batch, fh, protocol=2)
     imgs, labels = _patterns(n_test, (3, 32, 32), rng)
     with open(folder / "test_batch", "wb") as fh:
-        pickle.dump({"batch_label": "testing batch 1 of 1", "data": imgs.reshape(n_test, -1),
-                     "labels": labels.tolist(), "filenames": [f"{j}.png" for j in range(n_test)]}, fh,
-                    protocol=2)
+        pickle.dump(
+            {
+                "batch_label": "testing batch 1 of 1",
+                "data": imgs.reshape(n_test, -1),
+                "labels": labels.tolist(),
+                "filenames": [f"{j}.png" for j in range(n_test)],
+            },
+            fh,
+            protocol=2,
+        )
     with open(folder / "batches.meta", "wb") as fh:
-        pickle.dump({"label_names": [f"class{i}" for i in range(10)], "num_cases_per_batch": n_train // 5,
-                     "num_vis": 3072}, fh, protocol=2)
+        pickle.dump(
+            {"label_names": [f"class{i}" for i in range(10)], "num_cases_per_batch": n_train // 5, "num_vis": 3072},
+            fh,
+            protocol=2,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -99,9 +113,14 @@ def full_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("full-preset")
     write_fake_mnist(root / "data")
     write_fake_cifar10(root / "data")
-    env = {"WGANBOOK_DATA": str(root / "data"), "WGANBOOK_CACHE": str(root / "cache"),
-           "WGANBOOK_RANDOM_INCEPTION": "1", "WGANBOOK_SKIP_CHECKSUMS": "1",
-           "TQDM_DISABLE": "1", "MPLBACKEND": "Agg"}
+    env = {
+        "WGANBOOK_DATA": str(root / "data"),
+        "WGANBOOK_CACHE": str(root / "cache"),
+        "WGANBOOK_RANDOM_INCEPTION": "1",
+        "WGANBOOK_SKIP_CHECKSUMS": "1",
+        "TQDM_DISABLE": "1",
+        "MPLBACKEND": "Agg",
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield root
@@ -131,9 +150,11 @@ def test_fake_files_load_like_the_real_ones(full_env, monkeypatch):
 CHAPTERS = sorted(p.name[:2] for p in BOOK.glob("[0-9][0-9]_*.ipynb"))
 
 
-@pytest.mark.skipif(os.environ.get("WGANBOOK_FULL_SMOKE") != "1",
-                    reason="the full-preset smoke run of every chapter runs in `make test` as its own step "
-                           "(make full-smoke, which sets WGANBOOK_FULL_SMOKE=1), not within `pytest tests`")
+@pytest.mark.skipif(
+    os.environ.get("WGANBOOK_FULL_SMOKE") != "1",
+    reason="the full-preset smoke run of every chapter runs in `make test` as its own step "
+    "(make full-smoke, which sets WGANBOOK_FULL_SMOKE=1), not within `pytest tests`",
+)
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_runs_at_the_full_preset(chapter, full_env, request):
     if chapter in KNOWN_BROKEN:
@@ -142,23 +163,32 @@ def test_chapter_runs_at_the_full_preset(chapter, full_env, request):
     overrides = {"step_scale": STEP_SCALE, **OVERRIDES.get("ch" + chapter, {})}
     plan = runner.plan_book("full", overrides, [chapter], BOOK)[0]
     t0 = time.process_time()
-    records = runner.run_book(preset="full", out=out, overrides=overrides, chapters=[chapter],
-                            book_dir=BOOK, log=lambda msg: None, execution_timeout=3600)
+    records = runner.run_book(
+        preset="full",
+        out=out,
+        overrides=overrides,
+        chapters=[chapter],
+        book_dir=BOOK,
+        log=lambda msg: None,
+        execution_timeout=3600,
+    )
     rec = records[0]
     assert rec["status"] == "completed", rec.get("error")
     folder = out / rec["chapter"]
     assert (folder / runner.RESULTS_FILE).is_file() and (folder / f"{rec['chapter']}.ipynb").is_file()
     assert rec["parameters"]["preset"] == "full"
     # every training run of the chapter checkpointed (one folder per train() call), and their
-    # number is the plan's (chapters.RUN_PLAN mirrors the chapters' grids)
+    # number is the plan's (chapters.RUN_PLAN counts the declarations the chapters run their grids from)
     runs = sorted((folder / "checkpoints").glob("*/")) if (folder / "checkpoints").exists() else []
     assert all((r / "checkpoint.pt").is_file() for r in runs)
     if plan["entries"] is not None:
         expected = sum(e.runs for e in plan["entries"] if e.via_train)
         assert len(runs) == expected, (plan["entries"], [r.name for r in runs])
-    print(f"{rec['chapter']}: {rec['wall_time_s']:.0f} s wall; {len(runs)} training runs; "
-          f"claims held {sum(bool(c['held']) for c in rec['claims'])}/{len(rec['claims'])}; "
-          f"test process CPU {time.process_time() - t0:.0f} s")
+    print(
+        f"{rec['chapter']}: {rec['wall_time_s']:.0f} s wall; {len(runs)} training runs; "
+        f"claims held {sum(bool(c['held']) for c in rec['claims'])}/{len(rec['claims'])}; "
+        f"test process CPU {time.process_time() - t0:.0f} s"
+    )
 
 
 def test_readme_offline_command_passes_the_dry_run(tmp_path, monkeypatch, capsys):

@@ -6,7 +6,17 @@ import pytest
 import torch
 from torch import nn
 
-from wganbook.lipschitz import SAMPLING_STRATEGIES, clip_weights_, div_penalty, empirical_lipschitz, gradient_penalty, input_gradient_norms, layer_gradient_norms, sample_penalty_points, spectral_norms
+from wganbook.lipschitz import (
+    SAMPLING_STRATEGIES,
+    clip_weights_,
+    div_penalty,
+    empirical_lipschitz,
+    gradient_penalty,
+    input_gradient_norms,
+    layer_gradient_norms,
+    sample_penalty_points,
+    spectral_norms,
+)
 from wganbook.models import MLPCritic, make_critic
 
 
@@ -51,7 +61,7 @@ def test_gp_of_linear_critic_is_closed_form(shape, scale):
     lp = gradient_penalty(f, real, fake, one_sided=True, generator=_gen())
     assert lp.item() == pytest.approx(max(0.0, scale - 1) ** 2, abs=1e-9)
     gp0 = gradient_penalty(f, real, fake, center=0.0, generator=_gen())
-    assert gp0.item() == pytest.approx(scale ** 2, abs=1e-9)
+    assert gp0.item() == pytest.approx(scale**2, abs=1e-9)
 
 
 def test_gp_norm_is_per_flattened_sample_not_per_pixel():
@@ -135,6 +145,8 @@ def test_strategies_produce_points_in_the_right_sets(strategy):
         pool = torch.cat([real, fake])
         assert x.shape[0] == n
         assert all(_on_some_segment(p, pool, pool) for p in x)
+    else:
+        pytest.fail(f"strategy {strategy!r} has no check here: add what its points must satisfy")
 
 
 @pytest.mark.parametrize("strategy", SAMPLING_STRATEGIES)
@@ -346,7 +358,7 @@ def test_share_at_bound_counts_weights_at_plus_minus_c():
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[0.01, -0.01], [0.00995, 0.005]]))
         lin.bias.copy_(torch.tensor([0.01, 0.01]))
-    assert share_at_bound(lin, 0.01) == pytest.approx(3 / 4)          # |w| >= 0.99 c
+    assert share_at_bound(lin, 0.01) == pytest.approx(3 / 4)  # |w| >= 0.99 c
     assert share_at_bound(lin, 0.01, rtol=0.0) == pytest.approx(2 / 4)
     assert share_at_bound(lin, 0.01, weights_only=False) == pytest.approx(5 / 6)
     assert share_at_bound(nn.ReLU(), 0.01) == 0.0
@@ -354,3 +366,40 @@ def test_share_at_bound_counts_weights_at_plus_minus_c():
         share_at_bound(lin, 0.0)
     with pytest.raises(ValueError):
         share_at_bound(lin, 0.01, rtol=1.0)
+
+
+def test_stable_rank_of_known_spectra():
+    from wganbook.lipschitz import singular_values, stable_rank
+
+    # diag(3, 4): singular values 4 and 3, stable rank (9 + 16) / 16, from the values in any
+    # order and from the matrix itself
+    assert stable_rank(torch.tensor([4.0, 3.0])) == pytest.approx(25 / 16)
+    assert stable_rank([3.0, 4.0]) == pytest.approx(25 / 16)
+    assert stable_rank(torch.diag(torch.tensor([3.0, 4.0]))) == pytest.approx(25 / 16)
+    # rank one: 1; an orthogonal n x n matrix (n equal singular values): n
+    assert stable_rank(torch.outer(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, -1.0]))) == pytest.approx(1.0)
+    q, _ = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0)))
+    assert stable_rank(q) == pytest.approx(6.0)
+    # = ||W||_F^2 / ||W||_2^2, and agrees with singular_values of an nn.Linear holding W
+    w = torch.randn(5, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    frob_over_spec = float((w**2).sum() / torch.linalg.matrix_norm(w, ord=2) ** 2)
+    assert stable_rank(w) == pytest.approx(frob_over_spec, rel=1e-12)
+    lin = nn.Linear(7, 5)
+    with torch.no_grad():
+        lin.weight.copy_(w)
+    assert stable_rank(singular_values(lin)[0]) == pytest.approx(frob_over_spec, rel=1e-6)
+
+
+def test_stable_rank_rejects_bad_input():
+    from wganbook.lipschitz import stable_rank
+
+    for bad in (
+        torch.zeros(3),
+        torch.zeros(2, 2),
+        torch.tensor([]),
+        torch.ones(2, 2, 2),
+        torch.tensor([1.0, -1.0]),
+        torch.tensor([1.0, float("nan")]),
+    ):
+        with pytest.raises(ValueError):
+            stable_rank(bad)

@@ -1,4 +1,5 @@
 """Tests of wganbook.metrics: Fréchet distance maths, feature extractors (offline), toy metrics."""
+
 import warnings
 
 import numpy as np
@@ -25,7 +26,7 @@ def test_gaussian_closed_form_diagonal_and_1d():
     mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.5])
     s1, s2 = np.array([1.0, 0.5, 2.0]), np.array([2.0, 0.5, 0.1])
     expected = np.sum((mu1 - mu2) ** 2) + np.sum((s1 - s2) ** 2)
-    got = metrics.gaussian_frechet(mu1, np.diag(s1 ** 2), mu2, np.diag(s2 ** 2))
+    got = metrics.gaussian_frechet(mu1, np.diag(s1**2), mu2, np.diag(s2**2))
     assert got == pytest.approx(expected, rel=1e-10)
     # 1-D: (m1 - m2)^2 + (s1 - s2)^2
     assert metrics.gaussian_frechet([0.0], [[4.0]], [3.0], [[1.0]]) == pytest.approx(9.0 + 1.0)
@@ -175,8 +176,13 @@ def test_mode_coverage_exact_centres_and_single_mode(name, k):
     cov = metrics.mode_coverage(one, name)
     assert cov["modes"] == 1 and cov["high_quality"] == 1.0 and cov["counts"][0] == 100
     far = torch.full((50, 2), 10.0)
-    assert metrics.mode_coverage(far, name) == {"modes": 0, "high_quality": 0.0, "total_modes": k,
-                                                "counts": [0] * k, "hq_counts": [0] * k}
+    assert metrics.mode_coverage(far, name) == {
+        "modes": 0,
+        "high_quality": 0.0,
+        "total_modes": k,
+        "counts": [0] * k,
+        "hq_counts": [0] * k,
+    }
 
 
 def test_mode_coverage_of_true_samples_and_its_thresholds():
@@ -212,8 +218,9 @@ def test_default_coverage_radius_is_a_quarter_of_the_mode_spacing():
 
 def test_w1_to_target():
     good = metrics.w1_to_target(sample_toy("8gaussians", 256, seed=1), "8gaussians", n=256)
-    shifted = metrics.w1_to_target(sample_toy("8gaussians", 256, seed=1) + torch.tensor([1.0, 0.0]),
-                                   "8gaussians", n=256)
+    shifted = metrics.w1_to_target(
+        sample_toy("8gaussians", 256, seed=1) + torch.tensor([1.0, 0.0]), "8gaussians", n=256
+    )
     assert 0 < good < 0.3 and shifted > good + 0.5
     with pytest.raises(ValueError, match="dataset"):
         metrics.w1_to_target(torch.zeros(4, 2), "digits")

@@ -4,10 +4,18 @@ import pytest
 import torch
 from torch import nn
 
-from wganbook.models import MLP, ConvCritic, ConvGenerator, MLPCritic, critic_layers, has_batchnorm, make_critic, make_generator
+from wganbook.models import (
+    MLP,
+    ConvCritic,
+    ConvGenerator,
+    MLPCritic,
+    critic_layers,
+    has_batchnorm,
+    make_critic,
+    make_generator,
+)
 
-IMAGES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28),
-          "cifar10": (3, 32, 32)}
+IMAGES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 
 def test_toy_nets_follow_gan_toy_py():
@@ -78,7 +86,7 @@ def test_he_initialisation_keeps_activations_of_a_deep_relu_mlp():
     m = MLP(64, 1, width=256, depth=12)
     x = torch.randn(512, 64)
     with torch.no_grad():
-            ratio = float(m.net[:-1](x).pow(2).mean() / x.pow(2).mean())
+        ratio = float(m.net[:-1](x).pow(2).mean() / x.pow(2).mean())
     assert 0.2 < ratio < 5  # He init: the second moment neither explodes nor vanishes over 12 layers
 
 
@@ -97,15 +105,14 @@ def test_layer_norm_critic_is_per_sample():
     c = make_critic("digits", width=4, norm="layer")
     x = torch.randn(6, 1, 8, 8)
     full = c(x)
-    single = torch.cat([c(x[i:i + 1]) for i in range(6)])
+    single = torch.cat([c(x[i : i + 1]) for i in range(6)])
     assert torch.allclose(full, single, atol=1e-6)
 
 
 def test_spectral_flag_parametrizes_every_weight_layer():
     c = make_critic("cifar10", width=4, spectral=True)
     layers = [m for m in c.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    assert layers and all(hasattr(m, "parametrizations") and "weight" in m.parametrizations
-                          for m in layers)
+    assert layers and all(hasattr(m, "parametrizations") and "weight" in m.parametrizations for m in layers)
     assert c(torch.randn(2, 3, 32, 32)).shape == (2,)
 
 

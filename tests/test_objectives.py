@@ -9,7 +9,20 @@ from torch import nn
 
 from wganbook.lipschitz import SAMPLING_STRATEGIES
 from wganbook.models import make_critic, make_generator
-from wganbook.objectives import GAN_PENALTIES, HPARAM_KEYS, METHODS, Method, after_critic_step, batch_c_transform, check_critic_for_method, critic_loss, generator_loss, get_method, make_optimizers, resolve_hparams
+from wganbook.objectives import (
+    GAN_PENALTIES,
+    HPARAM_KEYS,
+    METHODS,
+    Method,
+    after_critic_step,
+    batch_c_transform,
+    check_critic_for_method,
+    critic_loss,
+    generator_loss,
+    get_method,
+    make_optimizers,
+    resolve_hparams,
+)
 
 WGANS = ["wgan-clip", "wgan-gp", "wgan-lp", "wgan-div", "wgan-sn"]
 
@@ -48,8 +61,7 @@ def _exact_w1(x, y):
 
 # ----------------------------------------------------------------------------- registry
 def test_registry_has_every_method_with_all_keys():
-    assert set(METHODS) >= {"wgan-clip", "wgan-gp", "wgan-lp", "wgan-div", "wgan-sn", "wgan-ct",
-                            "gan-ns", "gan-mm"}
+    assert set(METHODS) >= {"wgan-clip", "wgan-gp", "wgan-lp", "wgan-div", "wgan-sn", "wgan-ct", "gan-ns", "gan-mm"}
     for name, m in METHODS.items():
         assert isinstance(m, Method) and m.name == name and m.description
         assert set(m.defaults) == set(HPARAM_KEYS)
@@ -148,7 +160,7 @@ def test_penalty_of_linear_critic_in_the_loss():
     fake = torch.randn(10, 2, dtype=torch.float64)
     f = Linear(w)
     w1 = (f(real).mean() - f(fake).mean()).item()
-    for method, pen in [("wgan-gp", 10 * 16.0), ("wgan-lp", 10 * 16.0), ("wgan-div", 2 * 5.0 ** 6)]:
+    for method, pen in [("wgan-gp", 10 * 16.0), ("wgan-lp", 10 * 16.0), ("wgan-div", 2 * 5.0**6)]:
         loss, st = critic_loss(method, f, real, fake)
         assert st["penalty"].item() == pytest.approx(pen)
         assert loss.item() == pytest.approx(-w1 + pen)
@@ -179,9 +191,10 @@ def test_c_transform_matches_definition():
     x, y = torch.randn(5, 3), torch.randn(7, 3)
     f = torch.randn(5)
     fc = batch_c_transform(f, x, y)
-    ref = torch.stack([min(float((x[i] - y[j]).norm()) - float(f[i]) for i in range(5))
-                       for j in range(7)] and [torch.tensor(min(float((x[i] - y[j]).norm()) - float(f[i])
-                                                               for i in range(5))) for j in range(7)])
+    ref = torch.stack(
+        [min(float((x[i] - y[j]).norm()) - float(f[i]) for i in range(5)) for j in range(7)]
+        and [torch.tensor(min(float((x[i] - y[j]).norm()) - float(f[i]) for i in range(5))) for j in range(7)]
+    )
     assert torch.allclose(fc, ref, atol=1e-5)
     # high-dimensional path (matrix-product distances) agrees with the definition
     X, Y = torch.randn(6, 1, 8, 8), torch.randn(4, 1, 8, 8)
@@ -278,8 +291,10 @@ def test_saturation_of_minimax_generator_loss():
 
 
 # ----------------------------------------------------------------------------- checks
-@pytest.mark.parametrize("method, hp", [("wgan-gp", {}), ("wgan-lp", {}), ("wgan-div", {}),
-                                        ("gan-ns", {"penalty": "gp"}), ("gan-ns", {"penalty": "r1"})])
+@pytest.mark.parametrize(
+    "method, hp",
+    [("wgan-gp", {}), ("wgan-lp", {}), ("wgan-div", {}), ("gan-ns", {"penalty": "gp"}), ("gan-ns", {"penalty": "r1"})],
+)
 def test_batchnorm_critic_refused_for_penalised_methods(method, hp):
     bn = make_critic("digits", width=4, norm="batch")
     with pytest.raises(ValueError, match="BatchNorm"):
@@ -348,6 +363,7 @@ def test_resolve_hparams_merges_and_none_keeps_default():
 
 def test_batch_c_transform_agrees_with_transport():
     from wganbook import duality
+
     torch.manual_seed(0)
     for shape_x, shape_y in [((7, 2), (5, 2)), ((6, 1, 8, 8), (4, 1, 8, 8))]:
         x, y, f = torch.randn(shape_x), torch.randn(shape_y), torch.randn(shape_x[0])

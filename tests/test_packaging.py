@@ -1,4 +1,5 @@
 """Checks of the project's packaging and book configuration (no network)."""
+
 import re
 import sys
 from pathlib import Path
@@ -38,8 +39,19 @@ def test_environment_yml_lists_the_same_dependencies_as_pyproject():
 
 def test_required_dependencies_are_declared():
     names = set(_pyproject_requirements())
-    for needed in ["torch", "torchvision", "matplotlib", "pot", "papermill", "nbval",
-                   "jupyter-book", "pytorch-fid", "scikit-learn", "tqdm", "ipykernel"]:
+    for needed in [
+        "torch",
+        "torchvision",
+        "matplotlib",
+        "pot",
+        "papermill",
+        "nbval",
+        "jupyter-book",
+        "pytorch-fid",
+        "scikit-learn",
+        "tqdm",
+        "ipykernel",
+    ]:
         assert needed in names, needed
 
 

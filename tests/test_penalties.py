@@ -1,14 +1,13 @@
 """Tests of the chapter-4 helpers: singular-value spectra, cross-sample Jacobians, static-critic
 summaries, method variants and the held-out critic estimates of WGAN-GP Fig. 5b."""
+
 import math
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from wganbook import lipschitz, models
-from wganbook.lab import sweeps
 from wganbook.lab import critics
 
 
@@ -36,11 +35,11 @@ def test_singular_values_of_a_spectrally_normalised_critic_are_at_most_about_one
     critic = models.make_critic("8gaussians", width=16, spectral=True)
     critic.train()
     x = torch.randn(64, 2)
-    for _ in range(30):                     # power iterations converge
+    for _ in range(30):  # power iterations converge
         critic(x)
     for s in lipschitz.singular_values(critic):
         assert abs(float(s[0]) - 1.0) < 1e-3
-    assert critic.training                  # mode restored
+    assert critic.training  # mode restored
 
 
 def test_singular_values_rejects_non_modules():
@@ -90,8 +89,9 @@ def _linear_fit(w, n=64):
     g = torch.Generator().manual_seed(0)
     real, fake = torch.randn(n, 2, generator=g), torch.randn(n, 2, generator=g) + 1.0
     hist = {"step": [1, 2, 3, 4], "w1_estimate": [9.0, 1.0, 2.0, 3.0], "w1_exact": [0.0, 4.0, 4.0, 4.0]}
-    return critics.StaticFit(label="lin", dataset="8gaussians", method="wgan-gp", critic=critic,
-                            history=hist, real=real, fake=fake)
+    return critics.StaticFit(
+        label="lin", dataset="8gaussians", method="wgan-gp", critic=critic, history=hist, real=real, fake=fake
+    )
 
 
 def test_static_fit_summary_of_a_linear_critic():
@@ -102,7 +102,7 @@ def test_static_fit_summary_of_a_linear_critic():
     # the largest slope over pairs is |w| |cos| <= 5, close to 5 for many directions
     assert s["median grad norm"] == pytest.approx(5.0, rel=1e-6)
     assert s["certified bound"] == pytest.approx(5.0, rel=1e-9)
-    assert 4.5 < s["empirical Lipschitz"] <= 5.0 * (1 + 1e-6)   # float32 scores
+    assert 4.5 < s["empirical Lipschitz"] <= 5.0 * (1 + 1e-6)  # float32 scores
     with pytest.raises(ValueError, match="last must be"):
         critics.static_fit_summary(fit, last=0)
     with pytest.raises(TypeError, match="StaticFit"):
@@ -126,10 +126,15 @@ def test_method_variants_scale_the_published_learning_rates():
 
 
 def test_fit_static_critics_per_variant_steps():
-    fits = critics.fit_static_critics({"short": {"method": "wgan-gp", "steps": 3},
-                                      "long": {"method": "wgan-gp", "steps": 6}},
-                                     ["8gaussians"], steps=4, batch_size=16, width=8, n_points=16,
-                                     workers=1)
+    fits = critics.fit_static_critics(
+        {"short": {"method": "wgan-gp", "steps": 3}, "long": {"method": "wgan-gp", "steps": 6}},
+        ["8gaussians"],
+        steps=4,
+        batch_size=16,
+        width=8,
+        n_points=16,
+        workers=1,
+    )
     assert fits[("short", "8gaussians")].history["step"][-1] == 3
     assert fits[("long", "8gaussians")].history["step"][-1] == 6
     # the same seed: the short fit is the start of the long one (same first record)
@@ -141,8 +146,7 @@ def test_critic_overfitting_records_both_estimates_and_they_agree_on_identical_s
     from wganbook import data, metrics
 
     x = data.sample_toy("8gaussians", 128, seed=0)
-    cfg = dict(method="wgan-gp", data="8gaussians", steps=2, width=8, batch_size=32, seed=3,
-               device="cpu", warmup=False)
+    cfg = dict(method="wgan-gp", data="8gaussians", steps=2, width=8, batch_size=32, seed=3, device="cpu", warmup=False)
     res = critics.critic_overfitting(cfg, x, x.clone(), eval_every=1, n_fake=50)
     h = res.history
     assert h["eval_step"] == [1, 2]
@@ -166,14 +170,18 @@ def test_critic_overfitting_bad_input():
 
 
 def test_fit_static_critics_per_variant_datasets():
-    fits = critics.fit_static_critics({"all": {"method": "wgan-gp"},
-                                      "one": {"method": "wgan-sn", "datasets": ["swissroll"]}},
-                                     ["8gaussians", "swissroll"], steps=2, batch_size=16, width=8,
-                                     n_points=16, workers=1)
+    fits = critics.fit_static_critics(
+        {"all": {"method": "wgan-gp"}, "one": {"method": "wgan-sn", "datasets": ["swissroll"]}},
+        ["8gaussians", "swissroll"],
+        steps=2,
+        batch_size=16,
+        width=8,
+        n_points=16,
+        workers=1,
+    )
     assert list(fits) == [("all", "8gaussians"), ("all", "swissroll"), ("one", "swissroll")]
     with pytest.raises(ValueError, match="unknown dataset 'moons'"):
-        critics.fit_static_critics({"x": {"method": "wgan-gp", "datasets": "moons"}}, ["8gaussians"],
-                                  steps=2)
+        critics.fit_static_critics({"x": {"method": "wgan-gp", "datasets": "moons"}}, ["8gaussians"], steps=2)
 
 
 def test_eval_curves_plots_each_record_and_the_reference():
@@ -184,8 +192,10 @@ def test_eval_curves_plots_each_record_and_the_reference():
 
     from wganbook.lab import plotting
 
-    recs = [{"combo": {"variant": "GP"}, "seed": s,
-             "history": {"eval_step": [10, 20], "high_quality": [0.1 * s, 0.5]}} for s in (1, 2)]
+    recs = [
+        {"combo": {"variant": "GP"}, "seed": s, "history": {"eval_step": [10, 20], "high_quality": [0.1 * s, 0.5]}}
+        for s in (1, 2)
+    ]
     fig, ax = plt.subplots()
     plotting.eval_curves(ax, recs, "high_quality", reference=0.99, reference_label="real")
     lines = ax.get_lines()

@@ -1,4 +1,5 @@
-"""Tests of wganbook.lab.plotting (Agg backend) and the notebook helpers."""
+"""Tests of wganbook.lab.plotting (Agg backend)."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -9,7 +10,6 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from wganbook.bookkit import notebook
 from wganbook.lab import plotting
 
 
@@ -34,8 +34,11 @@ def test_value_surface(ax):
     out = plotting.value_surface(ax, _Linear(), real, fake, lim=2.0, n=16, colorbar=True)
     assert out is ax and _labelled(ax)
     assert ax.get_xlim() == (-2.0, 2.0)
-    offsets = [c.get_offsets().shape[0] for c in ax.collections if hasattr(c, "get_offsets")
-               and c.get_offsets().shape[0] in (50, 60)]
+    offsets = [
+        c.get_offsets().shape[0]
+        for c in ax.collections
+        if hasattr(c, "get_offsets") and c.get_offsets().shape[0] in (50, 60)
+    ]
     assert sorted(offsets) == [50, 60]
 
 
@@ -65,10 +68,18 @@ def test_sample_grid(ax):
 
 
 def test_training_curves(ax):
-    history = {"step": [1, 2, 3, 4], "w1_estimate": [1.0, 0.8, 0.5, 0.4], "w1_step": [2, 4],
-               "w1_exact": [0.9, 0.5], "eval_step": [4], "modes": [8.0], "grad_norm": []}
-    out = plotting.training_curves(ax, history, keys=("w1_estimate", "w1_exact", "modes", "grad_norm", "nope"),
-                                   smooth=3)
+    history = {
+        "step": [1, 2, 3, 4],
+        "w1_estimate": [1.0, 0.8, 0.5, 0.4],
+        "w1_step": [2, 4],
+        "w1_exact": [0.9, 0.5],
+        "eval_step": [4],
+        "modes": [8.0],
+        "grad_norm": [],
+    }
+    out = plotting.training_curves(
+        ax, history, keys=("w1_estimate", "w1_exact", "modes", "grad_norm", "nope"), smooth=3
+    )
     assert out is ax and _labelled(ax)
     lines = ax.get_lines()
     assert len(lines) == 3
@@ -80,58 +91,10 @@ def test_layer_grad_norms(ax):
     assert out is ax and _labelled(ax) and ax.get_yscale() == "log"
 
 
-def test_format_value_and_glue(capsys, monkeypatch):
-    assert notebook.format_value(0.123456) == "0.123"
-    assert notebook.format_value(np.float32(2.0)) == "2"
-    assert notebook.format_value(torch.tensor(1.5)) == "1.5"
-    assert notebook.format_value(7) == "7" and notebook.format_value(True) == "True"
-    assert notebook.format_value(0.25, ".1%") == "25.0%"
-    assert notebook.format_value(0.25, "{:.2f}") == "0.25"
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_myst(name, *args, **kwargs):
-        if name.startswith("myst_nb"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_myst)
-    assert notebook.glue("w1", 1.23456) == "1.23"
-    assert capsys.readouterr().out == "w1 = 1.23\n"
-
-
-def test_glue_with_myst_nb_stores_text_plain_only(monkeypatch):
-    myst_nb = pytest.importorskip("myst_nb")
-    seen = {}
-
-    def fake_glue(name, variable, display=True):
-        from IPython.core.formatters import format_display_data
-
-        seen[name] = format_display_data(variable)[0]
-
-    monkeypatch.setattr(myst_nb, "glue", fake_glue)
-    assert notebook.glue("acc", 0.98765, fmt=".2f") == "0.99"
-    assert seen["acc"] == {"text/plain": "0.99"}
-
-
-def test_setup_notebook(monkeypatch):
-    monkeypatch.delenv("TQDM_DISABLE", raising=False)
-    with matplotlib.rc_context():
-        assert notebook.setup_notebook(seed=3) is None
-        import os
-
-        assert os.environ["TQDM_DISABLE"] == "1"
-        assert matplotlib.rcParams["figure.dpi"] == notebook.DPI
-        assert tuple(matplotlib.rcParams["figure.figsize"]) == notebook.FIGSIZE
-    assert torch.initial_seed() == 3
-
-
 def test_estimate_vs_exact_plots_values_and_ratio():
     import matplotlib.pyplot as plt
 
-    hist = {"step": [1, 2, 3, 4], "w1_estimate": [-0.1, 0.2, 0.3, 0.4], "w1_step": [2, 4],
-            "w1_exact": [1.0, 2.0]}
+    hist = {"step": [1, 2, 3, 4], "w1_estimate": [-0.1, 0.2, 0.3, 0.4], "w1_step": [2, 4], "w1_exact": [1.0, 2.0]}
     fig, axes = plt.subplots(1, 2)
     plotting.estimate_vs_exact(axes, {"gp": hist})
     exact, est = axes[0].get_lines()[:2]

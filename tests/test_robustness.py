@@ -1,6 +1,7 @@
 """Fail before work, lose nothing: bad paths, bad checkpoints, overwrites, interrupts, divergence
 and bad API arguments each get one clear message that names the parameter or the file -- and
 path/argument errors come before any training (``train`` is replaced by a tripwire to prove it)."""
+
 import errno
 import hashlib
 import json
@@ -17,19 +18,28 @@ import pytest
 import torch
 from torch import nn
 
+from wganbook import __main__ as cli
+from wganbook import _util, models
 from wganbook import train as T
-from wganbook import models
 from wganbook.__main__ import main
 from wganbook.lipschitz import div_penalty, gradient_penalty
 from wganbook.objectives import critic_loss, generator_loss
-from wganbook.train.checkpoint import CHECKPOINT_FORMAT
-from wganbook.train import CHECKPOINT_NAME, DIVERGENCE_THRESHOLD, CheckpointError, TrainConfig, TrainingDiverged, TrainingInterrupted, load_checkpoint, params_sha256, train
-from wganbook.train import checkpoint
+from wganbook.train import (
+    CHECKPOINT_NAME,
+    DIVERGENCE_THRESHOLD,
+    CheckpointError,
+    TrainConfig,
+    TrainingDiverged,
+    TrainingInterrupted,
+    checkpoint,
+    load_checkpoint,
+    params_sha256,
+    train,
+)
+from wganbook.train.checkpoint import CHECKPOINT_FORMAT, _DeferSignals
 
-TINY = ["--width", "8", "--depth", "1", "--batch-size", "16", "--device", "cpu", "--no-progress",
-        "--eval-n", "64"]
-TINY_CFG = dict(method="wgan-gp", data="8gaussians", width=8, depth=1, batch_size=16, device="cpu",
-                progress=False)
+TINY = ["--width", "8", "--depth", "1", "--batch-size", "16", "--device", "cpu", "--no-progress", "--eval-n", "64"]
+TINY_CFG = dict(method="wgan-gp", data="8gaussians", width=8, depth=1, batch_size=16, device="cpu", progress=False)
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -41,11 +51,14 @@ def cfg(**kw):
 
 @pytest.fixture
 def no_training(monkeypatch):
-    """Replace ``wganbook.train.train``: a call means the error came after work had started."""
+    """Replace ``train`` (the package's and the command line's): a call means the error came after
+    work had started."""
+
     def tripwire(*a, **k):
         raise AssertionError("training started although the arguments were invalid")
 
     monkeypatch.setattr(T, "train", tripwire)
+    monkeypatch.setattr(cli, "train", tripwire)
 
 
 def run_cli(argv, capsys, fast=True):
@@ -92,7 +105,8 @@ def copy_ckpt(src, dst):
 
 
 def read_only_fs(monkeypatch):
-    """Make every file creation in wganbook.train fail as on a read-only file system."""
+    """Make every file creation of the package's writers fail as on a read-only file system (the
+    folder probe of wganbook.train.checkpoint and the one atomic write of wganbook._util)."""
     real_open = open
 
     def ro_open(path, mode="r", *a, **k):
@@ -100,12 +114,14 @@ def read_only_fs(monkeypatch):
             raise OSError(errno.EROFS, "Read-only file system", str(path))
         return real_open(path, mode, *a, **k)
 
-    monkeypatch.setattr(T, "open", ro_open, raising=False)
+    monkeypatch.setattr(checkpoint, "open", ro_open, raising=False)
+    monkeypatch.setattr(_util, "open", ro_open, raising=False)
 
 
 # ============================================================ 1. paths, checked before any step
-@pytest.mark.parametrize("case", ["out-below-file", "out-is-dir", "ckdir-is-file", "ckdir-below-file",
-                                  "ckpt-is-dir", "ckpt-is-dir-resume"])
+@pytest.mark.parametrize(
+    "case", ["out-below-file", "out-is-dir", "ckdir-is-file", "ckdir-below-file", "ckpt-is-dir", "ckpt-is-dir-resume"]
+)
 def test_bad_paths_fail_before_training_naming_the_flag(case, tmp_path, capsys, no_training):
     afile = tmp_path / "afile"
     afile.write_text("x")
@@ -115,8 +131,11 @@ def test_bad_paths_fail_before_training_naming_the_flag(case, tmp_path, capsys, 
         "ckdir-is-file": (["--checkpoint-dir", str(afile)], "--checkpoint-dir", afile),
         "ckdir-below-file": (["--checkpoint-dir", str(afile / "ck")], "--checkpoint-dir", afile / "ck"),
         "ckpt-is-dir": (["--checkpoint-dir", str(tmp_path / "ck")], "--checkpoint-dir", tmp_path / "ck"),
-        "ckpt-is-dir-resume": (["--checkpoint-dir", str(tmp_path / "ck"), "--resume"], CHECKPOINT_NAME,
-                               tmp_path / "ck"),
+        "ckpt-is-dir-resume": (
+            ["--checkpoint-dir", str(tmp_path / "ck"), "--resume"],
+            CHECKPOINT_NAME,
+            tmp_path / "ck",
+        ),
     }[case]
     if case.startswith("ckpt-is-dir"):
         (tmp_path / "ck" / CHECKPOINT_NAME).mkdir(parents=True)
@@ -125,8 +144,7 @@ def test_bad_paths_fail_before_training_naming_the_flag(case, tmp_path, capsys, 
     assert rc == 2 and flag in line and str(path) in line
 
 
-def test_read_only_file_system_names_the_path_given_not_a_temp_file(tmp_path, capsys, monkeypatch,
-                                                                     no_training):
+def test_read_only_file_system_names_the_path_given_not_a_temp_file(tmp_path, capsys, monkeypatch, no_training):
     read_only_fs(monkeypatch)
     out = tmp_path / "res.json"
     rc, err = run_cli(["--out", str(out)], capsys)
@@ -138,15 +156,25 @@ def test_read_only_file_system_names_the_path_given_not_a_temp_file(tmp_path, ca
     assert rc == 2 and "--checkpoint-dir" in line and "not writable" in line
 
 
-@pytest.mark.skipif(IS_ROOT, reason="root ignores file permissions")
-def test_unwritable_folders_are_refused(tmp_path, capsys, no_training):
+def test_unwritable_folders_are_refused(tmp_path, capsys, monkeypatch, no_training):
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
+    if IS_ROOT:  # root ignores file permissions: the probe write is refused as it would be for a user
+        real_probe = checkpoint._probe_write
+
+        def refused(folder):
+            if Path(folder) == locked or locked in Path(folder).parents:
+                raise PermissionError(errno.EACCES, "Permission denied", str(folder))
+            real_probe(folder)
+
+        monkeypatch.setattr(checkpoint, "_probe_write", refused)
     try:
-        for argv, flag in ((["--out", str(locked / "r.json")], "--out"),
-                           (["--out", str(locked / "new" / "r.json")], "--out"),
-                           (["--checkpoint-dir", str(locked)], "--checkpoint-dir")):
+        for argv, flag in (
+            (["--out", str(locked / "r.json")], "--out"),
+            (["--out", str(locked / "new" / "r.json")], "--out"),
+            (["--checkpoint-dir", str(locked)], "--checkpoint-dir"),
+        ):
             rc, err = run_cli(argv, capsys)
             assert rc == 2 and flag in one_line_error(err)
     finally:
@@ -171,18 +199,16 @@ def test_api_checks_checkpoint_dir_before_the_first_step(tmp_path):
     assert calls == []
 
 
-def test_missing_out_folder_is_created_and_write_failure_keeps_the_summary(tmp_path, capsys,
-                                                                           monkeypatch):
+def test_missing_out_folder_is_created_and_write_failure_keeps_the_summary(tmp_path, capsys, monkeypatch):
     out = tmp_path / "new" / "deeper" / "r.json"
     rc, _ = run_cli(["--out", str(out), "--steps", "1"], capsys, fast=False)
     assert rc == 0 and json.loads(out.read_text())["steps"] == 1
-    # a write that fails only at the end (disk full): the summary still reaches stdout
-    from wganbook import train as TT
 
+    # a write that fails only at the end (disk full): the summary still reaches stdout
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(TT, "_atomic_write", full)
+    monkeypatch.setattr(cli, "atomic_write", full)
     rc = main(["train", "--steps", "1", "--force", "--out", str(out)] + TINY)
     cap = capsys.readouterr()
     assert rc == 1 and json.loads(cap.out)["steps"] == 1
@@ -281,8 +307,7 @@ def test_force_starts_over_and_replaces(ckpt_dir, tmp_path, capsys):
     d = copy_ckpt(ckpt_dir, tmp_path / "ck")
     out = tmp_path / "r.json"
     out.write_text("old")
-    rc, _ = run_cli(["--steps", "1", "--checkpoint-dir", str(d), "--out", str(out), "--force"], capsys,
-                    fast=False)
+    rc, _ = run_cli(["--steps", "1", "--checkpoint-dir", str(d), "--out", str(out), "--force"], capsys, fast=False)
     assert rc == 0 and load_checkpoint(d)["step"] == 1 and json.loads(out.read_text())["steps"] == 1
 
 
@@ -370,10 +395,26 @@ def test_ctrl_c_in_the_api_reports_the_step_and_resume_is_bit_identical(tmp_path
 def test_signal_during_training_ends_with_one_line_and_a_valid_checkpoint(sig, code, tmp_path):
     d = tmp_path / "ck"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen([sys.executable, "-m", "wganbook", "train", "--steps", "100000",
-                             "--checkpoint-dir", str(d), "--checkpoint-every", "1"] + TINY,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wganbook",
+            "train",
+            "--steps",
+            "100000",
+            "--checkpoint-dir",
+            str(d),
+            "--checkpoint-every",
+            "1",
+        ]
+        + TINY,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.time() + 120
         while not (d / CHECKPOINT_NAME).exists():
@@ -394,11 +435,104 @@ def test_signal_during_training_ends_with_one_line_and_a_valid_checkpoint(sig, c
     assert sorted(p.name for p in d.iterdir()) == [CHECKPOINT_NAME], err
 
 
+def _kill_from_another_thread(sig, times=1):
+    """Send ``sig`` to this process from another thread (the kernel may hand it to any thread)."""
+    import threading
+
+    for _ in range(times):
+        t = threading.Thread(target=os.kill, args=(os.getpid(), sig))
+        t.start()
+        t.join()
+    time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_checkpoint_write_arrives_after_its_last_statement_once(sig):
+    """The checkpoint writer's block swaps the handlers for a recorder: a signal sent from another
+    thread in the middle of it runs the handler only after the block's last statement, and once
+    even if sent twice; the handlers are put back; an ignored signal stays ignored."""
+    got = []
+
+    def handler(signum, frame):
+        got.append(signum)
+
+    old = signal.signal(sig, handler)
+    try:
+        during = []
+        with _DeferSignals():
+            _kill_from_another_thread(sig, times=2)
+            during.append(list(got))  # the block's last statement: nothing delivered yet
+        assert during == [[]] and got == [sig]
+        assert signal.getsignal(sig) is handler
+        # Python's own SIGINT handler: the KeyboardInterrupt comes after the write, not inside it
+        signal.signal(sig, signal.default_int_handler)
+        reached = []
+        with pytest.raises(KeyboardInterrupt):
+            with _DeferSignals():
+                _kill_from_another_thread(sig)
+                reached.append("last statement")
+        assert reached == ["last statement"] and signal.getsignal(sig) is signal.default_int_handler
+        signal.signal(sig, signal.SIG_IGN)
+        with _DeferSignals():
+            _kill_from_another_thread(sig)
+        time.sleep(0.05)
+        assert signal.getsignal(sig) == signal.SIG_IGN
+    finally:
+        signal.signal(sig, old)
+
+
+def test_a_deferred_signal_with_the_default_action_still_ends_the_process(tmp_path):
+    """SIG_DFL: the signal is re-raised after the block (the process ends by it, after the write)."""
+    marker = tmp_path / "written"
+    code = (
+        "import os, signal, threading, time, pathlib\n"
+        "from wganbook.train.checkpoint import _DeferSignals\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_DFL)\n"
+        "with _DeferSignals():\n"
+        "    threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGTERM)).start()\n"
+        "    time.sleep(0.05)\n"
+        f"    pathlib.Path({str(marker)!r}).write_text('done')\n"
+        "print('not reached')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGTERM and marker.read_text() == "done" and "not reached" not in proc.stdout
+
+
+def test_deferring_signals_is_a_no_op_outside_the_main_thread():
+    import threading
+
+    got, seen = [], {}
+    old = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+    try:
+        before = {s: signal.getsignal(s) for s in _DeferSignals.SIGNALS}
+
+        def work():
+            with _DeferSignals() as block:
+                seen["swapped"] = dict(block.old)
+                seen["handlers"] = {s: signal.getsignal(s) for s in _DeferSignals.SIGNALS}
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.2)
+                seen["delivered"] = list(got)  # the main thread ran the handler meanwhile
+
+        t = threading.Thread(target=work)
+        t.start()
+        while t.is_alive():
+            time.sleep(0.01)
+        assert seen == {"swapped": {}, "handlers": before, "delivered": [signal.SIGTERM]}
+        assert got == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def test_training_exceptions_survive_a_process_pool():
     import pickle
 
-    for e in (TrainingDiverged(3, "critic_loss", "wgan-gp", 1e13), TrainingDiverged(7, "the critic loss"),
-              TrainingInterrupted(3, 2, "ck"), CheckpointError("cannot resume from x")):
+    for e in (
+        TrainingDiverged(3, "critic_loss", "wgan-gp", 1e13),
+        TrainingDiverged(7, "the critic loss"),
+        TrainingInterrupted(3, 2, "ck"),
+        CheckpointError("cannot resume from x"),
+    ):
         back = pickle.loads(pickle.dumps(e))
         assert type(back) is type(e) and str(back) == str(e)
 
@@ -418,10 +552,11 @@ class _HugeCritic(models.Critic):
 
 def test_divergence_guard_stops_an_exploded_run_and_does_not_save_it(tmp_path):
     d = tmp_path / "ck"
-    with pytest.raises(TrainingDiverged, match=r"beyond the divergence threshold 1e\+12.*heuristic.*lr") \
-            as info:
-        train(cfg(steps=3, method="wgan-clip", warmup=False, checkpoint_dir=str(d), checkpoint_every=1,
-                  log_every=1), critic=_HugeCritic())
+    with pytest.raises(TrainingDiverged, match=r"beyond the divergence threshold 1e\+12.*heuristic.*lr") as info:
+        train(
+            cfg(steps=3, method="wgan-clip", warmup=False, checkpoint_dir=str(d), checkpoint_every=1, log_every=1),
+            critic=_HugeCritic(),
+        )
     assert info.value.step == 1 and abs(info.value.value) > DIVERGENCE_THRESHOLD
     assert not (d / CHECKPOINT_NAME).exists()
 
@@ -443,12 +578,15 @@ def test_normal_runs_stay_far_below_the_threshold():
 
 
 # ============================================================ 7. value ranges
-@pytest.mark.parametrize("argv, flag", [
-    (["--eval-n", "1"], "--eval-n"),
-    (["--eval-n", "10000000"], "--eval-n"),
-    (["--seed", str(2**32)], "--seed"),
-    (["--seed", "-1"], "--seed"),
-])
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--eval-n", "1"], "--eval-n"),
+        (["--eval-n", "10000000"], "--eval-n"),
+        (["--seed", str(2**32)], "--seed"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
 def test_out_of_range_values_are_refused(argv, flag, capsys, no_training):
     rc, err = run_cli(argv, capsys)
     assert rc == 2 and flag in last_line(err)
@@ -476,11 +614,14 @@ def pair():
     return models.MLPCritic(2, width=4, depth=1), torch.randn(4, 2, generator=g), torch.randn(4, 2, generator=g)
 
 
-@pytest.mark.parametrize("kw, exc, name", [
-    (dict(center=float("nan")), ValueError, "center"),
-    (dict(center=float("inf")), ValueError, "center"),
-    (dict(center="1"), TypeError, "center"),
-])
+@pytest.mark.parametrize(
+    "kw, exc, name",
+    [
+        (dict(center=float("nan")), ValueError, "center"),
+        (dict(center=float("inf")), ValueError, "center"),
+        (dict(center="1"), TypeError, "center"),
+    ],
+)
 def test_gradient_penalty_rejects_bad_center(pair, kw, exc, name):
     f, x, y = pair
     with pytest.raises(exc, match=name):
@@ -511,7 +652,8 @@ def test_penalties_and_losses_name_the_argument_for_integer_and_misshaped_input(
         call(torch.randn(4, 3), torch.randn(4, 3))
     with pytest.raises(TypeError, match="critic must be"):
         {"gradient_penalty": gradient_penalty, "div_penalty": div_penalty}.get(
-            fn, lambda c, r, g: critic_loss("wgan-gp", c, r, g))("not a critic", x, y)
+            fn, lambda c, r, g: critic_loss("wgan-gp", c, r, g)
+        )("not a critic", x, y)
 
 
 def test_generator_loss_checks_fake(pair):

@@ -1,12 +1,12 @@
 """Tests of wganbook.lab.sweeps: grid expansion, run bookkeeping, statistics and tables."""
+
 import math
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from wganbook.lab import sweeps
-from wganbook.lab import critics
+from wganbook.lab import critics, sweeps
 from wganbook.train import history
 
 
@@ -17,9 +17,14 @@ def fake_train(calls):
         calls.append(dict(cfg))
         value = cfg.get("lr", 1.0) * 10 + cfg["seed"]
         hist = {"step": [1, 2], "w1_estimate": [0.5, value], "w1_exact": [1.0, float("nan")]}
-        return SimpleNamespace(generator=None, critic=None, history=hist,
-                               config=SimpleNamespace(data=cfg.get("data")), wall_time=0.25,
-                               value=value)
+        return SimpleNamespace(
+            generator=None,
+            critic=None,
+            history=hist,
+            config=SimpleNamespace(data=cfg.get("data")),
+            wall_time=0.25,
+            value=value,
+        )
 
     return train_fn
 
@@ -37,18 +42,20 @@ def test_expand_grid_is_cartesian_product_in_order():
 
 
 def test_expand_grid_dict_values_are_labelled():
-    combos = sweeps.expand_grid({"variant": [{"name": "gp", "method": "wgan-gp", "lam": 0.1},
-                                             {"method": "wgan-clip"}]})
+    combos = sweeps.expand_grid({"variant": [{"name": "gp", "method": "wgan-gp", "lam": 0.1}, {"method": "wgan-clip"}]})
     assert combos == [{"variant": "gp"}, {"variant": "method=wgan-clip"}]
 
 
-@pytest.mark.parametrize("grid,exc", [
-    ({"a": []}, ValueError),
-    ({"a": 3}, TypeError),
-    ({"a": "abc"}, TypeError),
-    ({"seed": [1, 2]}, ValueError),
-    ([("a", [1])], TypeError),
-])
+@pytest.mark.parametrize(
+    "grid,exc",
+    [
+        ({"a": []}, ValueError),
+        ({"a": 3}, TypeError),
+        ({"a": "abc"}, TypeError),
+        ({"seed": [1, 2]}, ValueError),
+        ([("a", [1])], TypeError),
+    ],
+)
 def test_bad_grids_raise(grid, exc):
     with pytest.raises(exc):
         sweeps.expand_grid(grid)
@@ -56,8 +63,14 @@ def test_bad_grids_raise(grid, exc):
 
 def test_run_grid_one_run_per_combo_and_seed():
     calls = []
-    recs = sweeps.run_grid({"data": "8gaussians", "steps": 3, "lr": 1.0}, {"lr": [0.1, 0.2], "n_critic": [1, 5]},
-                           seeds=[0, 1, 2], metric=value_metric, train_fn=fake_train(calls), workers=1)
+    recs = sweeps.run_grid(
+        {"data": "8gaussians", "steps": 3, "lr": 1.0},
+        {"lr": [0.1, 0.2], "n_critic": [1, 5]},
+        seeds=[0, 1, 2],
+        metric=value_metric,
+        train_fn=fake_train(calls),
+        workers=1,
+    )
     assert len(recs) == len(calls) == 2 * 2 * 3
     # grid values override base; seed is set per run; order is combo-major, seed-minor
     assert calls[0] == {"data": "8gaussians", "steps": 3, "lr": 0.1, "n_critic": 1, "seed": 0}
@@ -71,22 +84,30 @@ def test_run_grid_one_run_per_combo_and_seed():
 
 def test_run_grid_dict_entries_merge_settings_and_keep_results():
     calls = []
-    recs = sweeps.run_grid({"data": "8gaussians"},
-                           {"variant": [{"name": "a", "lr": 0.3, "lam": 0.1}, {"name": "b", "lr": 0.5}]},
-                           seeds=[4], metric=value_metric, train_fn=fake_train(calls), keep_results=True,
-                           workers=1)
+    recs = sweeps.run_grid(
+        {"data": "8gaussians"},
+        {"variant": [{"name": "a", "lr": 0.3, "lam": 0.1}, {"name": "b", "lr": 0.5}]},
+        seeds=[4],
+        metric=value_metric,
+        train_fn=fake_train(calls),
+        keep_results=True,
+        workers=1,
+    )
     assert calls[0] == {"data": "8gaussians", "lr": 0.3, "lam": 0.1, "seed": 4}
     assert recs[1]["combo"] == {"variant": "b"}
     assert recs[1]["result"].value == pytest.approx(0.5 * 10 + 4)
 
 
-@pytest.mark.parametrize("kwargs,exc", [
-    (dict(base={"seed": 1}, grid={}, seeds=[0]), ValueError),
-    (dict(base={}, grid={}, seeds=[]), ValueError),
-    (dict(base={}, grid={}, seeds=[0.5]), TypeError),
-    (dict(base={}, grid={}, seeds=[0], metric="accuracy"), ValueError),
-    (dict(base=[1], grid={}, seeds=[0]), TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc",
+    [
+        (dict(base={"seed": 1}, grid={}, seeds=[0]), ValueError),
+        (dict(base={}, grid={}, seeds=[]), ValueError),
+        (dict(base={}, grid={}, seeds=[0.5]), TypeError),
+        (dict(base={}, grid={}, seeds=[0], metric="accuracy"), ValueError),
+        (dict(base=[1], grid={}, seeds=[0]), TypeError),
+    ],
+)
 def test_run_grid_validates_before_training(kwargs, exc):
     calls = []
     with pytest.raises(exc):
@@ -96,9 +117,11 @@ def test_run_grid_validates_before_training(kwargs, exc):
 
 def test_summarize_statistics_match_hand_computation():
     recs = [{"combo": {"m": "a"}, "seed": s, "metrics": {"x": v}} for s, v in enumerate([1.0, 2.0, 6.0])]
-    recs += [{"combo": {"m": "b"}, "seed": 0, "metrics": {"x": 5.0}},
-             {"combo": {"m": "b"}, "seed": 1, "metrics": {"x": float("nan")}},
-             {"combo": {"m": "b"}, "seed": 2, "metrics": {}}]
+    recs += [
+        {"combo": {"m": "b"}, "seed": 0, "metrics": {"x": 5.0}},
+        {"combo": {"m": "b"}, "seed": 1, "metrics": {"x": float("nan")}},
+        {"combo": {"m": "b"}, "seed": 2, "metrics": {}},
+    ]
     rows = sweeps.summarize(recs, "m", "x")
     assert [r["m"] for r in rows] == ["a", "b"]
     a, b = rows
@@ -123,8 +146,9 @@ def test_summarize_group_without_values_is_nan_and_empty_raises():
 
 
 def test_markdown_table_layout():
-    t = sweeps.markdown_table([{"a": "x|y", "b": 1.23456, "c": 3}, {"a": "z", "b": float("nan")}],
-                              headers={"b": "B", "c": "|c|"})
+    t = sweeps.markdown_table(
+        [{"a": "x|y", "b": 1.23456, "c": 3}, {"a": "z", "b": float("nan")}], headers={"b": "B", "c": "|c|"}
+    )
     lines = t.split("\n")
     assert lines[0] == "| a | B | \\|c\\| |"
     assert lines[1] == "| --- | --- | --- |"
@@ -153,10 +177,13 @@ def test_final_metrics_history_part_uses_last_finite_value():
 # ---------------------------------------------------------------------------------------------
 def test_run_grid_with_train_integration():
     base = {"data": "8gaussians", "steps": 3, "width": 16, "batch_size": 32, "device": "cpu", "w1_every": 1}
-    recs = sweeps.run_grid(base, {"method": ["wgan-clip", "wgan-gp"]}, seeds=[0, 1], n_eval=128,
-                           keep_results=True)
+    recs = sweeps.run_grid(base, {"method": ["wgan-clip", "wgan-gp"]}, seeds=[0, 1], n_eval=128, keep_results=True)
     assert [(r["combo"]["method"], r["seed"]) for r in recs] == [
-        ("wgan-clip", 0), ("wgan-clip", 1), ("wgan-gp", 0), ("wgan-gp", 1)]
+        ("wgan-clip", 0),
+        ("wgan-clip", 1),
+        ("wgan-gp", 0),
+        ("wgan-gp", 1),
+    ]
     for r in recs:
         m = r["metrics"]
         assert set(m) >= {"modes", "high_quality", "w1_target", "w1_exact", "w1_estimate"}
@@ -209,9 +236,13 @@ def test_fit_static_critics_clip_stays_in_box_and_inside_box_init():
     import torch
 
     fits = critics.fit_static_critics(
-        {"clip": {"method": "wgan-clip", "clip": 0.01, "inside_box": True},
-         "gp": {"method": "wgan-gp", "lam": 10.0}},
-        ["8gaussians"], steps=4, batch_size=32, width=16, n_points=64)
+        {"clip": {"method": "wgan-clip", "clip": 0.01, "inside_box": True}, "gp": {"method": "wgan-gp", "lam": 10.0}},
+        ["8gaussians"],
+        steps=4,
+        batch_size=32,
+        width=16,
+        n_points=64,
+    )
     assert list(fits) == [("clip", "8gaussians"), ("gp", "8gaussians")]
     clip = fits[("clip", "8gaussians")]
     assert all(float(p.detach().abs().max()) <= 0.01 + 1e-9 for p in clip.critic.parameters())
@@ -234,8 +265,16 @@ def test_sample_snapshots_as_eval_fn():
 
     snaps = critics.SampleSnapshots(at=[2, 4], n=16, metric=lambda x: {"mean_norm": float(x.norm(dim=1).mean())})
     assert snaps.eval_every == 2
-    cfg = TrainConfig(method="wgan-gp", data="8gaussians", steps=4, width=16, batch_size=16, device="cpu",
-                      eval_every=snaps.eval_every, eval_fn=snaps)
+    cfg = TrainConfig(
+        method="wgan-gp",
+        data="8gaussians",
+        steps=4,
+        width=16,
+        batch_size=16,
+        device="cpu",
+        eval_every=snaps.eval_every,
+        eval_fn=snaps,
+    )
     res = train(cfg)
     assert snaps.steps == [2, 4] and [tuple(s.shape) for s in snaps.samples] == [(16, 2), (16, 2)]
     assert res.history["mean_norm"] == pytest.approx([float(s.norm(dim=1).mean()) for s in snaps.samples])
@@ -280,14 +319,13 @@ def _same_history(a, b):
 def test_run_grid_workers_give_bit_identical_records(one_thread):
     import torch
 
-    base = {"data": "8gaussians", "steps": 3, "width": 16, "depth": 2, "batch_size": 32, "device": "cpu",
-            "w1_every": 1}
-    grid = {"method": ["wgan-gp", "wgan-sn"]}   # spectral norm: parametrized modules travel back
+    base = {"data": "8gaussians", "steps": 3, "width": 16, "depth": 2, "batch_size": 32, "device": "cpu", "w1_every": 1}
+    grid = {"method": ["wgan-gp", "wgan-sn"]}  # spectral norm: parametrized modules travel back
     serial = sweeps.run_grid(base, grid, seeds=[0, 1], n_eval=128, keep_results=True, workers=1)
     pooled = sweeps.run_grid(base, grid, seeds=[0, 1], n_eval=128, keep_results=True, workers=2)
     assert [(r["combo"], r["seed"]) for r in pooled] == [(r["combo"], r["seed"]) for r in serial]
     for a, b in zip(serial, pooled):
-        assert a["metrics"] == b["metrics"]            # exact equality, not approx
+        assert a["metrics"] == b["metrics"]  # exact equality, not approx
         assert a["config"] == b["config"]
         _same_history(a["history"], b["history"])
         for net in ("generator", "critic"):
@@ -328,18 +366,24 @@ def failing_train(cfg, data=None):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_failing_run_surfaces_its_error_and_configuration(workers):
     with pytest.raises(KeyError, match="no optimiser for lr 0.5") as info:
-        sweeps.run_grid({"data": "8gaussians"}, {"lr": [0.1, 0.5]}, seeds=[3], metric=lambda r: {},
-                        train_fn=failing_train, workers=workers)
+        sweeps.run_grid(
+            {"data": "8gaussians"},
+            {"lr": [0.1, 0.5]},
+            seeds=[3],
+            metric=lambda r: {},
+            train_fn=failing_train,
+            workers=workers,
+        )
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "'lr': 0.5" in notes and "'seed': 3" in notes and "run 1 of 2" in notes
     if workers > 1:
-        assert "worker" in notes and "failing_train" in notes   # the worker's traceback
+        assert "worker" in notes and "failing_train" in notes  # the worker's traceback
 
 
 def test_map_runs_keeps_order_and_runs_notebook_style_closures():
     offset = 100
 
-    def square_plus(x):            # a closure, as a notebook cell would define it
+    def square_plus(x):  # a closure, as a notebook cell would define it
         return x * x + offset
 
     assert sweeps.map_runs(square_plus, range(7), workers=2) == [x * x + offset for x in range(7)]
@@ -347,13 +391,15 @@ def test_map_runs_keeps_order_and_runs_notebook_style_closures():
     assert sweeps.map_runs(square_plus, [3], workers=1) == [109]
 
 
-@pytest.mark.parametrize("bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError),
-                                     ("2", TypeError)])
+@pytest.mark.parametrize(
+    "bad,exc", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)]
+)
 def test_bad_workers_are_refused_before_any_run(bad, exc):
     calls = []
     with pytest.raises(exc, match="workers must be None or an int >= 1"):
-        sweeps.run_grid({"data": "8gaussians"}, {}, seeds=[0], metric=value_metric,
-                        train_fn=fake_train(calls), workers=bad)
+        sweeps.run_grid(
+            {"data": "8gaussians"}, {}, seeds=[0], metric=value_metric, train_fn=fake_train(calls), workers=bad
+        )
     assert calls == []
     with pytest.raises(exc, match="workers"):
         sweeps.map_runs(abs, [1, 2], workers=bad)
@@ -368,10 +414,11 @@ def test_workers_default_and_environment_override(monkeypatch):
     assert sweeps.resolve_workers() == len(os.sched_getaffinity(0))
     assert sweeps.resolve_workers(3) == 3
     monkeypatch.setenv("WGANBOOK_WORKERS", "1")
-    assert sweeps.resolve_workers() == 1 and sweeps.resolve_workers(2) == 2   # an argument wins
-    calls = []   # WGANBOOK_WORKERS=1: serial, in this process (the calls list sees every run)
-    sweeps.run_grid({"data": "8gaussians"}, {"lr": [0.1, 0.2]}, seeds=[0, 1], metric=value_metric,
-                    train_fn=fake_train(calls))
+    assert sweeps.resolve_workers() == 1 and sweeps.resolve_workers(2) == 2  # an argument wins
+    calls = []  # WGANBOOK_WORKERS=1: serial, in this process (the calls list sees every run)
+    sweeps.run_grid(
+        {"data": "8gaussians"}, {"lr": [0.1, 0.2]}, seeds=[0, 1], metric=value_metric, train_fn=fake_train(calls)
+    )
     assert len(calls) == 4
     for bad in ("0", "two", "-1", "1.5"):
         monkeypatch.setenv("WGANBOOK_WORKERS", bad)
@@ -390,8 +437,9 @@ def unseeded_train(cfg, data=None):
 def test_each_run_starts_from_its_own_seed(workers):
     import torch
 
-    recs = sweeps.run_grid({}, {"lr": [0.1, 0.2]}, seeds=[5, 6], metric=lambda r: {"v": r.value},
-                           train_fn=unseeded_train, workers=workers)
+    recs = sweeps.run_grid(
+        {}, {"lr": [0.1, 0.2]}, seeds=[5, 6], metric=lambda r: {"v": r.value}, train_fn=unseeded_train, workers=workers
+    )
     expected = []
     for s in (5, 6):
         torch.manual_seed(s)
@@ -424,6 +472,7 @@ def test_late_mean_averages_the_evaluations_of_late_training():
 
 def test_plateau_change_is_the_relative_change_between_the_last_two_parts():
     from wganbook.train.history import plateau_change
+
     # ten records, fifths of 2: last part mean 11, the one before 10 -> 1/11
     v = [0, 0, 0, 0, 0, 0, 10, 10, 11, 11]
     assert plateau_change(v) == pytest.approx(1 / 11)

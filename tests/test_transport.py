@@ -10,9 +10,9 @@ import torch
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import wasserstein_distance
 
+from wganbook import duality
 from wganbook import transport as T
 from wganbook.data import sample_toy
-from wganbook import duality
 
 LOG2 = math.log(2.0)
 
@@ -494,7 +494,7 @@ def test_uniform_shift_closed_forms_match_histograms():
         assert d["w1"] == pytest.approx(abs(t)) and d["tv"] == pytest.approx(abs(t))
         assert d["js"] == pytest.approx(abs(t) * LOG2) and d["kl"] == math.inf
         # exact: histograms of the two densities on a grid that has the shift's edges
-        edges = np.linspace(-1.0, 2.0, 3001)          # cell width 1e-3, t on a cell edge
+        edges = np.linspace(-1.0, 2.0, 3001)  # cell width 1e-3, t on a cell edge
         mid = 0.5 * (edges[1:] + edges[:-1])
         p = ((mid > 0) & (mid < 1)).astype(float)
         q = ((mid > t) & (mid < 1 + t)).astype(float)
@@ -517,14 +517,16 @@ def test_gaussian_shift_closed_forms():
         lo, hi = min(0, mu) - 12 * s, max(0, mu) + 12 * s
         tv = 0.5 * quad(lambda x: abs(p(x) - q(x)), lo, hi, points=[mu / 2], limit=200)[0]
         m = lambda x: 0.5 * (p(x) + q(x))
-        js = 0.5 * quad(lambda x: p(x) * math.log(p(x) / m(x)), lo, hi, limit=200)[0] \
+        js = (
+            0.5 * quad(lambda x: p(x) * math.log(p(x) / m(x)), lo, hi, limit=200)[0]
             + 0.5 * quad(lambda x: q(x) * math.log(q(x) / m(x)), lo, hi, limit=200)[0]
+        )
         assert d["tv"] == pytest.approx(tv, rel=1e-6)
         assert d["js"] == pytest.approx(js, rel=1e-6)
         assert d["kl"] == pytest.approx(mu**2 / (2 * s**2))
         assert d["w1"] == pytest.approx(abs(mu))
     small = T.gaussian_shift(1e-2)
-    assert small["js"] == pytest.approx(small["kl"] / 4, rel=1e-3)      # JS ~ KL / 4
+    assert small["js"] == pytest.approx(small["kl"] / 4, rel=1e-3)  # JS ~ KL / 4
     assert T.gaussian_shift(40.0)["js"] == pytest.approx(LOG2, abs=1e-9)
     with pytest.raises(ValueError, match="sigma"):
         T.gaussian_shift(1.0, sigma=0.0)
@@ -532,14 +534,14 @@ def test_gaussian_shift_closed_forms():
 
 def test_parallel_lines_excess_limits_and_simulation():
     for n in (100, 10_000):
-        assert T.parallel_lines_excess(0.0, n) == pytest.approx(math.sqrt(math.pi) / (4 * math.sqrt(n)),
-                                                               rel=1e-6)
+        assert T.parallel_lines_excess(0.0, n) == pytest.approx(math.sqrt(math.pi) / (4 * math.sqrt(n)), rel=1e-6)
     n, th = 100_000, 0.5
     assert T.parallel_lines_excess(th, n) == pytest.approx(1 / (6 * n * th), rel=1e-4)
     r = rng(3)
     for th in (0.0, 0.2):
-        sims = [np.mean(np.sqrt(th**2 + (np.sort(r.random(400)) - np.sort(r.random(400))) ** 2)) - th
-                for _ in range(400)]
+        sims = [
+            np.mean(np.sqrt(th**2 + (np.sort(r.random(400)) - np.sort(r.random(400))) ** 2)) - th for _ in range(400)
+        ]
         se = np.std(sims) / math.sqrt(len(sims))
         assert abs(np.mean(sims) - T.parallel_lines_excess(th, 400)) < 4 * se + 2e-4
     assert T.parallel_lines_excess([0.1, -0.1], 50)[0] == T.parallel_lines_excess([0.1, -0.1], 50)[1]
@@ -568,10 +570,9 @@ def test_dual_bounds_and_ctransform_checks():
     x, y = r.normal(size=(16, 2)) + 1.5, r.normal(size=(16, 2))
     w = T.w1(x, y)
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1),
-                              torch.nn.Flatten(0))
+    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1), torch.nn.Flatten(0))
     with torch.no_grad():
-        net[2].weight.mul_(50.0)                      # steep: the plain value may exceed W1
+        net[2].weight.mul_(50.0)  # steep: the plain value may exceed W1
     b = duality.dual_bounds(net, x, y)
     z = torch.tensor(np.concatenate([x, y]), dtype=torch.float32)
     fz = net(z).detach().double().numpy()
@@ -581,9 +582,9 @@ def test_dual_bounds_and_ctransform_checks():
     # a linear function, made 1-Lipschitz: f^c = -f over both clouds, plain <= D(f) <= W1
     lin = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.Flatten(0)).double()
     with torch.no_grad():
-        lin[0].weight.copy_(torch.tensor([[1.2, 1.6]]))        # slope 2: normalised to 1
+        lin[0].weight.copy_(torch.tensor([[1.2, 1.6]]))  # slope 2: normalised to 1
     c = duality.ctransform_checks(lin, x, y)
-    assert 1.99 < c["lipschitz"] <= 2.0 + 1e-12        # largest slope over the pairs
+    assert 1.99 < c["lipschitz"] <= 2.0 + 1e-12  # largest slope over the pairs
     assert c["equal_gap"] < 1e-9 and c["order_gap"] > -1e-9
     assert c["plain"] <= c["ctransform"] + 1e-12 <= w + 1e-9 + 1e-12
     # the optimal potential of the exact dual reaches W1 after the checks' normalisation

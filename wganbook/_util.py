@@ -1,10 +1,14 @@
 """The package's one set of argument checks (parameter specs), its one atomic write and its JSON helpers."""
+
 from __future__ import annotations
 
 import math
 import numbers
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple, Union
+from pathlib import Path
+from typing import IO, Any, Callable, Optional, Tuple, Union
 
 __all__ = [
     "Spec",
@@ -16,6 +20,10 @@ __all__ = [
     "Seq",
     "Device",
     "check_value",
+    "atomic_write",
+    "jsonable",
+    "fsync_dir",
+    "temp_path",
 ]
 
 
@@ -85,8 +93,13 @@ def Int(lo: Optional[int] = None, hi: Optional[int] = None, none_ok: bool = Fals
     return Spec("int", lo=lo, hi=hi, none_ok=none_ok)
 
 
-def Float(lo: Optional[float] = None, hi: Optional[float] = None, lo_open: bool = False,
-          hi_open: bool = False, none_ok: bool = False) -> Spec:
+def Float(
+    lo: Optional[float] = None,
+    hi: Optional[float] = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    none_ok: bool = False,
+) -> Spec:
     """A finite real number (ints accepted and converted) with optional bounds."""
     return Spec("float", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, none_ok=none_ok)
 
@@ -168,8 +181,11 @@ def check_value(name: str, value: Any, spec: Spec) -> Any:
             raise TypeError(f"{name} must be a bool (True or False), got {type(value).__name__} {value!r}")
         return value
     if kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or \
-                (kind == "int" and not isinstance(value, numbers.Integral)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or (kind == "int" and not isinstance(value, numbers.Integral))
+        ):
             raise TypeError(f"{name} must be {spec.describe()}, got {type(value).__name__} {value!r}")
         value = int(value) if kind == "int" else float(value)
         if kind == "float" and not math.isfinite(value):
@@ -200,3 +216,116 @@ def check_value(name: str, value: Any, spec: Spec) -> Any:
         items = [check_value(f"{name}[{i}]", v, spec.item) for i, v in enumerate(value)]
         return tuple(items) if spec.length is not None else items
     raise ValueError(f"internal error: unknown spec kind {kind!r} for {name}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# The one atomic write
+# ---------------------------------------------------------------------------------------------
+def temp_path(path: Union[str, os.PathLike]) -> Path:
+    """The temporary file ``atomic_write`` writes before renaming: ``.<name>.<pid>.tmp`` next to ``path``.
+
+    A process killed mid-write leaves it behind; ``train.checkpoint.remove_stale_temp_files`` removes
+    those of dead processes.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def fsync_dir(folder: Union[str, os.PathLike]) -> None:
+    """fsync a folder, so that a rename inside it survives a crash (silently skipped where unsupported)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Union[str, os.PathLike], content: Union[str, bytes, Callable[[IO[bytes]], Any]]) -> None:
+    """Write ``path`` atomically: readers see the old file or the new one, never a part.
+
+    The content goes to ``temp_path(path)`` in the same folder (created if missing), which is flushed
+    and fsynced, renamed over ``path`` with ``os.replace``, and then the folder is fsynced. On any
+    failure the temporary file is removed and ``path`` is left as it was.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+    content : str, bytes or callable
+        Text (written as UTF-8), bytes, or a callable ``write(f)`` that writes to the binary file
+        object ``f`` (e.g. ``lambda f: torch.save(obj, f)``).
+
+    Raises
+    ------
+    TypeError
+        ``content`` is none of the three kinds (before anything is written).
+    OSError
+        The folder cannot be created or written (nothing is left behind).
+    """
+    if isinstance(content, str):
+        data: Optional[bytes] = content.encode("utf-8")
+    elif isinstance(content, (bytes, bytearray, memoryview)):
+        data = bytes(content)
+    elif callable(content):
+        data = None
+    else:
+        raise TypeError(f"content must be a str, bytes or a callable write(f), got {type(content).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "wb") as f:
+            if data is None:
+                content(f)
+            else:
+                f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    finally:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:  # renamed: nothing to clean
+            pass
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+# ---------------------------------------------------------------------------------------------
+def jsonable(value: Any) -> Any:
+    """``value`` in plain JSON types, recursively.
+
+    Arrays and tensors (anything with ``tolist()``) become lists; ``bool``, ``None`` and ``str``
+    stay; integers become ``int``; reals become ``float``, except non-finite ones, which become the
+    strings ``'inf'``, ``'-inf'``, ``'nan'`` (strict JSON has no such numbers); mappings become dicts
+    with ``str`` keys; lists and tuples become lists; anything else becomes ``str(value)``.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    object
+        Something ``json.dumps(..., allow_nan=False)`` accepts.
+    """
+    if hasattr(value, "tolist") and callable(value.tolist):
+        value = value.tolist()
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        return v if math.isfinite(v) else repr(v)
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return str(value)

@@ -25,6 +25,7 @@ come from :func:`wganbook.transport.w1`, POT's network simplex in float64):
 * :func:`evaluate_estimates` -- a frozen critic's W1 estimate against the exact batch W1 on fresh
   batch pairs (the c-transform estimate is computed in float64, so weak duality holds to rounding).
 """
+
 from __future__ import annotations
 
 import math
@@ -35,6 +36,9 @@ import torch
 import torch.nn.functional as F
 
 from wganbook import transport
+from wganbook._util import Int, check_value
+
+_POS_INT = Int(lo=1)  # the spec of every count argument here (n, k, batch sizes, ...)
 
 __all__ = [
     "COMPETITORS",
@@ -77,14 +81,6 @@ def _as_tensor(x, name: str) -> torch.Tensor:
 
 def _flat64(x: torch.Tensor) -> np.ndarray:
     return x.detach().cpu().reshape(x.shape[0], -1).to(torch.float64).numpy()
-
-
-def _pos_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int; got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value}")
-    return int(value)
 
 
 def _draw(source, n: int, gen: torch.Generator) -> torch.Tensor:
@@ -150,8 +146,9 @@ def mean_image(images) -> torch.Tensor:
     return x.mean(dim=0)
 
 
-def kmeans_centroids(images, k: int, seed: int = 0, n_init: int = 1, max_iter: int = 100,
-                     max_samples: Optional[int] = 20000) -> torch.Tensor:
+def kmeans_centroids(
+    images, k: int, seed: int = 0, n_init: int = 1, max_iter: int = 100, max_samples: Optional[int] = 20000
+) -> torch.Tensor:
     r"""``k`` k-means centroids of a set of images (Euclidean, scikit-learn ``KMeans``).
 
     Lloyd's algorithm (k-means++ initialisation, ``random_state=seed``) minimises
@@ -182,15 +179,19 @@ def kmeans_centroids(images, k: int, seed: int = 0, n_init: int = 1, max_iter: i
     from sklearn.cluster import KMeans
 
     x = _as_tensor(images, "images")
-    k = _pos_int(k, "k")
+    k = check_value("k", k, _POS_INT)
     if k > x.shape[0]:
         raise ValueError(f"k must be at most the number of images ({x.shape[0]}); got {k}")
     flat = _flat64(x)
     if max_samples is not None and flat.shape[0] > max(int(max_samples), k):
         rows = np.random.default_rng(seed).choice(flat.shape[0], int(max(max_samples, k)), replace=False)
         flat = flat[np.sort(rows)]
-    km = KMeans(n_clusters=k, n_init=_pos_int(n_init, "n_init"), max_iter=_pos_int(max_iter, "max_iter"),
-                random_state=int(seed)).fit(flat)
+    km = KMeans(
+        n_clusters=k,
+        n_init=check_value("n_init", n_init, _POS_INT),
+        max_iter=check_value("max_iter", max_iter, _POS_INT),
+        random_state=int(seed),
+    ).fit(flat)
     return torch.as_tensor(km.cluster_centers_, dtype=torch.float32).reshape(k, *x.shape[1:])
 
 
@@ -220,7 +221,7 @@ def gaussian_blur(images, sigma: float) -> torch.Tensor:
         return x.clone()
     r = int(math.ceil(3 * sigma))
     t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    k = torch.exp(-(t**2) / (2 * sigma**2))
     k = k / k.sum()
     c = x.shape[1]
     y = F.pad(x, (r, r, r, r), mode="replicate")
@@ -253,7 +254,7 @@ def gaussian_twin(images, n: int, seed: int = 0) -> torch.Tensor:
     flat = _flat64(x)
     rng = np.random.default_rng(int(seed))
     cov = np.cov(flat, rowvar=False)
-    out = rng.multivariate_normal(flat.mean(0), cov, size=_pos_int(n, "n"), method="eigh")
+    out = rng.multivariate_normal(flat.mean(0), cov, size=check_value("n", n, _POS_INT), method="eigh")
     return torch.as_tensor(out, dtype=torch.float32).reshape(-1, *x.shape[1:])
 
 
@@ -304,7 +305,7 @@ def batch_w1_samples(real, other, batch_size: int, n_batches: int, seed: int = 0
         float64 values (Euclidean cost on flattened samples).
     """
     x = _as_tensor(real, "real")
-    m, k = _pos_int(batch_size, "batch_size"), _pos_int(n_batches, "n_batches")
+    m, k = check_value("batch_size", batch_size, _POS_INT), check_value("n_batches", n_batches, _POS_INT)
     gen = torch.Generator().manual_seed(int(seed))
     out = []
     for _ in range(k):
@@ -317,9 +318,16 @@ def batch_w1_samples(real, other, batch_size: int, n_batches: int, seed: int = 0
     return np.asarray(out, dtype=np.float64)
 
 
-def paradox_sweep(pool, reference, batch_sizes: Sequence[int], n_batches: Union[int, Callable[[int], int]] = 20,
-                  seed: int = 0, blur_sigma: float = 1.0, kmeans_n_init: int = 1,
-                  kmeans_max_samples: Optional[int] = 20000) -> Dict[str, object]:
+def paradox_sweep(
+    pool,
+    reference,
+    batch_sizes: Sequence[int],
+    n_batches: Union[int, Callable[[int], int]] = 20,
+    seed: int = 0,
+    blur_sigma: float = 1.0,
+    kmeans_n_init: int = 1,
+    kmeans_max_samples: Optional[int] = 20000,
+) -> Dict[str, object]:
     r"""Exact batch W1 from held-out real batches to four kinds of batches, per batch size.
 
     For each batch size :math:`m` and each of ``n_batches`` repetitions, draw a reference batch
@@ -363,16 +371,19 @@ def paradox_sweep(pool, reference, batch_sizes: Sequence[int], n_batches: Union[
     pool = _as_tensor(pool, "pool")
     reference = _as_tensor(reference, "reference")
     if pool.shape[1:] != reference.shape[1:]:
-        raise ValueError(f"pool and reference must hold images of the same shape; got "
-                         f"{tuple(pool.shape[1:])} and {tuple(reference.shape[1:])}")
-    sizes = [_pos_int(m, "batch_sizes entry") for m in batch_sizes]
+        raise ValueError(
+            f"pool and reference must hold images of the same shape; got "
+            f"{tuple(pool.shape[1:])} and {tuple(reference.shape[1:])}"
+        )
+    sizes = [check_value(f"batch_sizes[{i}]", m, _POS_INT) for i, m in enumerate(batch_sizes)]
     if not sizes:
         raise ValueError("batch_sizes must be a non-empty list of positive ints")
     limit = min(pool.shape[0], reference.shape[0])
     if max(sizes) > limit:
-        raise ValueError(f"every batch size must be at most {limit} (the smaller of pool and reference); "
-                         f"got {max(sizes)}")
-    reps = n_batches if callable(n_batches) else (lambda m, _n=_pos_int(n_batches, "n_batches"): _n)
+        raise ValueError(
+            f"every batch size must be at most {limit} (the smaller of pool and reference); got {max(sizes)}"
+        )
+    fixed = None if callable(n_batches) else check_value("n_batches", n_batches, _POS_INT)
     gen = torch.Generator().manual_seed(int(seed))
     mu = mean_image(pool)
     out: Dict[str, object] = {"batch_size": sizes, "blur_sigma": float(blur_sigma)}
@@ -381,15 +392,16 @@ def paradox_sweep(pool, reference, batch_sizes: Sequence[int], n_batches: Union[
     for m in sizes:
         cents = kmeans_centroids(pool, m, seed=seed, n_init=kmeans_n_init, max_samples=kmeans_max_samples)
         vals = {key: [] for key in ("real",) + COMPETITORS}
-        for _ in range(_pos_int(reps(m), "n_batches")):
+        for _ in range(fixed or check_value("n_batches", n_batches(m), _POS_INT)):
             r = _draw(reference, m, gen)
             b = _draw(pool, m, gen)
             rf = _flat64(r)
             vals["real"].append(transport.w1(rf, _flat64(b)))
             vals["mean"].append(copies_w1(r, mu))
             vals["kmeans"].append(transport.w1(rf, _flat64(cents)))
-            vals["blur"].append(transport.w1(rf, _flat64(gaussian_blur(b, blur_sigma))) if b.ndim == 4
-                                else float("nan"))
+            vals["blur"].append(
+                transport.w1(rf, _flat64(gaussian_blur(b, blur_sigma))) if b.ndim == 4 else float("nan")
+            )
         for key, v in vals.items():
             out[key].append(np.asarray(v, dtype=np.float64))
     return out
@@ -490,14 +502,15 @@ def nearest_distances(samples, references, exclude_self: bool = False, chunk: in
     r = _as_tensor(references, "references").detach().cpu()
     r = r.reshape(r.shape[0], -1).double()
     if x.shape[1] != r.shape[1]:
-        raise ValueError(f"samples and references must have the same number of features; "
-                         f"got {x.shape[1]} and {r.shape[1]}")
-    chunk = _pos_int(chunk, "chunk")
+        raise ValueError(
+            f"samples and references must have the same number of features; got {x.shape[1]} and {r.shape[1]}"
+        )
+    chunk = check_value("chunk", chunk, _POS_INT)
     if exclude_self and x.shape[0] != r.shape[0]:
         raise ValueError("exclude_self=True needs samples and references to be the same set (same length)")
     out = []
     for s in range(0, x.shape[0], chunk):
-        d = torch.cdist(x[s:s + chunk], r, compute_mode="donot_use_mm_for_euclid_dist")
+        d = torch.cdist(x[s : s + chunk], r, compute_mode="donot_use_mm_for_euclid_dist")
         if exclude_self:
             rows = torch.arange(d.shape[0])
             d[rows, rows + s] = float("inf")
@@ -520,11 +533,9 @@ def _entropic_cost(x: np.ndarray, y: np.ndarray, reg: float) -> float:
     a, b = np.full(n, 1.0 / n), np.full(k, 1.0 / k)
     cost = _cost64(x, y)
     with np.errstate(all="ignore"):  # small reg can underflow the kernel: then use log-domain
-        value = float(ot.sinkhorn2(a, b, cost, reg, method="sinkhorn", numItermax=5000,
-                                   stopThr=1e-7, warn=False))
+        value = float(ot.sinkhorn2(a, b, cost, reg, method="sinkhorn", numItermax=5000, stopThr=1e-7, warn=False))
     if not np.isfinite(value) or np.exp(-cost.max() / reg) == 0.0:
-        value = float(ot.sinkhorn2(a, b, cost, reg, method="sinkhorn_log", numItermax=5000,
-                                   stopThr=1e-7, warn=False))
+        value = float(ot.sinkhorn2(a, b, cost, reg, method="sinkhorn_log", numItermax=5000, stopThr=1e-7, warn=False))
     return value
 
 
@@ -562,11 +573,9 @@ def sinkhorn_divergence(x, y, reg: float) -> float:
         raise ValueError(f"reg must be a positive float; got {reg!r}")
     xf, yf = _flat64(_as_tensor(x, "x")), _flat64(_as_tensor(y, "y"))
     if xf.shape[1] != yf.shape[1]:
-        raise ValueError(f"x and y must have the same number of features; got {xf.shape[1]} "
-                         f"and {yf.shape[1]}")
+        raise ValueError(f"x and y must have the same number of features; got {xf.shape[1]} and {yf.shape[1]}")
     reg = float(reg)
-    return (_entropic_cost(xf, yf, reg) - 0.5 * _entropic_cost(xf, xf, reg)
-            - 0.5 * _entropic_cost(yf, yf, reg))
+    return _entropic_cost(xf, yf, reg) - 0.5 * _entropic_cost(xf, xf, reg) - 0.5 * _entropic_cost(yf, yf, reg)
 
 
 def sliced_w1(x, y, n_projections: int = 200, seed: int = 0) -> float:
@@ -597,9 +606,8 @@ def sliced_w1(x, y, n_projections: int = 200, seed: int = 0) -> float:
 
     xf, yf = _flat64(_as_tensor(x, "x")), _flat64(_as_tensor(y, "y"))
     if xf.shape[1] != yf.shape[1]:
-        raise ValueError(f"x and y must have the same number of features; got {xf.shape[1]} "
-                         f"and {yf.shape[1]}")
-    n = _pos_int(n_projections, "n_projections")
+        raise ValueError(f"x and y must have the same number of features; got {xf.shape[1]} and {yf.shape[1]}")
+    n = check_value("n_projections", n_projections, _POS_INT)
     return float(ot.sliced_wasserstein_distance(xf, yf, n_projections=n, p=1, seed=int(seed)))
 
 
@@ -607,8 +615,7 @@ def sliced_w1(x, y, n_projections: int = 200, seed: int = 0) -> float:
 ESTIMATORS = ("exact", "sinkhorn", "sliced")
 
 
-def _estimate(name: str, x: np.ndarray, y: np.ndarray, reg: float, n_projections: int,
-              seed: int) -> float:
+def _estimate(name: str, x: np.ndarray, y: np.ndarray, reg: float, n_projections: int, seed: int) -> float:
     if name == "exact":
         return transport.w1(x, y)
     if name == "sinkhorn":
@@ -616,9 +623,16 @@ def _estimate(name: str, x: np.ndarray, y: np.ndarray, reg: float, n_projections
     return sliced_w1(x, y, n_projections=n_projections, seed=seed)
 
 
-def estimator_bias(a, b, batch_sizes: Sequence[int], n_batches: int = 10, seed: int = 0,
-                   reg: float = 1.0, n_projections: int = 200,
-                   estimators: Sequence[str] = ESTIMATORS) -> Dict[str, object]:
+def estimator_bias(
+    a,
+    b,
+    batch_sizes: Sequence[int],
+    n_batches: int = 10,
+    seed: int = 0,
+    reg: float = 1.0,
+    n_projections: int = 200,
+    estimators: Sequence[str] = ESTIMATORS,
+) -> Dict[str, object]:
     r"""Three minibatch estimators of a distance, against their full-data values, per batch size.
 
     For every batch size :math:`m` and each of ``n_batches`` repetitions, draw disjoint batches
@@ -658,21 +672,18 @@ def estimator_bias(a, b, batch_sizes: Sequence[int], n_batches: int = 10, seed: 
     names = list(estimators)
     for e in names:
         if e not in ESTIMATORS:
-            raise ValueError(f"unknown estimator {e!r}; estimators must be a subset of: "
-                             f"{', '.join(ESTIMATORS)}")
+            raise ValueError(f"unknown estimator {e!r}; estimators must be a subset of: {', '.join(ESTIMATORS)}")
     if not names:
         raise ValueError(f"estimators must be a non-empty subset of: {', '.join(ESTIMATORS)}")
-    sizes = [_pos_int(m, "batch_sizes entry") for m in batch_sizes]
+    sizes = [check_value(f"batch_sizes[{i}]", m, _POS_INT) for i, m in enumerate(batch_sizes)]
     if not sizes:
         raise ValueError("batch_sizes must be a non-empty list of positive ints")
     limit = min(x.shape[0] // 2, y.shape[0])
     if max(sizes) > limit:
-        raise ValueError(f"every batch size must be at most {limit} (half of a, all of b); "
-                         f"got {max(sizes)}")
-    k = _pos_int(n_batches, "n_batches")
+        raise ValueError(f"every batch size must be at most {limit} (half of a, all of b); got {max(sizes)}")
+    k = check_value("n_batches", n_batches, _POS_INT)
     gen = torch.Generator().manual_seed(int(seed))
-    out: Dict[str, object] = {"batch_size": sizes, "between": {e: [] for e in names},
-                              "within": {e: [] for e in names}}
+    out: Dict[str, object] = {"batch_size": sizes, "between": {e: [] for e in names}, "within": {e: [] for e in names}}
     for m in sizes:
         vals = {(kind, e): [] for kind in ("between", "within") for e in names}
         for rep in range(k):
@@ -707,7 +718,7 @@ def max_batch_size(pool_size: int, share: float = 0.1) -> int:
     -------
     int
     """
-    n = _pos_int(pool_size, "pool_size")
+    n = check_value("pool_size", pool_size, _POS_INT)
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
         raise ValueError(f"share must be a float in (0, 1]; got {share!r}")
     return max(1, int(math.floor(share * n)))
@@ -740,14 +751,15 @@ def centroid_w1(samples, centroids, n_batches: int = 20, seed: int = 0) -> np.nd
     if not callable(samples):
         s = _as_tensor(samples, "samples")
         if s.shape[1:] != c.shape[1:]:
-            raise ValueError(f"samples and centroids must have the same shape per row; got "
-                             f"{tuple(s.shape[1:])} and {tuple(c.shape[1:])}")
+            raise ValueError(
+                f"samples and centroids must have the same shape per row; got "
+                f"{tuple(s.shape[1:])} and {tuple(c.shape[1:])}"
+            )
         samples = s
-    k = _pos_int(n_batches, "n_batches")
+    k = check_value("n_batches", n_batches, _POS_INT)
     gen = torch.Generator().manual_seed(int(seed))
     cf = _flat64(c)
-    return np.asarray([transport.w1(_flat64(_draw(samples, c.shape[0], gen)), cf) for _ in range(k)],
-                      dtype=np.float64)
+    return np.asarray([transport.w1(_flat64(_draw(samples, c.shape[0], gen)), cf) for _ in range(k)], dtype=np.float64)
 
 
 def edge_strength(images) -> np.ndarray:

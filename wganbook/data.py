@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wganbook._util import Int, check_value
+
 __all__ = [
     "TOY_DATASETS",
     "IMAGE_DATASETS",
@@ -183,11 +185,7 @@ def is_toy(name: str) -> bool:
 
 
 def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be a positive int; got {type(n).__name__} {n!r}")
-    if n < 1:
-        raise ValueError(f"n must be a positive int; got {n}")
-    return int(n)
+    return int(check_value("n", n, Int(lo=1)))
 
 
 def sample_toy(name: str, n: int, seed: int | None = None, theta: float = 0.0, generator=None) -> torch.Tensor:
@@ -324,7 +322,9 @@ def _torchvision_spec(name):
     if name in ("mnist", "fashion-mnist"):
         cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
         folder = cls.__name__
-        files = [f"{folder}/raw/{p}-{k}-idx{d}-ubyte" for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))]
+        files = [
+            f"{folder}/raw/{p}-{k}-idx{d}-ubyte" for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1))
+        ]
     else:
         cls = datasets.CIFAR10
         folder = cls.base_folder
@@ -394,10 +394,13 @@ SKIP_CHECKSUMS_ENV = "WGANBOOK_SKIP_CHECKSUMS"
 
 def _unchecked(cls):
     """``cls`` with its md5 checks replaced by existence checks (CIFAR-10; see SKIP_CHECKSUMS_ENV)."""
+
     class Unchecked(cls):
         def _check_integrity(self):
-            return all(os.path.isfile(os.path.join(self.root, self.base_folder, f))
-                       for f, _ in self.train_list + self.test_list)
+            return all(
+                os.path.isfile(os.path.join(self.root, self.base_folder, f))
+                for f, _ in self.train_list + self.test_list
+            )
 
         def _load_meta(self):
             path = os.path.join(self.root, self.base_folder, self.meta["filename"])
@@ -518,8 +521,7 @@ def class_split(images, labels, classes):
     labels = torch.as_tensor(labels)
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
         raise ValueError(
-            f"labels must be 1-D with one label per image; got shape {tuple(labels.shape)} for "
-            f"{images.shape[0]} images"
+            f"labels must be 1-D with one label per image; got shape {tuple(labels.shape)} for {images.shape[0]} images"
         )
     try:
         keep = [int(c) for c in classes]

@@ -38,6 +38,7 @@ WGAN-family flows at the rate :math:`\dot E = -2\psi\,\partial_\psi\mathrm{penal
 :math:`4\lambda|\psi|(n - |\psi|)`, *positive* for :math:`0 < |\psi| < n`, for WGAN-GP
 (:func:`energy_rate`).
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -60,8 +61,13 @@ __all__ = [
 METHODS = ("wgan", "wgan-gp", "wgan-div", "gan", "gan-r1")
 #: Default hyper-parameters of each game (``lam``, ``n``: one-centred penalty weight and target;
 #: ``k``, ``p``: zero-centred penalty :math:`k|\psi|^p`; ``gamma``: R1 weight).
-DEFAULTS = {"wgan": {}, "wgan-gp": {"lam": 1.0, "n": 1.0}, "wgan-div": {"k": 2.0, "p": 6.0},
-            "gan": {}, "gan-r1": {"gamma": 1.0}}
+DEFAULTS = {
+    "wgan": {},
+    "wgan-gp": {"lam": 1.0, "n": 1.0},
+    "wgan-div": {"k": 2.0, "p": 6.0},
+    "gan": {},
+    "gan-r1": {"gamma": 1.0},
+}
 
 
 def _hp(method: str, hp: dict) -> dict:
@@ -70,8 +76,9 @@ def _hp(method: str, hp: dict) -> dict:
     allowed = DEFAULTS[method]
     extra = set(hp) - set(allowed)
     if extra:
-        raise ValueError(f"unknown hyper-parameter(s) {sorted(extra)} for {method!r}; allowed: "
-                         f"{', '.join(allowed) or 'none'}")
+        raise ValueError(
+            f"unknown hyper-parameter(s) {sorted(extra)} for {method!r}; allowed: {', '.join(allowed) or 'none'}"
+        )
     out = {**allowed, **{k: float(v) for k, v in hp.items()}}
     for name in ("lam", "k", "gamma"):
         if name in out and not out[name] > 0:
@@ -140,8 +147,7 @@ def vector_field(method: str, theta, psi, **hp) -> Tuple[np.ndarray, np.ndarray]
         :math:`\dot\theta` and :math:`\dot\psi`.
     """
     hp = _hp(method, hp)
-    theta, psi = np.broadcast_arrays(np.asarray(theta, dtype=np.float64),
-                                     np.asarray(psi, dtype=np.float64))
+    theta, psi = np.broadcast_arrays(np.asarray(theta, dtype=np.float64), np.asarray(psi, dtype=np.float64))
     if method in ("gan", "gan-r1"):
         s = _sigmoid(psi * theta)
         return psi * s, -theta * s - _penalty_grad(method, psi, hp)
@@ -160,8 +166,10 @@ def jacobian(method: str, **hp) -> np.ndarray:
     """
     hp = _hp(method, hp)
     if method == "wgan-gp":
-        raise ValueError("the one-centred penalty lam(|psi| - n)^2 is not differentiable at psi = 0; "
-                         "the field has no Jacobian at the equilibrium (use vector_field)")
+        raise ValueError(
+            "the one-centred penalty lam(|psi| - n)^2 is not differentiable at psi = 0; "
+            "the field has no Jacobian at the equilibrium (use vector_field)"
+        )
     a = 0.5 if method in ("gan", "gan-r1") else 1.0
     c = 0.0
     if method == "gan-r1":
@@ -219,8 +227,9 @@ def div_radius(t, rho0: float, k: float = 2.0, p: float = 6.0) -> np.ndarray:
     return (rho0 ** (2 - p) + (p - 2) * k * p * c * t) ** (-1.0 / (p - 2))
 
 
-def simulate(method: str, theta0: float, psi0: float, t_max: float = 30.0, dt: float = 0.01,
-             scheme: str = "rk4", **hp) -> dict:
+def simulate(
+    method: str, theta0: float, psi0: float, t_max: float = 30.0, dt: float = 0.01, scheme: str = "rk4", **hp
+) -> dict:
     r"""Integrate the game from :math:`(\theta_0, \psi_0)`.
 
     Parameters
@@ -270,12 +279,20 @@ def simulate(method: str, theta0: float, psi0: float, t_max: float = 30.0, dt: f
             b += h / 6.0 * (v1 + 2 * v2 + 2 * v3 + v4)
         th[i + 1], ps[i + 1] = a, b
     x = np.stack([th, ps], axis=1)
-    return {"t": np.arange(n + 1) * dt, "theta": x[:, 0], "psi": x[:, 1],
-            "distance": np.hypot(x[:, 0], x[:, 1])}
+    return {"t": np.arange(n + 1) * dt, "theta": x[:, 0], "psi": x[:, 1], "distance": np.hypot(x[:, 0], x[:, 1])}
 
 
-def plot_field(ax, method: str, lim: float = 2.0, n: int = 15, starts=((1.5, 0.0),),
-               t_max: float = 30.0, dt: float = 0.01, title: Optional[str] = None, **hp):
+def plot_field(
+    ax,
+    method: str,
+    lim: float = 2.0,
+    n: int = 15,
+    starts=((1.5, 0.0),),
+    t_max: float = 30.0,
+    dt: float = 0.01,
+    title: Optional[str] = None,
+    **hp,
+):
     """Draw the vector field of a game (arrows) and trajectories of its gradient flow from ``starts``.
 
     Returns the list of trajectories (dicts of :func:`simulate`).
@@ -291,7 +308,8 @@ def plot_field(ax, method: str, lim: float = 2.0, n: int = 15, starts=((1.5, 0.0
         ax.plot([t0], [p0], "o", color=f"C{i}", ms=5)
         runs.append(run)
     ax.plot([0], [0], "k*", ms=10)
-    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel=r"generator $\theta$",
-           ylabel=r"critic $\psi$", title=title or method)
+    ax.set(
+        xlim=(-lim, lim), ylim=(-lim, lim), xlabel=r"generator $\theta$", ylabel=r"critic $\psi$", title=title or method
+    )
     ax.set_aspect("equal")
     return runs

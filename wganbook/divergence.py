@@ -34,6 +34,7 @@ with no Lipschitz constraint. This module holds what chapter 5 needs beyond the 
 - :class:`Negated` (the critic :math:`-f`) and :func:`linear_critic` (an affine critic with a
   given weight vector) for penalty identities.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ import numpy as np
 import torch
 from scipy.special import ndtr
 from torch import nn
+
+from wganbook._util import Int, check_value
 
 _trapz = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 has only trapz
 
@@ -95,14 +98,16 @@ class GaussianMixture1D:
         means = tuple(float(m) for m in np.atleast_1d(self.means))
         stds = tuple(float(s) for s in np.atleast_1d(self.stds))
         if len(means) == 0 or len(stds) != len(means):
-            raise ValueError(f"means and stds must be non-empty and of equal length; got "
-                             f"{len(means)} means and {len(stds)} stds")
+            raise ValueError(
+                f"means and stds must be non-empty and of equal length; got {len(means)} means and {len(stds)} stds"
+            )
         if min(stds) <= 0:
             raise ValueError(f"stds must be > 0; got {stds}")
         w = np.ones(len(means)) if self.weights is None else np.asarray(self.weights, float)
         if w.shape != (len(means),) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"weights must be {len(means)} non-negative numbers with a positive sum; "
-                             f"got {self.weights}")
+            raise ValueError(
+                f"weights must be {len(means)} non-negative numbers with a positive sum; got {self.weights}"
+            )
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "stds", stds)
         object.__setattr__(self, "weights", tuple(float(v) for v in w / w.sum()))
@@ -121,8 +126,7 @@ class GaussianMixture1D:
 
     def sample(self, n: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Draw ``n`` samples as a float32 tensor of shape ``(n, 1)`` (randomness from ``generator``)."""
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n must be a positive int; got {n!r}")
+        check_value("n", n, Int(lo=1))
         w = torch.tensor(self.weights, dtype=torch.float64)
         comp = torch.multinomial(w, int(n), replacement=True, generator=generator)
         m = torch.tensor(self.means, dtype=torch.float32)[comp]
@@ -206,7 +210,7 @@ def wkp_1d(grid, D, r, k: float = 2.0, p: float = 6.0) -> float:
     grid = _check_grid(grid)
     k, p = _check_kp(k, p)
     q = p / (p - 1.0)
-    vals = _pointwise(D, r, lambda a, rr: (1 - 1 / p) * a ** q * (k * p * rr) ** (-1 / (p - 1)))
+    vals = _pointwise(D, r, lambda a, rr: (1 - 1 / p) * a**q * (k * p * rr) ** (-1 / (p - 1)))
     if not np.all(np.isfinite(vals)):
         return float("inf")
     return float(_trapz(vals, grid))
@@ -249,7 +253,7 @@ def gp_1d(grid, D, r, lam: float = 10.0) -> float:
     lam = float(lam)
     if not lam > 0:
         raise ValueError(f"lam must be > 0; got {lam}")
-    vals = _pointwise(D, r, lambda a, rr: a + a ** 2 / (4 * lam * rr))
+    vals = _pointwise(D, r, lambda a, rr: a + a**2 / (4 * lam * rr))
     if not np.all(np.isfinite(vals)):
         return float("inf")
     return float(_trapz(vals, grid))
@@ -309,8 +313,7 @@ DENSITY_STRATEGIES = ("real-fake", "real-real+fake-fake", "pooled-pairs", "real+
 GAP_CHARGING_STRATEGIES = ("real-fake", "pooled-pairs")
 
 
-def interpolation_density_1d(a: GaussianMixture1D, b: GaussianMixture1D, grid,
-                             n_nodes: int = 256) -> np.ndarray:
+def interpolation_density_1d(a: GaussianMixture1D, b: GaussianMixture1D, grid, n_nodes: int = 256) -> np.ndarray:
     r"""Density of :math:`\varepsilon x + (1 - \varepsilon) y`, :math:`x \sim a`, :math:`y \sim b`
     independent, :math:`\varepsilon \sim U[0, 1]` (the interpolates of WGAN-GP).
 
@@ -332,8 +335,7 @@ def interpolation_density_1d(a: GaussianMixture1D, b: GaussianMixture1D, grid,
         :math:`r` on ``grid``.
     """
     grid = _check_grid(grid)
-    if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 8 \
-            or n_nodes % 8:
+    if isinstance(n_nodes, bool) or not isinstance(n_nodes, (int, np.integer)) or n_nodes < 8 or n_nodes % 8:
         raise ValueError(f"n_nodes must be a positive multiple of 8; got {n_nodes!r}")
     x8, w8 = np.polynomial.legendre.leggauss(8)
     panels = n_nodes // 8
@@ -344,7 +346,7 @@ def interpolation_density_1d(a: GaussianMixture1D, b: GaussianMixture1D, grid,
     for wi, mi, si in zip(a.weights, a.means, a.stds):
         for vj, mj, sj in zip(b.weights, b.means, b.stds):
             for c in range(0, eps.size, 32):
-                e, we = eps[c:c + 32, None], weps[c:c + 32, None]
+                e, we = eps[c : c + 32, None], weps[c : c + 32, None]
                 m = e * mi + (1 - e) * mj
                 sd = np.sqrt(e * e * si * si + (1 - e) * (1 - e) * sj * sj)
                 dens = np.exp(-0.5 * ((grid[None, :] - m) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
@@ -352,8 +354,9 @@ def interpolation_density_1d(a: GaussianMixture1D, b: GaussianMixture1D, grid,
     return out
 
 
-def strategy_density_1d(strategy: str, real: GaussianMixture1D, fake: GaussianMixture1D, grid,
-                        n_nodes: int = 256) -> np.ndarray:
+def strategy_density_1d(
+    strategy: str, real: GaussianMixture1D, fake: GaussianMixture1D, grid, n_nodes: int = 256
+) -> np.ndarray:
     r"""The penalty density :math:`r` of a sampling strategy (``wganbook.lipschitz``) on the line.
 
     Raw samples: ``"real+fake"`` :math:`(p_P + p_Q)/2` (an equal-size batch of each), ``"fake"``
@@ -377,8 +380,7 @@ def strategy_density_1d(strategy: str, real: GaussianMixture1D, fake: GaussianMi
     if strategy == "real":
         return real.pdf(grid)
     if strategy not in DENSITY_STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; strategy must be one of: "
-                         f"{', '.join(DENSITY_STRATEGIES)}")
+        raise ValueError(f"unknown strategy {strategy!r}; strategy must be one of: {', '.join(DENSITY_STRATEGIES)}")
 
     return _strategy_densities([strategy], real, fake, grid, n_nodes)[strategy]
 
@@ -404,8 +406,7 @@ def _strategy_densities(strategies, real, fake, grid, n_nodes: int = 256) -> dic
         elif s == "pooled-pairs":
             out[s] = 0.25 * (interp("PP") + interp("QQ")) + 0.5 * interp("PQ")
         else:
-            raise ValueError(f"unknown strategy {s!r}; strategy must be one of: "
-                             f"{', '.join(DENSITY_STRATEGIES)}")
+            raise ValueError(f"unknown strategy {s!r}; strategy must be one of: {', '.join(DENSITY_STRATEGIES)}")
     return out
 
 
@@ -433,8 +434,7 @@ def separated_limit_wkp(strategy: str, mean: float = 1.0, k: float = 2.0, p: flo
     """
     k, p = _check_kp(k, p)
     if strategy not in DENSITY_STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; strategy must be one of: "
-                         f"{', '.join(DENSITY_STRATEGIES)}")
+        raise ValueError(f"unknown strategy {strategy!r}; strategy must be one of: {', '.join(DENSITY_STRATEGIES)}")
     if strategy not in GAP_CHARGING_STRATEGIES:
         return float("inf")
     w = 1.0 if strategy == "real-fake" else 0.5
@@ -442,8 +442,14 @@ def separated_limit_wkp(strategy: str, mean: float = 1.0, k: float = 2.0, p: flo
     return (1 - 1 / p) * L * (k * p * w / L) ** (-1 / (p - 1))
 
 
-def wkp_vs_separation(sigmas: Sequence[float], strategies: Sequence[str] = DENSITY_STRATEGIES,
-                      k: float = 2.0, p: float = 6.0, mean: float = 1.0, n_grid: int = 12001) -> list:
+def wkp_vs_separation(
+    sigmas: Sequence[float],
+    strategies: Sequence[str] = DENSITY_STRATEGIES,
+    k: float = 2.0,
+    p: float = 6.0,
+    mean: float = 1.0,
+    n_grid: int = 12001,
+) -> list:
     r"""Exact :math:`W_{k,p}` of :func:`separated_pair` for each :math:`\sigma` and strategy.
 
     For each :math:`\sigma` the grid spans :math:`[-m - 12\sigma, m + 12\sigma]` with ``n_grid``
@@ -494,8 +500,9 @@ def _grad_sq_norm(critic: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return g.reshape(g.shape[0], -1).pow(2).sum(dim=1)
 
 
-def reference_penalty(code: str, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                      generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def reference_penalty(
+    code: str, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     r"""The penalty of a published WGAN-div code, transcribed independently of ``wganbook.lipschitz``.
 
     - ``"paper"``: :math:`2\,\frac1n\sum_i \|\nabla f(\hat x_i)\|^6`,
@@ -529,13 +536,11 @@ def reference_penalty(code: str, critic: nn.Module, real: torch.Tensor, fake: to
     if code not in PUBLISHED_VARIANTS:
         raise ValueError(f"unknown code {code!r}; code must be one of: {', '.join(REFERENCE_CODES)}")
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape; got {tuple(real.shape)} and "
-                         f"{tuple(fake.shape)}")
+        raise ValueError(f"real and fake must have the same shape; got {tuple(real.shape)} and {tuple(fake.shape)}")
     cfg = PUBLISHED_VARIANTS[code]
     k, half_p = cfg["k"], cfg["p"] / 2
     if cfg["strategy"] == "real+fake":
-        return k / 2 * (_grad_sq_norm(critic, real).pow(half_p)
-                        + _grad_sq_norm(critic, fake).pow(half_p)).mean()
+        return k / 2 * (_grad_sq_norm(critic, real).pow(half_p) + _grad_sq_norm(critic, fake).pow(half_p)).mean()
     n = real.shape[0]
     alpha = torch.rand(n, generator=generator, device=real.device, dtype=real.dtype)
     alpha = alpha.reshape((n,) + (1,) * (real.dim() - 1))
@@ -543,8 +548,13 @@ def reference_penalty(code: str, critic: nn.Module, real: torch.Tensor, fake: to
     return k * _grad_sq_norm(critic, x_hat).pow(half_p).mean()
 
 
-def kp_grid(ks: Sequence[float], ps: Sequence[float], product: bool = False,
-            centre: Tuple[float, float] = (2.0, 6.0), include_centre: bool = True) -> list:
+def kp_grid(
+    ks: Sequence[float],
+    ps: Sequence[float],
+    product: bool = False,
+    centre: Tuple[float, float] = (2.0, 6.0),
+    include_centre: bool = True,
+) -> list:
     r"""Settings of a :math:`(k, p)` grid for ``wganbook.lab.sweeps.run_grid`` (one dict per point).
 
     ``product=True``: every pair :math:`(k, p) \in ks \times ps`. ``product=False``: a cross

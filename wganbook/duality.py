@@ -150,8 +150,9 @@ def _potential_vector(f_x, n, like=None):
     if f.ndim == 2 and f.shape[1] == 1:
         f = f.reshape(-1)
     if f.ndim != 1 or f.shape[0] != n:
-        raise ValueError(f"f_x must have shape (n,) or (n, 1) with n={n} (one value per row of x); "
-                         f"got {tuple(f.shape)}")
+        raise ValueError(
+            f"f_x must have shape (n,) or (n, 1) with n={n} (one value per row of x); got {tuple(f.shape)}"
+        )
     return f
 
 
@@ -259,10 +260,12 @@ class KantorovichPotential(torch.nn.Module):
 
     def __init__(self, g, y):
         super().__init__()
-        y_t = torch.as_tensor(np.asarray(y, dtype=np.float64)) if not isinstance(y, torch.Tensor) \
-            else y.detach().double()
-        g_t = torch.as_tensor(np.asarray(g, dtype=np.float64)) if not isinstance(g, torch.Tensor) \
-            else g.detach().double()
+        y_t = (
+            torch.as_tensor(np.asarray(y, dtype=np.float64)) if not isinstance(y, torch.Tensor) else y.detach().double()
+        )
+        g_t = (
+            torch.as_tensor(np.asarray(g, dtype=np.float64)) if not isinstance(g, torch.Tensor) else g.detach().double()
+        )
         g_t = _potential_vector(g_t.reshape(-1), y_t.shape[0])
         if not bool(torch.isfinite(g_t).all()):
             raise ValueError("g contains NaN or infinite values")
@@ -306,8 +309,7 @@ def dual_bounds(critic, x, y):
 
     xt, yt = _points_tensor(x, "x"), _points_tensor(y, "y")
     if xt.shape[1:] != yt.shape[1:]:
-        raise ValueError(f"x and y must have the same point dimension; got {tuple(xt.shape)} "
-                         f"and {tuple(yt.shape)}")
+        raise ValueError(f"x and y must have the same point dimension; got {tuple(xt.shape)} and {tuple(yt.shape)}")
     first = next(iter(list(critic.parameters()) + list(critic.buffers())), None)
     dtype, dev = (first.dtype, first.device) if first is not None else (torch.float32, "cpu")
     z = torch.cat([xt, yt]).to(device=dev, dtype=dtype)
@@ -316,8 +318,12 @@ def dual_bounds(critic, x, y):
     n = xt.shape[0]
     lip = empirical_lipschitz(critic, z)
     plain = float(fz[:n].mean() - fz[n:].mean())
-    return {"plain": plain, "lipschitz": lip, "rescaled": plain / lip if lip > 0 else 0.0,
-            "ctransform": c_transform_dual(fz[:n], xt.numpy(), yt.numpy())}
+    return {
+        "plain": plain,
+        "lipschitz": lip,
+        "rescaled": plain / lip if lip > 0 else 0.0,
+        "ctransform": c_transform_dual(fz[:n], xt.numpy(), yt.numpy()),
+    }
 
 
 def ctransform_checks(critic, x, y):
@@ -362,11 +368,13 @@ def ctransform_checks(critic, x, y):
     za, ya, xa = z.double().cpu().numpy(), yt.numpy(), xt.numpy()
     fc_all = c_transform(f, za, ya)
     fc_real = c_transform(f[:n], xa, ya)
-    return {"equal_gap": float(np.abs(fc_all + f[n:]).max()),
-            "order_gap": float((fc_real + f[n:]).min()),
-            "plain": float(f[:n].mean() - f[n:].mean()),
-            "ctransform": float(f[:n].mean() + fc_real.mean()),
-            "lipschitz": lip}
+    return {
+        "equal_gap": float(np.abs(fc_all + f[n:]).max()),
+        "order_gap": float((fc_real + f[n:]).min()),
+        "plain": float(f[:n].mean() - f[n:].mean()),
+        "ctransform": float(f[:n].mean() + fc_real.mean()),
+        "lipschitz": lip,
+    }
 
 
 def _points_tensor(x, name):

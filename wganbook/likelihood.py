@@ -28,6 +28,7 @@ Then, per data point,
 and the maximum-likelihood noise width is :math:`\sigma^\star = \sqrt{s^2 + \theta^2}`: a
 model off by :math:`\theta` must blur its samples by at least :math:`|\theta|`.
 """
+
 from __future__ import annotations
 
 import math

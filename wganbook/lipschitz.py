@@ -17,12 +17,12 @@ divides by zero.
 
 from __future__ import annotations
 
-import math
 from typing import List, Optional
 
 import torch
 from torch import nn
 
+from wganbook._util import Float, check_value
 from wganbook.transport import transport_plan
 
 __all__ = [
@@ -37,14 +37,14 @@ __all__ = [
     "spectral_norms",
     "share_at_bound",
     "singular_values",
+    "stable_rank",
     "cross_sample_jacobian",
     "transport_alignment",
 ]
 
 #: The six choices of the distribution :math:`r(x)` of penalty points in the WGAN-div
 #: ablation (Wu et al. 2018), in the paper's order.
-SAMPLING_STRATEGIES = ("real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake", "fake",
-                       "real")
+SAMPLING_STRATEGIES = ("real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake", "fake", "real")
 
 _EPS = 1e-12
 
@@ -61,21 +61,25 @@ def _scores(critic: nn.Module, x: torch.Tensor, name: str = "x") -> torch.Tensor
     except RuntimeError as exc:
         text = str(exc).strip()
         if isinstance(exc, torch.OutOfMemoryError) or not any(
-                w in text.lower() for w in ("shape", "size", "dim", "dtype", "expected", "mat1")):
+            w in text.lower() for w in ("shape", "size", "dim", "dtype", "expected", "mat1")
+        ):
             raise
         first = text.splitlines()[0]
         want = getattr(critic, "image_shape", None) or getattr(getattr(critic, "net", None), "in_dim", None)
-        want = f"(n, {', '.join(map(str, want))})" if isinstance(want, tuple) else \
-            f"(n, {want})" if isinstance(want, int) else "the sample shape the critic was built for"
+        want = (
+            f"(n, {', '.join(map(str, want))})"
+            if isinstance(want, tuple)
+            else f"(n, {want})"
+            if isinstance(want, int)
+            else "the sample shape the critic was built for"
+        )
         raise ValueError(
             f"the critic cannot score {name} of shape {tuple(x.shape)} and dtype {x.dtype} "
             f"({first}); {name} must have shape {want}"
         ) from exc
     n = x.shape[0]
     if out.numel() != n:
-        raise ValueError(
-            f"critic must return one score per sample (shape ({n},)); got shape {tuple(out.shape)}"
-        )
+        raise ValueError(f"critic must return one score per sample (shape ({n},)); got shape {tuple(out.shape)}")
     return out.reshape(n)
 
 
@@ -84,12 +88,12 @@ def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> None:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor of shape (n, ...); got {type(t).__name__}")
         if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor (e.g. torch.float32); got "
-                            f"dtype {t.dtype} (convert with {name}.float())")
+            raise TypeError(
+                f"{name} must be a floating-point tensor (e.g. torch.float32); got "
+                f"dtype {t.dtype} (convert with {name}.float())"
+            )
     if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake must have the same shape; got {tuple(real.shape)} and {tuple(fake.shape)}"
-        )
+        raise ValueError(f"real and fake must have the same shape; got {tuple(real.shape)} and {tuple(fake.shape)}")
     if real.dim() < 2 or real.shape[0] < 1:
         raise ValueError(f"real and fake must have shape (n, ...) with n >= 1; got {tuple(real.shape)}")
 
@@ -97,25 +101,14 @@ def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> None:
 def _check_strategy(strategy: str) -> str:
     if strategy not in SAMPLING_STRATEGIES:
         raise ValueError(
-            f"unknown strategy {strategy!r}; strategy must be one of: "
-            + ", ".join(map(repr, SAMPLING_STRATEGIES))
+            f"unknown strategy {strategy!r}; strategy must be one of: " + ", ".join(map(repr, SAMPLING_STRATEGIES))
         )
     return strategy
 
 
 def _check_critic(critic) -> None:
     if not callable(critic):
-        raise TypeError(f"critic must be a torch.nn.Module (or a callable x -> scores); got "
-                        f"{type(critic).__name__}")
-
-
-def _check_nonneg(name: str, v, strict: bool = False) -> float:
-    """A finite real ``v >= 0`` (``> 0`` when ``strict``), else TypeError/ValueError naming ``name``."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name} must be a float {'>' if strict else '>='} 0; got {v!r}")
-    if not math.isfinite(v) or v < 0 or (strict and v == 0):
-        raise ValueError(f"{name} must be a finite float {'>' if strict else '>='} 0; got {v!r}")
-    return v
+        raise TypeError(f"critic must be a torch.nn.Module (or a callable x -> scores); got {type(critic).__name__}")
 
 
 def _uniform(n: int, like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
@@ -175,8 +168,9 @@ def clip_weights_(module: nn.Module, c: float) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------- penalty points
-def sample_penalty_points(real: torch.Tensor, fake: torch.Tensor, strategy: str = "real-fake",
-                          generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def sample_penalty_points(
+    real: torch.Tensor, fake: torch.Tensor, strategy: str = "real-fake", generator: Optional[torch.Generator] = None
+) -> torch.Tensor:
     r"""Draw the points :math:`x \sim r(x)` at which a gradient penalty is evaluated.
 
     With a real batch :math:`x_1..x_n`, a fake batch :math:`y_1..y_n` and one
@@ -232,9 +226,16 @@ def sample_penalty_points(real: torch.Tensor, fake: torch.Tensor, strategy: str 
 
 
 # ----------------------------------------------------------------------------- penalties
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, center: float = 1.0,
-                     one_sided: bool = False, generator: Optional[torch.Generator] = None,
-                     strategy: str = "real-fake", return_norms: bool = False):
+def gradient_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    center: float = 1.0,
+    one_sided: bool = False,
+    generator: Optional[torch.Generator] = None,
+    strategy: str = "real-fake",
+    return_norms: bool = False,
+):
     r"""Gradient penalty of WGAN-GP (two-sided) or WGAN-LP (one-sided), without the weight λ.
 
     .. math::
@@ -272,7 +273,7 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
         The scalar penalty (and the norms of shape ``(m,)`` when ``return_norms``).
     """
     _check_critic(critic)
-    _check_nonneg("center", center)
+    check_value("center", center, Float(lo=0.0))
     x = sample_penalty_points(real, fake, strategy, generator=generator)
     norms = _flat_norms(_input_grads(critic, x, create_graph=True))
     dev = norms - center
@@ -280,9 +281,16 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     return (pen, norms.detach()) if return_norms else pen
 
 
-def div_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, k: float = 2.0,
-                p: float = 6.0, strategy: str = "real-fake",
-                generator: Optional[torch.Generator] = None, return_norms: bool = False):
+def div_penalty(
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    k: float = 2.0,
+    p: float = 6.0,
+    strategy: str = "real-fake",
+    generator: Optional[torch.Generator] = None,
+    return_norms: bool = False,
+):
     r"""Wasserstein-divergence penalty of WGAN-div (Wu et al. 2018), weight included.
 
     .. math::
@@ -316,8 +324,8 @@ def div_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, k: fl
     torch.Tensor or (torch.Tensor, torch.Tensor)
     """
     _check_critic(critic)
-    _check_nonneg("k", k)
-    _check_nonneg("p", p, strict=True)
+    check_value("k", k, Float(lo=0.0))
+    check_value("p", p, Float(lo=0.0, lo_open=True))
     x = sample_penalty_points(real, fake, strategy, generator=generator)
     g = _input_grads(critic, x, create_graph=True)
     sq = g.reshape(g.shape[0], -1).pow(2).sum(1)
@@ -344,13 +352,12 @@ def input_gradient_norms(critic: nn.Module, x: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         Detached, shape ``(n,)``.
     """
-    return torch.sqrt(
-        _input_grads(critic, x, create_graph=False).reshape(x.shape[0], -1).pow(2).sum(1)
-    ).detach()
+    return torch.sqrt(_input_grads(critic, x, create_graph=False).reshape(x.shape[0], -1).pow(2).sum(1)).detach()
 
 
-def empirical_lipschitz(critic: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None,
-                        tol: float = 1e-12) -> float:
+def empirical_lipschitz(
+    critic: nn.Module, x: torch.Tensor, y: Optional[torch.Tensor] = None, tol: float = 1e-12
+) -> float:
     r"""Largest slope of the critic over all pairs, a lower bound on its Lipschitz constant.
 
     .. math::
@@ -387,8 +394,9 @@ def empirical_lipschitz(critic: nn.Module, x: torch.Tensor, y: Optional[torch.Te
         return float((diff[mask] / d[mask]).max())
 
 
-def layer_gradient_norms(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                         layers: Optional[List[nn.Module]] = None) -> List[float]:
+def layer_gradient_norms(
+    critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, layers: Optional[List[nn.Module]] = None
+) -> List[float]:
     r"""Norms of the gradient of the critic loss with respect to each hidden layer's activations.
 
     .. math::
@@ -424,8 +432,7 @@ def layer_gradient_norms(critic: nn.Module, real: torch.Tensor, fake: torch.Tens
         raise ValueError("critic has no hidden activation modules to measure (layers is empty)")
     acts: dict = {}
     handles = [
-        m.register_forward_hook(lambda mod, inp, out, i=i: acts.__setitem__(i, out))
-        for i, m in enumerate(layers)
+        m.register_forward_hook(lambda mod, inp, out, i=i: acts.__setitem__(i, out)) for i, m in enumerate(layers)
     ]
     try:
         with torch.enable_grad():
@@ -435,8 +442,7 @@ def layer_gradient_norms(critic: nn.Module, real: torch.Tensor, fake: torch.Tens
             missing = [i for i in range(len(layers)) if i not in acts]
             if missing:
                 raise ValueError(f"layers {missing} were not called in the critic's forward pass")
-            grads = torch.autograd.grad(loss, [acts[i] for i in range(len(layers))],
-                                        allow_unused=True)
+            grads = torch.autograd.grad(loss, [acts[i] for i in range(len(layers))], allow_unused=True)
     finally:
         for h in handles:
             h.remove()
@@ -650,11 +656,60 @@ def transport_alignment(critic: nn.Module, real: torch.Tensor, fake: torch.Tenso
     plan, _ = transport_plan(real.detach(), fake.detach())
     xr = real.detach().reshape(real.shape[0], -1).double()
     yf = fake.detach().reshape(fake.shape[0], -1).double()
-    diff = xr[:, None, :] - yf[None, :, :]                          # (n, m, d): x_i - y_j
+    diff = xr[:, None, :] - yf[None, :, :]  # (n, m, d): x_i - y_j
     dist = diff.norm(dim=-1, keepdim=True)
     rays = torch.where(dist > _EPS, diff / dist.clamp_min(_EPS), torch.zeros_like(diff))
-    u = (torch.as_tensor(plan, dtype=torch.float64)[:, :, None] * rays).sum(0)   # (m, d)
+    u = (torch.as_tensor(plan, dtype=torch.float64)[:, :, None] * rays).sum(0)  # (m, d)
     g = _input_grads(critic, fake.detach(), create_graph=False).reshape(fake.shape[0], -1).double()
     den = g.norm(dim=1) * u.norm(dim=1)
     cos = torch.where(den > _EPS, (g * u).sum(1) / den.clamp_min(_EPS), torch.zeros_like(den))
     return float(cos.mean())
+
+
+def stable_rank(x) -> float:
+    r"""Stable rank of a matrix: how many singular values carry it.
+
+    .. math::
+
+        \operatorname{srank}(W) = \frac{\sum_k \sigma_k^2}{\sigma_1^2}
+        = \frac{\lVert W \rVert_F^2}{\lVert W \rVert_2^2},
+        \qquad 1 \le \operatorname{srank}(W) \le \operatorname{rank}(W),
+
+    with :math:`\sigma_1` the largest singular value. It is 1 for a rank-one matrix and
+    :math:`r` for one with :math:`r` equal singular values (e.g. an orthogonal :math:`r \times r`
+    matrix). SNGAN (Miyato et al. 2018) reads it off the spectra of :func:`singular_values`: a
+    clipped weight matrix has a low stable rank, a spectrally normalised one keeps it higher.
+
+    Parameters
+    ----------
+    x : torch.Tensor or array_like
+        Either the singular values of a matrix (1-D, any order, e.g. one entry of
+        :func:`singular_values`) or the matrix itself (2-D).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        An input that is not 1-D or 2-D, is empty, holds a negative singular value or a
+        non-finite entry, or is all zeros (the stable rank of the zero matrix is undefined).
+    """
+    t = torch.as_tensor(x).detach().to("cpu", torch.float64)
+    if t.ndim not in (1, 2) or t.numel() == 0:
+        raise ValueError(
+            f"x must be a non-empty 1-D tensor of singular values or a 2-D matrix; got shape {tuple(t.shape)}"
+        )
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("x must hold finite values only")
+    if t.ndim == 2:
+        s = torch.linalg.svdvals(t)
+    else:
+        if bool((t < 0).any()):
+            raise ValueError("singular values must be >= 0; pass a 2-D tensor for a matrix")
+        s = t
+    top = float(s.max())
+    if top == 0.0:
+        raise ValueError("the stable rank of the zero matrix is undefined (all singular values are 0)")
+    return float((s**2).sum()) / top**2

@@ -20,6 +20,7 @@ Two feature spaces are offered:
 For the 2-D toys, ``mode_coverage`` counts the modes of the Gaussian mixtures that a sample
 covers and ``w1_to_target`` measures the exact W1 to fresh target samples.
 """
+
 from __future__ import annotations
 
 import math
@@ -33,6 +34,7 @@ import torch
 from torch import nn
 
 from wganbook import data as wdata
+from wganbook._util import atomic_write
 from wganbook.models import resolve_device, sample_noise
 from wganbook.transport import w1
 
@@ -84,8 +86,7 @@ def _sqrtm(a: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def gaussian_frechet(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike,
-                     eps: float = 1e-6) -> float:
+def gaussian_frechet(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike, eps: float = 1e-6) -> float:
     r"""Fréchet (2-Wasserstein) distance between two Gaussians, as pytorch-fid computes it.
 
     .. math::
@@ -136,8 +137,9 @@ def gaussian_frechet(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             m = np.max(np.abs(covmean.imag))
-            raise ValueError(f"Imaginary component {m} in the matrix square root (too few samples "
-                             "for the feature dimension?)")
+            raise ValueError(
+                f"Imaginary component {m} in the matrix square root (too few samples for the feature dimension?)"
+            )
         covmean = covmean.real
     return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
@@ -197,8 +199,9 @@ def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike, eps: float = 1e-6) 
     mu_a, s_a = feature_statistics(feats_a)
     mu_b, s_b = feature_statistics(feats_b)
     if mu_a.shape != mu_b.shape:
-        raise ValueError(f"feats_a and feats_b must have the same feature dimension, got "
-                         f"{mu_a.shape[0]} and {mu_b.shape[0]}")
+        raise ValueError(
+            f"feats_a and feats_b must have the same feature dimension, got {mu_a.shape[0]} and {mu_b.shape[0]}"
+        )
     return gaussian_frechet(mu_a, s_a, mu_b, s_b, eps=eps)
 
 
@@ -276,8 +279,9 @@ class InceptionFeatures:
 
     dim = 2048
 
-    def __init__(self, weights_path=None, device="auto", batch_size: int = 50, download: bool = True,
-                 random_init: bool = False):
+    def __init__(
+        self, weights_path=None, device="auto", batch_size: int = 50, download: bool = True, random_init: bool = False
+    ):
         import pytorch_fid.inception as fid_inception
 
         self.device = _resolve(device)
@@ -322,17 +326,20 @@ class InceptionFeatures:
         if weights_path is not None:
             path = Path(weights_path).expanduser()
             if not path.is_file():
-                raise RuntimeError(f"weights_path {str(path)!r} does not exist; download pytorch-fid's "
-                                   f"Inception weights from {url}")
+                raise RuntimeError(
+                    f"weights_path {str(path)!r} does not exist; download pytorch-fid's Inception weights from {url}"
+                )
             return torch.load(path, map_location="cpu", weights_only=True)
         hub = Path(torch.hub.get_dir()) / "checkpoints" / _FID_WEIGHTS_FILE
         if hub.is_file():
             return torch.load(hub, map_location="cpu", weights_only=True)
-        help_text = (f"pytorch-fid's Inception weights are not available. Download {url} (e.g. "
-                     f"`python -c \"import pytorch_fid.inception as i; i.fid_inception_v3()\"` on a "
-                     f"machine with internet) and either place the file at {hub} (the torch-hub "
-                     f"cache, $TORCH_HOME/hub/checkpoints/) or pass InceptionFeatures("
-                     f"weights_path='.../{_FID_WEIGHTS_FILE}').")
+        help_text = (
+            f"pytorch-fid's Inception weights are not available. Download {url} (e.g. "
+            f'`python -c "import pytorch_fid.inception as i; i.fid_inception_v3()"` on a '
+            f"machine with internet) and either place the file at {hub} (the torch-hub "
+            f"cache, $TORCH_HOME/hub/checkpoints/) or pass InceptionFeatures("
+            f"weights_path='.../{_FID_WEIGHTS_FILE}')."
+        )
         if not download:
             raise RuntimeError(help_text)
         try:
@@ -356,7 +363,7 @@ class InceptionFeatures:
         """
         out = []
         for i in range(0, images.shape[0], self.batch_size):
-            x = _to_unit_rgb(images[i:i + self.batch_size]).to(self.device)
+            x = _to_unit_rgb(images[i : i + self.batch_size]).to(self.device)
             out.append(self.model(x)[0].flatten(1).double().cpu())
         return torch.cat(out).numpy()
 
@@ -367,11 +374,16 @@ class _SmallCNN(nn.Module):
     def __init__(self, channels: int, n_classes: int, width: int = 16):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-            nn.Linear(4 * width, 4 * width), nn.ReLU(),
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * width, 4 * width, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(4 * width, 4 * width),
+            nn.ReLU(),
         )
         self.head = nn.Linear(4 * width, n_classes)
 
@@ -425,6 +437,8 @@ def reference_images(dataset: str, n: int, root=None) -> torch.Tensor:
     x, _ = wdata.load_images(dataset, root=root, train=(dataset == "digits"))
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))
     return x[perm[:n]]
+
+
 _CLASSIFIER_MEMORY: dict = {}
 
 
@@ -464,12 +478,12 @@ class ClassifierFeatures:
         Feature dimension (64 for digits, 128 otherwise).
     """
 
-    def __init__(self, dataset: str, seed: int = 0, epochs: Optional[int] = None, device="cpu",
-                 root=None, cache: bool = True):
+    def __init__(
+        self, dataset: str, seed: int = 0, epochs: Optional[int] = None, device="cpu", root=None, cache: bool = True
+    ):
 
         if dataset not in wdata.IMAGE_DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: "
-                             f"{', '.join(wdata.IMAGE_DATASETS)}")
+            raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wdata.IMAGE_DATASETS)}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         self.dataset = dataset
@@ -523,8 +537,8 @@ class ClassifierFeatures:
         correct = 0
         with torch.no_grad():
             for i in range(0, xt.shape[0], 1000):
-                pred = net(xt[i:i + 1000].to(dev)).argmax(1).cpu()
-                correct += int((pred == yt[i:i + 1000]).sum())
+                pred = net(xt[i : i + 1000].to(dev)).argmax(1).cpu()
+                correct += int((pred == yt[i : i + 1000]).sum())
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         return {"state": state, "n_classes": n_classes, "width": width, "test_accuracy": correct / max(1, xt.shape[0])}
 
@@ -535,7 +549,7 @@ class ClassifierFeatures:
         for _ in range(self.epochs):
             perm = torch.randperm(x.shape[0], generator=gen).to(dev)
             for i in range(0, x.shape[0], bs):
-                idx = perm[i:i + bs]
+                idx = perm[i : i + bs]
                 loss = nn.functional.cross_entropy(net(x[idx]), y[idx])
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -544,10 +558,7 @@ class ClassifierFeatures:
     @staticmethod
     def _save(entry: dict, path: Path) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            torch.save(entry, tmp)
-            os.replace(tmp, path)
+            atomic_write(path, lambda f: torch.save(entry, f))
         except OSError:  # read-only home: the in-memory cache still works
             pass
 
@@ -569,7 +580,7 @@ class ClassifierFeatures:
             raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
         out = []
         for i in range(0, images.shape[0], 1000):
-            x = images[i:i + 1000].to(self.device, torch.float32)
+            x = images[i : i + 1000].to(self.device, torch.float32)
             out.append(self.model.body(x).double().cpu())
         return torch.cat(out).numpy()
 
@@ -621,8 +632,9 @@ def generate(generator: nn.Module, n: int, seed: int = 0, device=None, batch_siz
 _REAL_STATS: dict = {}
 
 
-def sample_quality(generator: nn.Module, dataset: str, n: int = 1000, features=None, seed: int = 0,
-                   device=None, root=None) -> float:
+def sample_quality(
+    generator: nn.Module, dataset: str, n: int = 1000, features=None, seed: int = 0, device=None, root=None
+) -> float:
     r"""Fréchet distance between generated and held-out real images in a feature space.
 
     .. math::
@@ -698,13 +710,19 @@ def mode_centres(dataset: str) -> tuple:
     """
 
     if dataset not in MODE_DATASETS:
-        raise ValueError(f"dataset {dataset!r} has no discrete modes; dataset must be one of: "
-                         f"{', '.join(MODE_DATASETS)}")
+        raise ValueError(
+            f"dataset {dataset!r} has no discrete modes; dataset must be one of: {', '.join(MODE_DATASETS)}"
+        )
     return wdata.toy_modes(dataset), float(wdata.toy_std(dataset))
 
 
-def mode_coverage(samples: torch.Tensor, dataset: str, std_threshold: float = 3.0,
-                  min_share: float = 0.2, radius: Optional[float] = None) -> dict:
+def mode_coverage(
+    samples: torch.Tensor,
+    dataset: str,
+    std_threshold: float = 3.0,
+    min_share: float = 0.2,
+    radius: Optional[float] = None,
+) -> dict:
     r"""Modes of a Gaussian-mixture toy that a sample covers, and the share of high-quality samples.
 
     Two separate questions, with centres :math:`c_1..c_K`, per-coordinate std :math:`\sigma` and
@@ -749,8 +767,11 @@ def mode_coverage(samples: torch.Tensor, dataset: str, std_threshold: float = 3.
         "hq_counts": high-quality samples per mode (list of int)}``.
     """
     centres, std = mode_centres(dataset)
-    x = samples.detach().to("cpu", torch.float32) if isinstance(samples, torch.Tensor) else \
-        torch.as_tensor(np.asarray(samples), dtype=torch.float32)
+    x = (
+        samples.detach().to("cpu", torch.float32)
+        if isinstance(samples, torch.Tensor)
+        else torch.as_tensor(np.asarray(samples), dtype=torch.float32)
+    )
     if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] < 1:
         raise ValueError(f"samples must have shape (n, 2) with n >= 1, got {tuple(x.shape)}")
     if std_threshold <= 0:
@@ -844,8 +865,7 @@ def concentration(samples: torch.Tensor, radius: float) -> float:
     """
     if not isinstance(samples, torch.Tensor) or samples.dim() < 2 or samples.shape[0] < 1:
         raise ValueError("samples must be a torch.Tensor of shape (n, ...) with n >= 1")
-    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius >= 0 \
-            or not np.isfinite(radius):
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius >= 0 or not np.isfinite(radius):
         raise ValueError(f"radius must be a finite float >= 0, got {radius!r}")
     x = samples.detach().to("cpu", torch.float64).reshape(samples.shape[0], -1)
     d = torch.cdist(x, x)

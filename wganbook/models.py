@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from wganbook._util import Int, check_value
 from wganbook.data import IMAGE_DATASETS, TOY_DATASETS, image_shape
 
 __all__ = [
@@ -64,17 +65,7 @@ _TOY_DEFAULTS = (2, 512, 3, 3)  # z_dim, width, generator depth, critic depth (g
 # ----------------------------------------------------------------------------- helpers
 def _check_choice(name: str, value, allowed: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in allowed:
-        raise ValueError(
-            f"unknown {name} {value!r}; {name} must be one of: " + ", ".join(map(repr, allowed))
-        )
-    return value
-
-
-def _check_pos_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int; got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int (>= 1); got {value!r}")
+        raise ValueError(f"unknown {name} {value!r}; {name} must be one of: " + ", ".join(map(repr, allowed)))
     return value
 
 
@@ -163,10 +154,10 @@ class MLP(nn.Module):
         spectral: bool = False,
     ):
         super().__init__()
-        _check_pos_int("in_dim", in_dim)
-        _check_pos_int("out_dim", out_dim)
-        _check_pos_int("width", width)
-        _check_pos_int("depth", depth)
+        check_value("in_dim", in_dim, Int(lo=1))
+        check_value("out_dim", out_dim, Int(lo=1))
+        check_value("width", width, Int(lo=1))
+        check_value("depth", depth, Int(lo=1))
         _check_choice("activation", activation, ACTIVATIONS)
         _check_choice("norm", norm, NORMS)
         if not isinstance(spectral, bool):
@@ -208,9 +199,7 @@ class Generator(nn.Module):
 
     z_dim: int
 
-    def sample_z(
-        self, n: int, generator: Optional[torch.Generator] = None, device=None
-    ) -> torch.Tensor:
+    def sample_z(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> torch.Tensor:
         r"""Draw latent codes :math:`z_1..z_n \sim \mathcal N(0, I)`.
 
         Parameters
@@ -228,7 +217,7 @@ class Generator(nn.Module):
         torch.Tensor
             Shape ``(n, z_dim)``, same dtype as the parameters.
         """
-        _check_pos_int("n", n)
+        check_value("n", n, Int(lo=1))
         p = next(self.parameters())
         device = p.device if device is None else torch.device(device)
         draw_on = generator.device if generator is not None else device
@@ -261,10 +250,9 @@ class MLPGenerator(Generator):
         As in ``MLP``.
     """
 
-    def __init__(self, z_dim: int = 2, out_dim: int = 2, width: int = 512, depth: int = 3,
-                 activation: str = "relu"):
+    def __init__(self, z_dim: int = 2, out_dim: int = 2, width: int = 512, depth: int = 3, activation: str = "relu"):
         super().__init__()
-        self.z_dim = _check_pos_int("z_dim", z_dim)
+        self.z_dim = check_value("z_dim", z_dim, Int(lo=1))
         self.net = MLP(z_dim, out_dim, width=width, depth=depth, activation=activation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -283,11 +271,17 @@ class MLPCritic(Critic):
         As in ``MLP``.
     """
 
-    def __init__(self, in_dim: int = 2, width: int = 512, depth: int = 3, activation: str = "relu",
-                 norm: str = "none", spectral: bool = False):
+    def __init__(
+        self,
+        in_dim: int = 2,
+        width: int = 512,
+        depth: int = 3,
+        activation: str = "relu",
+        norm: str = "none",
+        spectral: bool = False,
+    ):
         super().__init__()
-        self.net = MLP(in_dim, 1, width=width, depth=depth, activation=activation, norm=norm,
-                       spectral=spectral)
+        self.net = MLP(in_dim, 1, width=width, depth=depth, activation=activation, norm=norm, spectral=spectral)
         self.activations = self.net.activations
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -320,22 +314,21 @@ class ConvGenerator(Generator):
         Number of up-sampling blocks.
     """
 
-    def __init__(self, image_shape: Tuple[int, int, int], z_dim: int = 128, width: int = 64,
-                 depth: int = 2):
+    def __init__(self, image_shape: Tuple[int, int, int], z_dim: int = 128, width: int = 64, depth: int = 2):
         super().__init__()
         c, h, w = image_shape
-        self.z_dim = _check_pos_int("z_dim", z_dim)
-        _check_pos_int("width", width)
-        _check_pos_int("depth", depth)
-        f = 2 ** depth
+        self.z_dim = check_value("z_dim", z_dim, Int(lo=1))
+        check_value("width", width, Int(lo=1))
+        check_value("depth", depth, Int(lo=1))
+        f = 2**depth
         if h % f or w % f:
-            allowed = [d for d in range(1, 8) if h % 2 ** d == 0 and w % 2 ** d == 0]
+            allowed = [d for d in range(1, 8) if h % 2**d == 0 and w % 2**d == 0]
             raise ValueError(
                 f"depth={depth} does not fit images of size {h}x{w} (size must be divisible by "
                 f"2**depth); depth must be one of: {allowed}"
             )
         self.image_shape = (c, h, w)
-        self.h0, self.w0, self.c0 = h // f, w // f, width * 2 ** depth
+        self.h0, self.w0, self.c0 = h // f, w // f, width * 2**depth
         self.fc = nn.Linear(z_dim, self.c0 * self.h0 * self.w0)
         _he_init(self.fc, "relu")
         self.fc_norm = nn.BatchNorm2d(self.c0)
@@ -378,12 +371,19 @@ class ConvCritic(Critic):
         As in ``MLP``; ``spectral`` wraps every conv and the final linear layer.
     """
 
-    def __init__(self, image_shape: Tuple[int, int, int], width: int = 64, depth: int = 3,
-                 activation: str = "leaky_relu", norm: str = "none", spectral: bool = False):
+    def __init__(
+        self,
+        image_shape: Tuple[int, int, int],
+        width: int = 64,
+        depth: int = 3,
+        activation: str = "leaky_relu",
+        norm: str = "none",
+        spectral: bool = False,
+    ):
         super().__init__()
         c, h, w = image_shape
-        _check_pos_int("width", width)
-        _check_pos_int("depth", depth)
+        check_value("width", width, Int(lo=1))
+        check_value("depth", depth, Int(lo=1))
         _check_choice("activation", activation, ACTIVATIONS)
         _check_choice("norm", norm, NORMS)
         if not isinstance(spectral, bool):
@@ -392,15 +392,13 @@ class ConvCritic(Critic):
         for i in range(depth):
             hh, ww = _conv_out(hh), _conv_out(ww)
             if hh < 1 or ww < 1:
-                raise ValueError(
-                    f"depth={depth} is too deep for images of size {h}x{w}; depth must be <= {i}"
-                )
+                raise ValueError(f"depth={depth} is too deep for images of size {h}x{w}; depth must be <= {i}")
         self.image_shape = (c, h, w)
         layers: List[nn.Module] = []
         acts: List[nn.Module] = []
         ch_in = c
         for i in range(depth):
-            ch = width * 2 ** i
+            ch = width * 2**i
             conv = nn.Conv2d(ch_in, ch, 4, stride=2, padding=1)
             _he_init(conv, activation)
             layers.append(_spectral_norm(conv) if spectral else conv)
@@ -424,8 +422,9 @@ class ConvCritic(Critic):
 
 
 # ----------------------------------------------------------------------------- factories
-def make_generator(data: str, z_dim: Optional[int] = None, width: Optional[int] = None,
-                   depth: Optional[int] = None) -> Generator:
+def make_generator(
+    data: str, z_dim: Optional[int] = None, width: Optional[int] = None, depth: Optional[int] = None
+) -> Generator:
     r"""Build the generator used for dataset ``data``.
 
     Toys (``wganbook.data.TOY_DATASETS``): ``MLPGenerator`` with :math:`z \in \mathbb R^2`,
@@ -457,17 +456,22 @@ def make_generator(data: str, z_dim: Optional[int] = None, width: Optional[int] 
         z0, w0, d0, _ = _TOY_DEFAULTS
     else:
         z0, w0, d0, _ = _IMAGE_DEFAULTS.get(shape, (128, 64, 2, 3))
-    z_dim = z0 if z_dim is None else _check_pos_int("z_dim", z_dim)
-    width = w0 if width is None else _check_pos_int("width", width)
-    depth = d0 if depth is None else _check_pos_int("depth", depth)
+    z_dim = z0 if z_dim is None else check_value("z_dim", z_dim, Int(lo=1))
+    width = w0 if width is None else check_value("width", width, Int(lo=1))
+    depth = d0 if depth is None else check_value("depth", depth, Int(lo=1))
     if kind == "toy":
         return MLPGenerator(z_dim, 2, width=width, depth=depth)
     return ConvGenerator(shape, z_dim=z_dim, width=width, depth=depth)
 
 
-def make_critic(data: str, width: Optional[int] = None, depth: Optional[int] = None,
-                norm: str = "none", spectral: bool = False,
-                activation: Optional[str] = None) -> Critic:
+def make_critic(
+    data: str,
+    width: Optional[int] = None,
+    depth: Optional[int] = None,
+    norm: str = "none",
+    spectral: bool = False,
+    activation: Optional[str] = None,
+) -> Critic:
     r"""Build the critic used for dataset ``data``; it returns scores of shape ``(n,)``.
 
     Toys: ``MLPCritic`` 2 :math:`\to` 3 hidden ReLU layers of 512 :math:`\to` 1 (``gan_toy.py``;
@@ -500,14 +504,12 @@ def make_critic(data: str, width: Optional[int] = None, depth: Optional[int] = N
     else:
         _, w0, _, d0 = _IMAGE_DEFAULTS.get(shape, (128, 64, 2, 3))
         act0 = "leaky_relu"
-    width = w0 if width is None else _check_pos_int("width", width)
-    depth = d0 if depth is None else _check_pos_int("depth", depth)
+    width = w0 if width is None else check_value("width", width, Int(lo=1))
+    depth = d0 if depth is None else check_value("depth", depth, Int(lo=1))
     activation = act0 if activation is None else _check_choice("activation", activation, ACTIVATIONS)
     if kind == "toy":
-        return MLPCritic(2, width=width, depth=depth, activation=activation, norm=norm,
-                         spectral=spectral)
-    return ConvCritic(shape, width=width, depth=depth, activation=activation, norm=norm,
-                      spectral=spectral)
+        return MLPCritic(2, width=width, depth=depth, activation=activation, norm=norm, spectral=spectral)
+    return ConvCritic(shape, width=width, depth=depth, activation=activation, norm=norm, spectral=spectral)
 
 
 def critic_layers(critic: nn.Module) -> List[nn.Module]:

@@ -84,8 +84,21 @@ __all__ = [
 ]
 
 #: Every hyper-parameter name a method can have (all appear in each ``Method.defaults``).
-HPARAM_KEYS = ("optimizer", "lr", "lr_g", "betas", "n_critic", "spectral", "penalty", "lam",
-               "center", "strategy", "clip", "k", "p")
+HPARAM_KEYS = (
+    "optimizer",
+    "lr",
+    "lr_g",
+    "betas",
+    "n_critic",
+    "spectral",
+    "penalty",
+    "lam",
+    "center",
+    "strategy",
+    "clip",
+    "k",
+    "p",
+)
 #: Optimisers ``make_optimizers`` can build.
 OPTIMIZERS = ("adam", "rmsprop")
 #: Penalties available to the GAN baselines ("none", the WGAN-GP penalty "gp", and "r1" of Mescheder et al. 2018).
@@ -131,62 +144,115 @@ def _m(name, description, defaults, **flags) -> Method:
 METHODS: Dict[str, Method] = {
     m.name: m
     for m in (
-        _m("wgan-clip",
-           "WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1): RMSProp 5e-5, c = 0.01, "
-           "n_critic = 5; betas are used only if optimizer='adam' (the official code's --adam uses "
-           "beta1 = 0.5).",
-           dict(optimizer="rmsprop", lr=5e-5, betas=(0.5, 0.999), n_critic=5, penalty="none",
-                clip=0.01),
-           uses_clipping=True),
-        _m("wgan-gp",
-           "WGAN-GP (Gulrajani et al. 2017, Algorithm 1): two-sided penalty lam*(|grad f|-1)^2 at "
-           "real-fake interpolates, lam = 10, Adam 1e-4 (0.0, 0.9), n_critic = 5. The toy script "
-           "gan_toy.py uses lam = 0.1 and betas (0.5, 0.9).",
-           dict(optimizer="adam", lr=1e-4, betas=(0.0, 0.9), n_critic=5, penalty="gp", lam=10.0,
-                center=1.0, strategy="real-fake"),
-           penalised=True),
-        _m("wgan-lp",
-           "WGAN-LP (Petzka et al. 2018): one-sided penalty lam*max(0, |grad f|-1)^2, same defaults "
-           "as wgan-gp.",
-           dict(optimizer="adam", lr=1e-4, betas=(0.0, 0.9), n_critic=5, penalty="lp", lam=10.0,
-                center=1.0, strategy="real-fake"),
-           penalised=True),
-        _m("wgan-div",
-           "WGAN-div (Wu et al. 2018): penalty k*E|grad f|^p with the paper's k = 2, p = 6 at "
-           "real-fake interpolates, Adam 1e-4 (0.0, 0.9), n_critic = 5. Published variants: "
-           "official code k = 10 at real-fake interpolates (Adam 2e-4 (0.0, 0.9), n_critic 4); "
-           "bojone/gan and PyTorch-GAN k = 2 at raw real and fake samples = strategy 'real+fake' "
-           "(Adam 2e-4, beta1 0.5).",
-           dict(optimizer="adam", lr=1e-4, betas=(0.0, 0.9), n_critic=5, penalty="div", k=2.0,
-                p=6.0, strategy="real-fake"),
-           penalised=True),
-        _m("wgan-sn",
-           "WGAN loss with a spectrally normalised critic (Miyato et al. 2018) and no penalty: "
-           "Adam 1e-4 (0.5, 0.9), n_critic = 5 (SNGAN Table 1, setting A, the WGAN-GP code's "
-           "setting).",
-           dict(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=5, penalty="none",
-                spectral=True),
-           uses_spectral_norm=True),
-        _m("wgan-ct",
-           "c-transform WGAN ((q,p)-WGAN, Mallasto, Frellsen, Boomsma & Feragen 2019): the "
-           "critic maximises mean f(x_i) + mean "
-           "f^c(y_j), f^c(y) = min_i |x_i - y| - f(x_i) over the real batch; the generator "
-           "minimises the same dual value. RMSProp 1e-3 (Mallasto reproduction), n_critic = 5 "
-           "(qp-wgan uses 1 or 5).",
-           dict(optimizer="rmsprop", lr=1e-3, betas=(0.0, 0.9), n_critic=5, penalty="none"),
-           uses_c_transform=True),
-        _m("gan-ns",
-           "Non-saturating GAN on logits f, D = sigmoid(f): critic loss softplus(-f(x)) + "
-           "softplus(f(y)), generator loss softplus(-f(y)); Adam 2e-4 (0.5, 0.999), n_critic = 1 "
-           "(DCGAN). Optional penalty 'gp' (lam*(|grad f|-1)^2, GAN-GP) or 'r1' "
-           "(lam/2*E|grad f(x_real)|^2) and spectral critic.",
-           dict(optimizer="adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1, penalty="none",
-                lam=10.0, center=1.0, strategy="real-fake")),
-        _m("gan-mm",
-           "Minimax GAN (Goodfellow et al. 2014): as gan-ns, but the generator minimises "
-           "E log(1 - D(y)) = -E softplus(f(y)), which saturates when D rejects the fakes.",
-           dict(optimizer="adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1, penalty="none",
-                lam=10.0, center=1.0, strategy="real-fake")),
+        _m(
+            "wgan-clip",
+            "WGAN with weight clipping (Arjovsky et al. 2017, Algorithm 1): RMSProp 5e-5, c = 0.01, "
+            "n_critic = 5; betas are used only if optimizer='adam' (the official code's --adam uses "
+            "beta1 = 0.5).",
+            dict(optimizer="rmsprop", lr=5e-5, betas=(0.5, 0.999), n_critic=5, penalty="none", clip=0.01),
+            uses_clipping=True,
+        ),
+        _m(
+            "wgan-gp",
+            "WGAN-GP (Gulrajani et al. 2017, Algorithm 1): two-sided penalty lam*(|grad f|-1)^2 at "
+            "real-fake interpolates, lam = 10, Adam 1e-4 (0.0, 0.9), n_critic = 5. The toy script "
+            "gan_toy.py uses lam = 0.1 and betas (0.5, 0.9).",
+            dict(
+                optimizer="adam",
+                lr=1e-4,
+                betas=(0.0, 0.9),
+                n_critic=5,
+                penalty="gp",
+                lam=10.0,
+                center=1.0,
+                strategy="real-fake",
+            ),
+            penalised=True,
+        ),
+        _m(
+            "wgan-lp",
+            "WGAN-LP (Petzka et al. 2018): one-sided penalty lam*max(0, |grad f|-1)^2, same defaults as wgan-gp.",
+            dict(
+                optimizer="adam",
+                lr=1e-4,
+                betas=(0.0, 0.9),
+                n_critic=5,
+                penalty="lp",
+                lam=10.0,
+                center=1.0,
+                strategy="real-fake",
+            ),
+            penalised=True,
+        ),
+        _m(
+            "wgan-div",
+            "WGAN-div (Wu et al. 2018): penalty k*E|grad f|^p with the paper's k = 2, p = 6 at "
+            "real-fake interpolates, Adam 1e-4 (0.0, 0.9), n_critic = 5. Published variants: "
+            "official code k = 10 at real-fake interpolates (Adam 2e-4 (0.0, 0.9), n_critic 4); "
+            "bojone/gan and PyTorch-GAN k = 2 at raw real and fake samples = strategy 'real+fake' "
+            "(Adam 2e-4, beta1 0.5).",
+            dict(
+                optimizer="adam",
+                lr=1e-4,
+                betas=(0.0, 0.9),
+                n_critic=5,
+                penalty="div",
+                k=2.0,
+                p=6.0,
+                strategy="real-fake",
+            ),
+            penalised=True,
+        ),
+        _m(
+            "wgan-sn",
+            "WGAN loss with a spectrally normalised critic (Miyato et al. 2018) and no penalty: "
+            "Adam 1e-4 (0.5, 0.9), n_critic = 5 (SNGAN Table 1, setting A, the WGAN-GP code's "
+            "setting).",
+            dict(optimizer="adam", lr=1e-4, betas=(0.5, 0.9), n_critic=5, penalty="none", spectral=True),
+            uses_spectral_norm=True,
+        ),
+        _m(
+            "wgan-ct",
+            "c-transform WGAN ((q,p)-WGAN, Mallasto, Frellsen, Boomsma & Feragen 2019): the "
+            "critic maximises mean f(x_i) + mean "
+            "f^c(y_j), f^c(y) = min_i |x_i - y| - f(x_i) over the real batch; the generator "
+            "minimises the same dual value. RMSProp 1e-3 (Mallasto reproduction), n_critic = 5 "
+            "(qp-wgan uses 1 or 5).",
+            dict(optimizer="rmsprop", lr=1e-3, betas=(0.0, 0.9), n_critic=5, penalty="none"),
+            uses_c_transform=True,
+        ),
+        _m(
+            "gan-ns",
+            "Non-saturating GAN on logits f, D = sigmoid(f): critic loss softplus(-f(x)) + "
+            "softplus(f(y)), generator loss softplus(-f(y)); Adam 2e-4 (0.5, 0.999), n_critic = 1 "
+            "(DCGAN). Optional penalty 'gp' (lam*(|grad f|-1)^2, GAN-GP) or 'r1' "
+            "(lam/2*E|grad f(x_real)|^2) and spectral critic.",
+            dict(
+                optimizer="adam",
+                lr=2e-4,
+                betas=(0.5, 0.999),
+                n_critic=1,
+                penalty="none",
+                lam=10.0,
+                center=1.0,
+                strategy="real-fake",
+            ),
+        ),
+        _m(
+            "gan-mm",
+            "Minimax GAN (Goodfellow et al. 2014): as gan-ns, but the generator minimises "
+            "E log(1 - D(y)) = -E softplus(f(y)), which saturates when D rejects the fakes.",
+            dict(
+                optimizer="adam",
+                lr=2e-4,
+                betas=(0.5, 0.999),
+                n_critic=1,
+                penalty="none",
+                lam=10.0,
+                center=1.0,
+                strategy="real-fake",
+            ),
+        ),
     )
 }
 
@@ -212,9 +278,7 @@ def get_method(name: MethodLike) -> Method:
     if isinstance(name, Method):
         return name
     if not isinstance(name, str) or name not in METHODS:
-        raise ValueError(
-            f"unknown method {name!r}; method must be one of: " + ", ".join(map(repr, METHODS))
-        )
+        raise ValueError(f"unknown method {name!r}; method must be one of: " + ", ".join(map(repr, METHODS)))
     return METHODS[name]
 
 
@@ -266,8 +330,7 @@ def resolve_hparams(method: MethodLike, **overrides) -> Dict[str, Any]:
     unknown = sorted(set(overrides) - set(HPARAM_KEYS))
     if unknown:
         raise ValueError(
-            f"unknown hyper-parameter {unknown[0]!r} for method {m.name!r}; allowed: "
-            + ", ".join(HPARAM_KEYS)
+            f"unknown hyper-parameter {unknown[0]!r} for method {m.name!r}; allowed: " + ", ".join(HPARAM_KEYS)
         )
     hp = dict(m.defaults)
     used = [k for k, v in m.defaults.items() if v is not None] + ["lr_g"]
@@ -282,15 +345,18 @@ def resolve_hparams(method: MethodLike, **overrides) -> Dict[str, Any]:
         hp[key] = value
 
     if hp["optimizer"] not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {hp['optimizer']!r}; optimizer must be one of: "
-                         + ", ".join(map(repr, OPTIMIZERS)))
+        raise ValueError(
+            f"unknown optimizer {hp['optimizer']!r}; optimizer must be one of: " + ", ".join(map(repr, OPTIMIZERS))
+        )
     hp["lr"] = _float("lr", hp["lr"], lo=0.0, lo_open=True, what="> 0")
     if hp["lr_g"] is not None:
         hp["lr_g"] = _float("lr_g", hp["lr_g"], lo=0.0, lo_open=True, what="> 0 (or None)")
     betas = hp["betas"]
-    if (not isinstance(betas, (tuple, list)) or len(betas) != 2
-            or not all(isinstance(b, float) or (_is_real(b) and not isinstance(b, numbers.Integral))
-                       for b in betas)):
+    if (
+        not isinstance(betas, (tuple, list))
+        or len(betas) != 2
+        or not all(isinstance(b, float) or (_is_real(b) and not isinstance(b, numbers.Integral)) for b in betas)
+    ):
         raise TypeError(f"betas must be a pair of floats in [0, 1), e.g. (0.0, 0.9); got {betas!r}")
     if not all(0.0 <= float(b) < 1.0 for b in betas):
         raise ValueError(f"betas must be a pair of floats in [0, 1), e.g. (0.0, 0.9); got {betas!r}")
@@ -306,8 +372,10 @@ def resolve_hparams(method: MethodLike, **overrides) -> Dict[str, Any]:
 
     allowed_pen = GAN_PENALTIES if m.name in ("gan-ns", "gan-mm") else (m.defaults["penalty"],)
     if hp["penalty"] not in allowed_pen:
-        raise ValueError(f"unknown penalty {hp['penalty']!r} for method {m.name!r}; penalty must be "
-                         "one of: " + ", ".join(map(repr, allowed_pen)))
+        raise ValueError(
+            f"unknown penalty {hp['penalty']!r} for method {m.name!r}; penalty must be "
+            "one of: " + ", ".join(map(repr, allowed_pen))
+        )
     if hp["lam"] is not None:
         hp["lam"] = _float("lam", hp["lam"], lo=0.0, what=">= 0")
     if hp["center"] is not None:
@@ -319,8 +387,10 @@ def resolve_hparams(method: MethodLike, **overrides) -> Dict[str, Any]:
     if hp["clip"] is not None:
         hp["clip"] = _float("clip", hp["clip"], lo=0.0, lo_open=True, what="> 0")
     if hp["strategy"] is not None and hp["strategy"] not in SAMPLING_STRATEGIES:
-        raise ValueError(f"unknown strategy {hp['strategy']!r}; strategy must be one of: "
-                         + ", ".join(map(repr, SAMPLING_STRATEGIES)))
+        raise ValueError(
+            f"unknown strategy {hp['strategy']!r}; strategy must be one of: "
+            + ", ".join(map(repr, SAMPLING_STRATEGIES))
+        )
     return hp
 
 
@@ -379,9 +449,11 @@ def batch_c_transform(f_x: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> to
     """
     xf = x.reshape(x.shape[0], -1)
     yf = y.reshape(y.shape[0], -1)
-    d2 = (xf[:, None, :] - yf[None, :, :]).pow(2).sum(-1) if xf.shape[1] <= 16 else (
-        xf.pow(2).sum(1)[:, None] + yf.pow(2).sum(1)[None, :] - 2.0 * xf @ yf.T
-    ).clamp_min(0.0)
+    d2 = (
+        (xf[:, None, :] - yf[None, :, :]).pow(2).sum(-1)
+        if xf.shape[1] <= 16
+        else (xf.pow(2).sum(1)[:, None] + yf.pow(2).sum(1)[None, :] - 2.0 * xf @ yf.T).clamp_min(0.0)
+    )
     cost = torch.sqrt(d2 + 1e-12)
     return (cost - f_x.reshape(-1, 1)).min(dim=0).values
 
@@ -391,9 +463,15 @@ def _zero(like: torch.Tensor) -> torch.Tensor:
     return torch.zeros((), dtype=like.dtype, device=like.device)
 
 
-def critic_loss(method: MethodLike, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                generator: Optional[torch.Generator] = None, track_grad_norm: bool = True,
-                **hp) -> Tuple[torch.Tensor, Dict]:
+def critic_loss(
+    method: MethodLike,
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: Optional[torch.Generator] = None,
+    track_grad_norm: bool = True,
+    **hp,
+) -> Tuple[torch.Tensor, Dict]:
     r"""Loss the critic minimises, and detached statistics.
 
     Real and fake are scored in one forward pass on their concatenation (safe with spectral
@@ -472,7 +550,7 @@ def _critic_loss(m, critic, real, fake, generator, hp, track_grad_norm=True):
         w1 = dual.detach()
     elif m.name in ("gan-ns", "gan-mm"):
         loss = F.softplus(-f_r).mean() + F.softplus(f_g).mean()
-        stats["js_estimate"] = (math.log(2.0) - loss.detach() / 2)
+        stats["js_estimate"] = math.log(2.0) - loss.detach() / 2
         w1 = (f_r.mean() - f_g.mean()).detach()
     else:
         w1 = (f_r.mean() - f_g.mean()).detach()
@@ -480,14 +558,21 @@ def _critic_loss(m, critic, real, fake, generator, hp, track_grad_norm=True):
 
     pen_kind = hp["penalty"]
     if pen_kind in ("gp", "lp"):
-        gp, norms = gradient_penalty(critic, real, fake, center=hp["center"],
-                                     one_sided=(pen_kind == "lp"), generator=generator,
-                                     strategy=hp["strategy"], return_norms=True)
+        gp, norms = gradient_penalty(
+            critic,
+            real,
+            fake,
+            center=hp["center"],
+            one_sided=(pen_kind == "lp"),
+            generator=generator,
+            strategy=hp["strategy"],
+            return_norms=True,
+        )
         penalty = hp["lam"] * gp
     elif pen_kind == "div":
-        penalty, norms = div_penalty(critic, real, fake, k=hp["k"], p=hp["p"],
-                                     strategy=hp["strategy"], generator=generator,
-                                     return_norms=True)
+        penalty, norms = div_penalty(
+            critic, real, fake, k=hp["k"], p=hp["p"], strategy=hp["strategy"], generator=generator, return_norms=True
+        )
     elif pen_kind == "r1":
         xr = real.detach().requires_grad_(True)
         (g,) = torch.autograd.grad(_scores(critic, xr).sum(), xr, create_graph=True)
@@ -511,8 +596,9 @@ def _critic_loss(m, critic, real, fake, generator, hp, track_grad_norm=True):
     return loss, stats
 
 
-def generator_loss(method: MethodLike, critic: nn.Module, real: Optional[torch.Tensor],
-                   fake: torch.Tensor, **hp) -> torch.Tensor:
+def generator_loss(
+    method: MethodLike, critic: nn.Module, real: Optional[torch.Tensor], fake: torch.Tensor, **hp
+) -> torch.Tensor:
     r"""Loss the generator minimises; ``fake`` must carry the generator's graph.
 
     - WGAN methods (clip, gp, lp, div, sn): :math:`-\frac1n\sum_j f(y_j)`;
@@ -551,8 +637,10 @@ def generator_loss(method: MethodLike, critic: nn.Module, real: Optional[torch.T
         if real is None:
             raise ValueError("method 'wgan-ct' needs the real batch: real must be a tensor, not None")
         if real.shape[1:] != fake.shape[1:]:
-            raise ValueError(f"real and fake samples must have the same shape; got "
-                             f"{tuple(real.shape[1:])} and {tuple(fake.shape[1:])}")
+            raise ValueError(
+                f"real and fake samples must have the same shape; got "
+                f"{tuple(real.shape[1:])} and {tuple(fake.shape[1:])}"
+            )
         f_r = _scores(critic, real.detach(), "real")
         return f_r.mean() + batch_c_transform(f_r, real.detach(), fake).mean()
     f_g = _scores(critic, fake, "fake")
@@ -586,8 +674,9 @@ def after_critic_step(method: MethodLike, critic: nn.Module, **hp) -> None:
         clip_weights_(critic, hp["clip"])
 
 
-def make_optimizers(method: MethodLike, generator: nn.Module, critic: nn.Module,
-                    **overrides) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+def make_optimizers(
+    method: MethodLike, generator: nn.Module, critic: nn.Module, **overrides
+) -> Tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     r"""Build the generator's and the critic's optimisers from the method's hyper-parameters.
 
     ``optimizer="adam"``: ``torch.optim.Adam(lr, betas)``; ``"rmsprop"``:
@@ -651,6 +740,5 @@ def js_estimate(critic_loss) -> "numpy.ndarray":  # noqa: F821
 
     loss = np.asarray(critic_loss, dtype=np.float64)
     if not np.all(np.isfinite(loss)) or np.any(loss < 0):
-        raise ValueError("critic_loss must be finite and >= 0 (a GAN discriminator loss without "
-                         "penalty)")
+        raise ValueError("critic_loss must be finite and >= 0 (a GAN discriminator loss without penalty)")
     return math.log(2.0) - loss / 2

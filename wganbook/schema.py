@@ -1,4 +1,5 @@
 """The schema: every named parameter of the package (training settings and chapter knobs) with its type and allowed values."""
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -43,8 +44,8 @@ def _strategies() -> Tuple[str, ...]:
 #: Shared parameter names -> constraint. Names not listed take the type of their quick-preset value.
 SCHEMA = {
     "preset": Choice(PRESET_NAMES),
-    "seed": Int(lo=0),
-    "seeds": Seq(Int(lo=0)),
+    "seed": Int(lo=0, hi=2**32 - 1),  # NumPy's global generator takes seeds below 2**32
+    "seeds": Seq(Int(lo=0, hi=2**32 - 1)),
     "device": Device(),
     "step_scale": Float(lo=0.0, lo_open=True),
     "method": Choice(_methods),
@@ -104,7 +105,7 @@ SCHEMA = {
     "features": Choice(("classifier", "inception")),
     "ks": Seq(Float(lo=0.0, lo_open=True)),
     "ps": Seq(Float(lo=1.0, lo_open=True)),
-    "kp_seeds": Seq(Int(lo=0)),
+    "kp_seeds": Seq(Int(lo=0, hi=2**32 - 1)),
     # chapter 6
     "image_datasets": Seq(Choice(_images)),
     "batch_sizes": Seq(Int(lo=1)),

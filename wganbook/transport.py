@@ -35,6 +35,8 @@ import warnings
 import numpy as np
 import torch
 
+from wganbook._util import Float, Int, check_value
+
 __all__ = [
     "cost_matrix",
     "transport_plan",
@@ -45,6 +47,7 @@ __all__ = [
     "gaussian_shift",
     "parallel_lines_excess",
     "histogram_divergences",
+    "parallel_lines_sample_w1",
 ]
 
 #: Default iteration cap of the network simplex (POT's own default is 1e5).
@@ -220,16 +223,18 @@ def _emd(a, b, C, num_iter_max: int):
     """Exact plan and network-simplex log; raises unless the solver reports optimality."""
     import ot
 
-    if not isinstance(num_iter_max, numbers.Integral) or isinstance(num_iter_max, bool) or num_iter_max < 1:
-        raise ValueError(f"num_iter_max must be a positive integer; got {num_iter_max!r}")
+    check_value("num_iter_max", num_iter_max, Int(lo=1))
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="(numItermax reached|Problem infeasible|Problem unbounded)", category=UserWarning
         )
         plan, log = ot.emd(a, b, C, numItermax=int(num_iter_max), log=True)
     if log["result_code"] != 1:
-        reason = {0: "the problem is infeasible", 2: "the problem is unbounded",
-                  3: f"num_iter_max={num_iter_max} was reached before optimality (increase num_iter_max)"}
+        reason = {
+            0: "the problem is infeasible",
+            2: "the problem is unbounded",
+            3: f"num_iter_max={num_iter_max} was reached before optimality (increase num_iter_max)",
+        }
         raise RuntimeError(
             "exact optimal transport failed: " + reason.get(log["result_code"], f"code {log['result_code']}")
         )
@@ -554,15 +559,14 @@ def gaussian_shift(mu, sigma=1.0):
     from scipy.special import log_expit, ndtr
 
     m = _real_array(mu, "mu")
-    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma > 0 \
-            or not math.isfinite(sigma):
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real) or not sigma > 0 or not math.isfinite(sigma):
         raise ValueError(f"sigma must be a positive finite number; got {sigma!r}")
     a = np.abs(m) / float(sigma)
     eps, w = np.polynomial.legendre.leggauss(400)
-    eps, w = 12.0 * eps, 12.0 * w                          # Gauss-Legendre on [-12, 12]
+    eps, w = 12.0 * eps, 12.0 * w  # Gauss-Legendre on [-12, 12]
     pdf = np.exp(-0.5 * eps**2) / math.sqrt(2 * math.pi)
     arg = a.reshape(-1, 1) * eps[None, :] - 0.5 * a.reshape(-1, 1) ** 2
-    softplus = -log_expit(-arg)                            # log(1 + e^arg), stable
+    softplus = -log_expit(-arg)  # log(1 + e^arg), stable
     js = math.log(2.0) - (softplus * (w * pdf)[None, :]).sum(axis=1)
     out = {
         "w1": np.abs(m),
@@ -607,14 +611,13 @@ def parallel_lines_excess(theta, n):
         The expected excess (a float for a scalar ``theta``).
     """
     th = _real_array(theta, "theta")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer; got {n!r}")
+    check_value("n", n, Int(lo=1))
     # u = sin^2(phi) makes sqrt(u (1 - u)) = sin(phi) cos(phi) smooth; du = sin(2 phi) dphi
     p, wp = np.polynomial.legendre.leggauss(200)
     phi, wphi = (p + 1) * math.pi / 4, wp * math.pi / 4
-    s = np.sqrt(2.0 / n) * np.sin(phi) * np.cos(phi)           # sd of z_(i) - z'_(i)
+    s = np.sqrt(2.0 / n) * np.sin(phi) * np.cos(phi)  # sd of z_(i) - z'_(i)
     du = np.sin(2 * phi) * wphi
-    g, wg = np.polynomial.legendre.leggauss(200)               # |G| on [0, 10]: no kink at 0
+    g, wg = np.polynomial.legendre.leggauss(200)  # |G| on [0, 10]: no kink at 0
     g, wg = 5.0 * (g + 1), 5.0 * wg
     half = 2.0 * np.exp(-0.5 * g**2) / math.sqrt(2 * math.pi) * wg
     a = np.abs(th).reshape(-1, 1, 1)
@@ -705,3 +708,44 @@ def histogram_divergences(p, q):
     kl = float(rel_entr(pn, qn).sum())
     js = 0.5 * float(rel_entr(pn, m).sum()) + 0.5 * float(rel_entr(qn, m).sum())
     return {"tv": min(max(tv, 0.0), 1.0), "kl": max(kl, 0.0), "js": min(max(js, 0.0), math.log(2.0))}
+
+
+def parallel_lines_sample_w1(theta, z, z_moved):
+    r"""Exact W1 between two samples of Example 1's lines, by matching them in sorted order of height.
+
+    The points are :math:`(0, z_i)` and :math:`(\theta, z'_j)`, :math:`n` of each. The cost of moving
+    one to the other, :math:`\sqrt{\theta^2 + (z_i - z'_j)^2}`, is a convex function of
+    :math:`z_i - z'_j`, so the monotone (sorted) matching is an optimal plan and
+
+    .. math::
+
+        \widehat W_1 = \frac1n \sum_{i=1}^n \sqrt{\theta^2 + \bigl(z_{(i)} - z'_{(i)}\bigr)^2},
+
+    the value the network simplex of :func:`w1` finds on the same points (up to rounding), in
+    :math:`O(n \log n)`. It is at least :math:`|\theta|` and 1-Lipschitz in :math:`\theta` for
+    fixed heights; :func:`parallel_lines_excess` gives its expected excess over :math:`|\theta|`.
+
+    Parameters
+    ----------
+    theta : float
+        Horizontal offset of the moved line.
+    z, z_moved : array-like or torch.Tensor
+        Heights of the two samples (flattened; equal sizes), computed in float64.
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(theta, torch.Tensor):
+        theta = theta.detach().cpu().item()
+    theta = check_value("theta", theta, Float())
+
+    def heights(v, name):
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu().double().numpy()
+        return np.sort(_as_1d(v, name))
+
+    a, b = heights(z, "z"), heights(z_moved, "z_moved")
+    if a.size != b.size:
+        raise ValueError(f"z and z_moved must have the same size; got {a.size} and {b.size}")
+    return float(np.mean(np.sqrt(float(theta) ** 2 + (a - b) ** 2)))

@@ -14,6 +14,7 @@
   sphinx-book-theme#988), PST's extra top navbar (a second search field) is hidden, and the
   punctuation after an inline formula stays on the formula's line.
 """
+
 from __future__ import annotations
 
 import re
@@ -82,18 +83,20 @@ def author_year_labels(entries):
 
 def _register_bibliography_styles() -> None:
     import pybtex.plugin
+    from pybtex.richtext import Text
     from pybtex.style.formatting.unsrt import Style as UnsrtStyle
     from pybtex.style.labels import BaseLabelStyle
     from pybtex.style.template import field, href, join, node
-    from pybtex.richtext import Text
     from sphinxcontrib.bibtex.plugin import register_plugin
     from sphinxcontrib.bibtex.style.referencing import GroupReferenceStyle
     from sphinxcontrib.bibtex.style.referencing import author_year as ay
     from sphinxcontrib.bibtex.style.referencing.basic_author_year import (
-        BasicAuthorYearParentheticalReferenceStyle, BasicAuthorYearTextualReferenceStyle)
+        BasicAuthorYearParentheticalReferenceStyle,
+        BasicAuthorYearTextualReferenceStyle,
+    )
     from sphinxcontrib.bibtex.style.referencing.extra_year import ExtraYearReferenceStyle
-    from sphinxcontrib.bibtex.style.template import join2, post_text, pre_text, reference
     from sphinxcontrib.bibtex.style.template import join as sjoin
+    from sphinxcontrib.bibtex.style.template import join2, post_text, pre_text, reference
 
     class AuthorYearLabels(BaseLabelStyle):
         def format_labels(self, sorted_entries):
@@ -124,19 +127,25 @@ def _register_bibliography_styles() -> None:
         def inner(self, role_name):
             return join2(sep1=self.pre_text_sep, sep2=self.post_text_sep)[
                 pre_text,
-                reference[sjoin(sep=self.author_year_sep)[
-                    self.person.author_or_editor_or_title(full="s" in role_name), label_year]],
-                post_text]
+                reference[
+                    sjoin(sep=self.author_year_sep)[
+                        self.person.author_or_editor_or_title(full="s" in role_name), label_year
+                    ]
+                ],
+                post_text,
+            ]
 
     @dataclass
     class Textual(BasicAuthorYearTextualReferenceStyle):
         def inner(self, role_name):
             return sjoin(sep=self.text_reference_sep)[
                 self.person.author_or_editor_or_title(full="s" in role_name),
-                sjoin[self.bracket.left,
-                      join2(sep1=self.pre_text_sep, sep2=self.post_text_sep)[
-                          pre_text, reference[label_year], post_text],
-                      self.bracket.right]]
+                sjoin[
+                    self.bracket.left,
+                    join2(sep1=self.pre_text_sep, sep2=self.post_text_sep)[pre_text, reference[label_year], post_text],
+                    self.bracket.right,
+                ],
+            ]
 
     @dataclass
     class Year(ExtraYearReferenceStyle):
@@ -147,19 +156,21 @@ def _register_bibliography_styles() -> None:
     class WganbookAuthorYear(ay.AuthorYearReferenceStyle):
         def __post_init__(self):
             super().__post_init__()
-            swap = {BasicAuthorYearParentheticalReferenceStyle: Parenthetical,
-                    BasicAuthorYearTextualReferenceStyle: Textual, ExtraYearReferenceStyle: Year}
+            swap = {
+                BasicAuthorYearParentheticalReferenceStyle: Parenthetical,
+                BasicAuthorYearTextualReferenceStyle: Textual,
+                ExtraYearReferenceStyle: Year,
+            }
             for i, s in enumerate(self.styles):
                 new = swap.get(type(s))
                 if new is not None:
                     self.styles[i] = new(**{k: getattr(s, k) for k in s.__dataclass_fields__})
             self.role_style.clear()
-            GroupReferenceStyle.__post_init__(self)   # the role -> style map, from the new styles
+            GroupReferenceStyle.__post_init__(self)  # the role -> style map, from the new styles
 
     pybtex.plugin.register_plugin("pybtex.style.labels", "wganbook_author_year", AuthorYearLabels, force=True)
     pybtex.plugin.register_plugin("pybtex.style.formatting", "wganbook", WganbookStyle, force=True)
-    register_plugin("sphinxcontrib.bibtex.style.referencing", "wganbook_author_year", WganbookAuthorYear,
-                    force=True)
+    register_plugin("sphinxcontrib.bibtex.style.referencing", "wganbook_author_year", WganbookAuthorYear, force=True)
 
 
 # ---------------------------------------------------------------------------------------------

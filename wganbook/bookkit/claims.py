@@ -23,9 +23,10 @@ quick preset for seeds 0-4 (seed 0 is the stored notebook; the others run throug
 (``WGANBOOK_CLAIMS=record``: a failing claim is recorded, not raised), and writes
 ``book/claims.json`` and the appendix page ``book/claims.md``. A claim's entry gives its value in
 the stored run, its minimum, median and maximum over the runs and for how many runs it held. It is
-incremental: only chapters whose digest (:func:`wganbook.bookkit.notebook.notebook_digest`) changed since
-the ledger was written run again.
+incremental: only chapters whose digest (:func:`wganbook.bookkit.digest.notebook_digest`: the chapter's code
+cells and the package modules it imports) changed since the ledger was written run again.
 """
+
 from __future__ import annotations
 
 import html
@@ -42,9 +43,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
-from wganbook.bookkit.chapters import chapter_key, chapter_notebooks
-from wganbook.bookkit.notebook import notebook_digest, stale_reason
+from wganbook._util import atomic_write, jsonable
+from wganbook.bookkit.digest import PackageIndex, notebook_digest, stale_reason
 from wganbook.bookkit.presets import get_preset
+from wganbook.bookkit.toc import chapter_key, chapter_notebooks
 
 __all__ = [
     "CLAIM_ID",
@@ -85,27 +87,10 @@ def _number(name: str, value: Any) -> float:
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number (the quantity the claim is about), "
-                        f"got {type(value).__name__}: {value!r}")
+        raise TypeError(
+            f"{name} must be a real number (the quantity the claim is about), got {type(value).__name__}: {value!r}"
+        )
     return float(value)
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types; non-finite floats become the strings 'inf', '-inf', 'nan'."""
-    if hasattr(value, "tolist") and callable(value.tolist):
-        value = value.tolist()
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        v = float(value)
-        return v if math.isfinite(v) else repr(v)
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return str(value)
 
 
 def _from_json(value: Any) -> float:
@@ -120,8 +105,9 @@ def _check_text(name: str, text: Any) -> str:
 
 def _check_id(claim_id: Any) -> str:
     if not isinstance(claim_id, str) or not CLAIM_ID.match(claim_id):
-        raise ValueError(f"claim id must look like 'ch4.gp-8gaussians-quality' "
-                         f"(ch<N>.<lower-case-dashed-name>), got {claim_id!r}")
+        raise ValueError(
+            f"claim id must look like 'ch4.gp-8gaussians-quality' (ch<N>.<lower-case-dashed-name>), got {claim_id!r}"
+        )
     return claim_id
 
 
@@ -159,8 +145,7 @@ class _Record:
         return self.plain
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return ({"text/plain": self.plain, "text/html": self.rich},
-                {METADATA_KEY: {self.kind: self.record}})
+        return ({"text/plain": self.plain, "text/html": self.rich}, {METADATA_KEY: {self.kind: self.record}})
 
 
 class _Recorded(dict):
@@ -184,9 +169,16 @@ def _emit(obj: _Record) -> None:
         display(obj)
 
 
-def claim(claim_id: str, statement: str, value: Any, holds: Union[bool, Callable[[float], bool]], *,
-          details: Optional[Mapping[str, Any]] = None, source: str = _BOOK_SOURCE,
-          quiet: bool = False) -> dict:
+def claim(
+    claim_id: str,
+    statement: str,
+    value: Any,
+    holds: Union[bool, Callable[[float], bool]],
+    *,
+    details: Optional[Mapping[str, Any]] = None,
+    source: str = _BOOK_SOURCE,
+    quiet: bool = False,
+) -> dict:
     """Check a named claim of the text: record it, and raise if it does not hold.
 
     Parameters
@@ -232,12 +224,20 @@ def claim(claim_id: str, statement: str, value: Any, holds: Union[bool, Callable
     if not isinstance(holds, bool):
         raise TypeError(f"holds must be a bool or a callable returning one, got {type(holds).__name__}")
     mode = _mode()
-    record = {"id": claim_id, "statement": statement, "value": _jsonable(v), "held": holds,
-              "details": _jsonable(dict(details or {})), "source": source}
+    record = {
+        "id": claim_id,
+        "statement": statement,
+        "value": jsonable(v),
+        "held": holds,
+        "details": jsonable(dict(details or {})),
+        "source": source,
+    }
     mark = "✔" if holds else "✘ does NOT hold:"
     plain = f"{mark} claim {claim_id}: {statement}"
-    rich = (f'<p class="wganbook-claim"><b>{"✔" if holds else "✘"} claim <code>{claim_id}</code></b>: '
-            f"{html.escape(statement)} <span>(measured: {html.escape(fmt(v))})</span></p>")
+    rich = (
+        f'<p class="wganbook-claim"><b>{"✔" if holds else "✘"} claim <code>{claim_id}</code></b>: '
+        f"{html.escape(statement)} <span>(measured: {html.escape(fmt(v))})</span></p>"
+    )
     if not quiet:
         _emit(_Record("claim", record, plain, rich))
     if not holds and mode == "assert":
@@ -246,8 +246,16 @@ def claim(claim_id: str, statement: str, value: Any, holds: Union[bool, Callable
     return _Recorded(record)
 
 
-def report(claim_id: str, statement: str, value: Any, *, paper: Any = None, source: str = _BOOK_SOURCE,
-           details: Optional[Mapping[str, Any]] = None, quiet: bool = False) -> dict:
+def report(
+    claim_id: str,
+    statement: str,
+    value: Any,
+    *,
+    paper: Any = None,
+    source: str = _BOOK_SOURCE,
+    details: Optional[Mapping[str, Any]] = None,
+    quiet: bool = False,
+) -> dict:
     """Record a number the book reports but does not assert (it goes to the ledger with its spread).
 
     Parameters
@@ -276,12 +284,20 @@ def report(claim_id: str, statement: str, value: Any, *, paper: Any = None, sour
     statement = _check_text("statement", statement)
     source = _check_text("source", source)
     v = _number("value", value)
-    record = {"id": claim_id, "statement": statement, "value": _jsonable(v), "paper": _jsonable(paper),
-              "details": _jsonable(dict(details or {})), "source": source}
+    record = {
+        "id": claim_id,
+        "statement": statement,
+        "value": jsonable(v),
+        "paper": jsonable(paper),
+        "details": jsonable(dict(details or {})),
+        "source": source,
+    }
     plain = f"reported {claim_id}: {statement}"
     paper_txt = f"; paper: {html.escape(fmt(paper))}" if paper is not None else ""
-    rich = (f'<p class="wganbook-report">reported <code>{claim_id}</code>: {html.escape(statement)} '
-            f"<span>(measured: {html.escape(fmt(v))}{paper_txt})</span></p>")
+    rich = (
+        f'<p class="wganbook-report">reported <code>{claim_id}</code>: {html.escape(statement)} '
+        f"<span>(measured: {html.escape(fmt(v))}{paper_txt})</span></p>"
+    )
     if not quiet:
         _emit(_Record("reported", record, plain, rich))
     return _Recorded(record)
@@ -388,11 +404,17 @@ def summarise(chapter: str, runs: Mapping[int, Mapping[str, List[dict]]], digest
                 if match:
                     per.append((seed, match[0]))
             values = [_from_json(r["value"]) for _, r in per]
-            entry = {"id": rec["id"], "chapter": chapter, "statement": rec["statement"],
-                     "source": rec.get("source", _BOOK_SOURCE), "stored": rec["value"],
-                     "min": _jsonable(min(values)), "median": _jsonable(_median(values)),
-                     "max": _jsonable(max(values)),
-                     "values": {str(s): r["value"] for s, r in per}}
+            entry = {
+                "id": rec["id"],
+                "chapter": chapter,
+                "statement": rec["statement"],
+                "source": rec.get("source", _BOOK_SOURCE),
+                "stored": rec["value"],
+                "min": jsonable(min(values)),
+                "median": jsonable(_median(values)),
+                "max": jsonable(max(values)),
+                "values": {str(s): r["value"] for s, r in per},
+            }
             if bucket == "claims":
                 entry["held"] = sum(1 for _, r in per if r["held"])
             else:
@@ -452,21 +474,30 @@ def render_page(ledger: Mapping[str, Any]) -> str:
         lines += [f"## {_title(chapter)}", ""]
         claims = [c for c in ledger["claims"] if c["chapter"] == chapter]
         if claims:
-            lines += ["| claim | statement | source | stored | min | median | max | held |",
-                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+            lines += [
+                "| claim | statement | source | stored | min | median | max | held |",
+                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            ]
             for c in claims:
-                lines.append(f"| `{c['id']}` | {_cell(c['statement'])} | {_cell(c['source'])} | {fmt(c['stored'])} "
-                             f"| {fmt(c['min'])} | {fmt(c['median'])} | {fmt(c['max'])} | {c['held']}/{c['runs']} |")
+                lines.append(
+                    f"| `{c['id']}` | {_cell(c['statement'])} | {_cell(c['source'])} | {fmt(c['stored'])} "
+                    f"| {fmt(c['min'])} | {fmt(c['median'])} | {fmt(c['max'])} | {c['held']}/{c['runs']} |"
+                )
             lines.append("")
         reported = [r for r in ledger["reported"] if r["chapter"] == chapter]
         if reported:
-            lines += ["Reported, not asserted:", "",
-                      "| number | what it is | source | stored | min | median | max | paper |",
-                      "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+            lines += [
+                "Reported, not asserted:",
+                "",
+                "| number | what it is | source | stored | min | median | max | paper |",
+                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+            ]
             for r in reported:
                 paper = "–" if r.get("paper") is None else fmt(r["paper"])
-                lines.append(f"| `{r['id']}` | {_cell(r['statement'])} | {_cell(r['source'])} | {fmt(r['stored'])} "
-                             f"| {fmt(r['min'])} | {fmt(r['median'])} | {fmt(r['max'])} | {_cell(paper)} |")
+                lines.append(
+                    f"| `{r['id']}` | {_cell(r['statement'])} | {_cell(r['source'])} | {fmt(r['stored'])} "
+                    f"| {fmt(r['min'])} | {fmt(r['median'])} | {fmt(r['max'])} | {_cell(paper)} |"
+                )
             lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 
@@ -490,9 +521,13 @@ def load_ledger(path: Union[str, os.PathLike]) -> dict:
         raise ValueError(f"{path} is not a valid ledger ({exc}); delete it and run `make claims ARGS=--all`") from None
 
 
-def stale_chapters(ledger: Mapping[str, Any], notebooks: Iterable[Path]) -> List[str]:
-    """Chapters (notebook stems) whose current digest differs from the ledger's (or are missing)."""
+def stale_chapters(ledger: Mapping[str, Any], notebooks: Iterable[Path], package=None) -> List[str]:
+    """Chapters (notebook stems) whose current digest differs from the ledger's (or are missing).
 
+    ``package``: the package folder or a :class:`wganbook.bookkit.digest.PackageIndex` (default: the
+    imported ``wganbook``).
+    """
+    index = package if isinstance(package, PackageIndex) else PackageIndex(package)
     recorded: Dict[str, set] = {}
     for entry in list(ledger.get("claims", [])) + list(ledger.get("reported", [])):
         recorded.setdefault(entry["chapter"], set()).add(entry["digest"])
@@ -500,7 +535,7 @@ def stale_chapters(ledger: Mapping[str, Any], notebooks: Iterable[Path]) -> List
     for path in notebooks:
         nb = json.loads(Path(path).read_text())
         has_records = any(collect(nb).values())
-        current = notebook_digest(nb)
+        current = notebook_digest(nb, index)
         if has_records and recorded.get(path.stem) != {current}:
             stale.append(path.stem)
         elif not has_records and path.stem in recorded:
@@ -513,18 +548,41 @@ def _run_seed(path: Path, seed: int, out_dir: Path, log: Callable[[str], None]) 
     params = seed_parameters(chapter_key(path), seed)
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{path.stem}.seed{seed}.ipynb"
-    env = dict(os.environ, **{MODE_ENV: "record", "WGANBOOK_WORKERS": os.environ.get("WGANBOOK_WORKERS", "1"),
-                              "TQDM_DISABLE": "1", "PYTHONHASHSEED": "0",
-                              "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
-                              "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+    env = dict(
+        os.environ,
+        **{
+            MODE_ENV: "record",
+            "WGANBOOK_WORKERS": os.environ.get("WGANBOOK_WORKERS", "1"),
+            "TQDM_DISABLE": "1",
+            "PYTHONHASHSEED": "0",
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        },
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
         json.dump(params, fh)  # JSON is YAML
         param_file = fh.name
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "papermill", str(path), str(out), "-f", param_file,
-                               "--cwd", str(path.parent), "-k", "python3", "--no-progress-bar"],
-                              env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "papermill",
+                str(path),
+                str(out),
+                "-f",
+                param_file,
+                "--cwd",
+                str(path.parent),
+                "-k",
+                "python3",
+                "--no-progress-bar",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     finally:
         os.unlink(param_file)
     if proc.returncode != 0:
@@ -538,9 +596,16 @@ def _summary_path(out_dir: Path, stem: str) -> Path:
     return Path(out_dir) / f"{stem}.summary.json"
 
 
-def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional[Iterable[str]] = None,
-               everything: bool = False, jobs: int = 2, out_dir: Union[str, os.PathLike] = "runs/claims",
-               seeds: Sequence[int] = LEDGER_SEEDS, log: Callable[[str], None] = print) -> dict:
+def run_ledger(
+    book_dir: Union[str, os.PathLike] = "book",
+    *,
+    chapters: Optional[Iterable[str]] = None,
+    everything: bool = False,
+    jobs: int = 2,
+    out_dir: Union[str, os.PathLike] = "runs/claims",
+    seeds: Sequence[int] = LEDGER_SEEDS,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Run the stale chapters for the ledger's seeds and write ``claims.json`` and ``claims.md``.
 
     A chapter is run when its digest differs from the one in ``claims.json`` and no summary with
@@ -577,19 +642,20 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
     book_dir, out_dir = Path(book_dir), Path(out_dir)
     notebooks = _chapters(book_dir, None)
     selected = {p.stem for p in _chapters(book_dir, chapters)} if chapters else None
+    index = PackageIndex()
     for path in notebooks:
-        reason = stale_reason(path)
+        reason = stale_reason(path, index)
         if reason and (selected is None or path.stem in selected):
             raise ValueError(f"{reason}; run `make execute` first (the ledger's seed 0 is the stored run)")
     by_stem = {p.stem: p for p in notebooks}
-    digests = {stem: notebook_digest(json.loads(p.read_text())) for stem, p in by_stem.items()}
+    digests = {stem: notebook_digest(json.loads(p.read_text()), index) for stem, p in by_stem.items()}
     ledger = load_ledger(book_dir / "claims.json")
     if everything:
         todo = [p.stem for p in notebooks]
     elif selected is not None:
         todo = sorted(selected)
     else:
-        todo = stale_chapters(ledger, notebooks)
+        todo = stale_chapters(ledger, notebooks, index)
     stored = {stem: collect(by_stem[stem]) for stem in todo}
     todo = [stem for stem in todo if any(stored[stem].values())]
     fresh: Dict[str, Dict[str, list]] = {}
@@ -600,8 +666,10 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
             if cached.get("digest") == digests[stem] and cached.get("seeds") == seeds:
                 fresh[stem] = cached["summary"]
                 todo.remove(stem)
-    log(f"ledger: {len(todo)} chapter(s) to run for seeds {seeds[1:]}: {', '.join(todo) or 'none'}"
-        + (f" ({', '.join(sorted(fresh))} from the cache)" if fresh else ""))
+    log(
+        f"ledger: {len(todo)} chapter(s) to run for seeds {seeds[1:]}: {', '.join(todo) or 'none'}"
+        + (f" ({', '.join(sorted(fresh))} from the cache)" if fresh else "")
+    )
     tasks = [(stem, s) for stem in todo for s in seeds[1:]]
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -611,8 +679,10 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
             runs = {0: stored[stem]}
             runs.update({s: futures[stem, s].result() for s in seeds[1:]})
             fresh[stem] = summarise(stem, runs, digests[stem])
-            _atomic_write(_summary_path(out_dir, stem), json.dumps(
-                {"digest": digests[stem], "seeds": seeds, "summary": fresh[stem]}, ensure_ascii=False))
+            atomic_write(
+                _summary_path(out_dir, stem),
+                json.dumps({"digest": digests[stem], "seeds": seeds, "summary": fresh[stem]}, ensure_ascii=False),
+            )
     wall = round(time.perf_counter() - start, 1)
     with _locked(book_dir / ".claims.lock"):
         ledger = load_ledger(book_dir / "claims.json")  # re-read: another run may have written it
@@ -626,10 +696,12 @@ def run_ledger(book_dir: Union[str, os.PathLike] = "book", *, chapters: Optional
         times = dict(ledger.get("wall_time_s", {})) if isinstance(ledger.get("wall_time_s"), dict) else {}
         times.update({stem: wall for stem in todo})
         new["wall_time_s"] = {k: times[k] for k in sorted(times) if k in by_stem}
-        _atomic_write(book_dir / "claims.json", json.dumps(new, indent=1, ensure_ascii=False) + "\n")
-        _atomic_write(book_dir / "claims.md", render_page(new))
-    log(f"ledger written: {len(new['claims'])} claims, {len(new['reported'])} reported numbers "
-        f"({wall:.0f} s for this run)")
+        atomic_write(book_dir / "claims.json", json.dumps(new, indent=1, ensure_ascii=False) + "\n")
+        atomic_write(book_dir / "claims.md", render_page(new))
+    log(
+        f"ledger written: {len(new['claims'])} claims, {len(new['reported'])} reported numbers "
+        f"({wall:.0f} s for this run)"
+    )
     return new
 
 
@@ -654,18 +726,14 @@ class _locked:
         return False
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def add_claims_subcommand(subparsers) -> None:
     """Register ``claims``: build the ledger of the book's claims (see :func:`run_ledger`)."""
     p = subparsers.add_parser(
-        "claims", help="run the chapters for seeds 0-4 and write book/claims.json and book/claims.md",
+        "claims",
+        help="run the chapters for seeds 0-4 and write book/claims.json and book/claims.md",
         description="Build the ledger of the book's claims: every chapter whose digest changed runs "
-                    "with its quick preset for seeds 1-4 (seed 0 is the stored notebook).")
+        "with its quick preset for seeds 1-4 (seed 0 is the stored notebook).",
+    )
     p.add_argument("--all", action="store_true", help="re-run every chapter, stale or not")
     p.add_argument("--chapters", nargs="+", metavar="N", help="only these chapters (e.g. 04 ch06)")
     p.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time (default 2)")

@@ -4,15 +4,13 @@ Outputs stored in the book are compared by ``pytest --nbval``; these helpers kee
 PNG figures of a fixed size and resolution, no progress bars, no warnings, and glued values
 stored as ``text/plain`` strings (rounded) only.
 """
+
 from __future__ import annotations
 
-import hashlib
-import json
 import numbers
 import os
 import warnings
-from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from wganbook.data import seed_everything
 
@@ -22,12 +20,6 @@ __all__ = [
     "setup_notebook",
     "format_value",
     "glue",
-    "DIGEST_KEY",
-    "code_digest",
-    "package_digest",
-    "notebook_digest",
-    "stamp_digest",
-    "stale_reason",
 ]
 
 #: Default figure size (inches) and resolution of the book's figures.
@@ -66,15 +58,17 @@ def setup_notebook(seed: Optional[int] = None) -> None:
         warnings.filterwarnings("ignore", category=cat)
     import matplotlib
 
-    matplotlib.rcParams.update({
-        "figure.dpi": DPI,
-        "savefig.dpi": DPI,
-        "figure.figsize": FIGSIZE,
-        "savefig.bbox": "tight",
-        "svg.fonttype": "none",
-        "axes.grid": False,
-        "image.interpolation": "nearest",
-    })
+    matplotlib.rcParams.update(
+        {
+            "figure.dpi": DPI,
+            "savefig.dpi": DPI,
+            "figure.figsize": FIGSIZE,
+            "savefig.bbox": "tight",
+            "svg.fonttype": "none",
+            "axes.grid": False,
+            "image.interpolation": "nearest",
+        }
+    )
     try:  # inline backend, PNG only (IPython only; silently skipped elsewhere)
         from IPython import get_ipython
 
@@ -93,7 +87,6 @@ def setup_notebook(seed: Optional[int] = None) -> None:
     except ImportError:  # pragma: no cover - no IPython
         pass
     if seed is not None:
-
         seed_everything(seed)
 
 
@@ -163,117 +156,3 @@ def glue(name: str, value: Any, fmt: Optional[str] = None, display: bool = False
         return text
     _glue(name, _Text(text), display=display)
     return text
-
-
-# ---------------------------------------------------------------------------------------------
-# freshness: which code produced a stored notebook
-# ---------------------------------------------------------------------------------------------
-#: Key of the digest record in a notebook's metadata.
-DIGEST_KEY = "wganbook"
-
-
-def _as_notebook(nb) -> dict:
-    if isinstance(nb, (str, os.PathLike)):
-        return json.loads(Path(nb).read_text(encoding="utf-8"))
-    return nb
-
-
-def code_digest(nb) -> str:
-    """SHA-256 of a notebook's code cells (their sources, in order; outputs and tags excluded).
-
-    Parameters
-    ----------
-    nb : dict or nbformat.NotebookNode or path
-
-    Returns
-    -------
-    str
-        64 hexadecimal characters.
-    """
-    nb = _as_notebook(nb)
-    sources = []
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code":
-            src = cell.get("source", "")
-            sources.append("".join(src) if isinstance(src, list) else src)
-    return hashlib.sha256(json.dumps(sources, ensure_ascii=False).encode("utf-8")).hexdigest()
-
-
-def package_digest(root: Optional[Union[str, os.PathLike]] = None) -> str:
-    """SHA-256 of the ``wganbook`` package source: every ``*.py`` file, by relative path, in order.
-
-    Line endings are normalised, so a checkout with CRLF line ends has the same digest.
-
-    Parameters
-    ----------
-    root : path, optional
-        The package folder (default: the imported ``wganbook``).
-
-    Returns
-    -------
-    str
-    """
-    root = Path(root) if root is not None else Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts):
-        h.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        h.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
-    return h.hexdigest()
-
-
-def notebook_digest(nb, package: Optional[str] = None) -> str:
-    """The digest of a chapter: its code cells together with the package source (16 hex chars).
-
-    Parameters
-    ----------
-    nb : dict or path
-        The notebook.
-    package : str, optional
-        A precomputed :func:`package_digest`.
-
-    Returns
-    -------
-    str
-    """
-    package = package or package_digest()
-    return hashlib.sha256(f"{code_digest(nb)}:{package}".encode()).hexdigest()[:16]
-
-
-def stamp_digest(nb, package: Optional[str] = None) -> dict:
-    """Store the digests in ``nb.metadata["wganbook"]`` (done by ``make execute`` after a run)."""
-    package = package or package_digest()
-    record = {"code_sha256": code_digest(nb), "package_sha256": package,
-              "digest": notebook_digest(nb, package)}
-    nb.setdefault("metadata", {})[DIGEST_KEY] = record
-    return record
-
-
-def stale_reason(path: Union[str, os.PathLike], package: Optional[str] = None) -> Optional[str]:
-    """Why a stored notebook's outputs are stale, or ``None`` when its digests match the code.
-
-    Parameters
-    ----------
-    path : path
-        The stored notebook.
-    package : str, optional
-        A precomputed :func:`package_digest`.
-
-    Returns
-    -------
-    str or None
-        A message naming the notebook and what changed since it was executed.
-    """
-    path = Path(path)
-    nb = _as_notebook(path)
-    record = nb.get("metadata", {}).get(DIGEST_KEY) or {}
-    if not record.get("code_sha256"):
-        return f"{path.name} has no digest: its outputs were not stored by `make execute`"
-    changed = []
-    if record["code_sha256"] != code_digest(nb):
-        changed.append("its code cells")
-    if record.get("package_sha256") != (package or package_digest()):
-        changed.append("the wganbook package source")
-    if changed:
-        return (f"{path.name} is stale: {' and '.join(changed)} changed since it was executed; "
-                f"re-execute it (make execute)")
-    return None

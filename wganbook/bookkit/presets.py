@@ -1,42 +1,94 @@
 """Per-chapter parameter presets and their validation (the one validation function of the book).
 
-Every chapter notebook declares its knobs in a ``parameters`` cell with ``None`` meaning "take
-from the preset" and then calls::
+Every chapter notebook declares its knobs once, in its ``parameters`` cell, with ``None`` meaning
+"take from the preset", and right after its imports calls::
 
-    params = presets.validate("ch04", {"preset": preset, "seed": seed, "device": device, "lam": lam})
+    params = presets.validate("ch04", globals())
 
-``validate`` fills ``None`` values from ``PRESETS[chapter][preset]``, rejects unknown names and
-bad values at once (``ValueError`` / ``TypeError`` naming the parameter and the allowed values)
-and returns a ``Params`` dict (a plain dict whose keys are also attributes: ``params.lam``).
+``validate`` reads the chapter's parameters from the namespace, fills ``None`` values from
+``PRESETS[chapter][preset]``, refuses unknown names (e.g. ``papermill -p bogus 1``) and bad values
+at once, before any work (:class:`ParameterError` / :class:`ParameterTypeError`, subclasses of
+``ValueError`` / ``TypeError``, one line naming the parameter and the allowed values) and returns
+a ``Params`` dict (a plain dict whose keys are also attributes: ``params.lam``). A plain dict of
+parameters (``{"preset": preset, "seed": seed, ...}``) is accepted too.
 
 Adding a chapter parameter
 --------------------------
-Add ``"name": value`` to the chapter's ``"quick"`` and ``"full"`` dicts below. Its type is that
-of the quick value (bool, int, float, str, or a list of one of them). If the name needs a range
-or a set of allowed values (or its preset value is ``None``), add one line to ``SCHEMA``, e.g.
-``"n_modes": Int(lo=1)``; shared names (method, dataset, lr, lam, steps, ...) are already there.
-Every chapter also accepts ``preset``, ``seed``, ``device`` and ``step_scale`` (a factor on every
-step count: ``steps`` and ``*_steps``, at least ``MIN_STEPS``; 1 by default).
+Add ``"name": value`` to the chapter's ``"quick"`` and ``"full"`` dicts below and ``name = None``
+to its parameters cell. Its type is that of the quick value (bool, int, float, str, or a list of
+one of them). If the name needs a range or a set of allowed values (or its preset value is
+``None``), add one line to ``wganbook.schema.SCHEMA``, e.g. ``"n_modes": Int(lo=1)``; shared names
+(method, dataset, lr, lam, steps, ...) are already there; a constraint that holds for one chapter
+only (chapter 3's ``dataset`` must be an image dataset) goes to :data:`CHAPTER_SPECS`.
+Every chapter also accepts the names of :data:`BASE`: ``preset``, ``seed``, ``device``,
+``step_scale`` (a factor on every step count: ``steps`` and ``*_steps``, at least ``MIN_STEPS``;
+1 by default) and ``checkpoint_root`` (the folder under which training runs checkpoint; the book
+runner sets it, ``None`` = no checkpoints).
 """
+
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping, Optional
+import types
+from typing import Any, Mapping, Optional, Tuple
 
-from wganbook._util import Spec, _infer, check_value
+from wganbook._util import Choice, Seq, Spec, Str, _infer, check_value
+from wganbook.data import IMAGE_DATASETS
+from wganbook.metrics import MODE_DATASETS
 from wganbook.schema import PRESET_NAMES, SCHEMA
 
 __all__ = [
     "PRESET_NAMES",
     "PRESETS",
+    "BASE",
+    "CHAPTER_SPECS",
+    "IPYTHON_NAMES",
     "Params",
+    "ParameterError",
+    "ParameterTypeError",
     "get_preset",
     "validate",
 ]
 
 
 #: Parameters every chapter accepts, with their defaults.
-BASE = {"seed": 0, "device": "auto", "step_scale": 1.0}
+BASE = {"seed": 0, "device": "auto", "step_scale": 1.0, "checkpoint_root": None}
+
+#: Specs of the :data:`BASE` names the schema does not hold.
+BASE_SPECS = {"checkpoint_root": Str(none_ok=True)}
+
+
+def _images() -> Tuple[str, ...]:
+    return tuple(IMAGE_DATASETS)
+
+
+def _mode_toys() -> Tuple[str, ...]:
+    return tuple(MODE_DATASETS)
+
+
+#: Constraints that hold for one chapter only, tighter than the schema's shared ones: what each
+#: chapter's code does with the parameter (e.g. chapter 3 trains its image run on ``dataset`` and
+#: counts the modes of ``toy_dataset``). They come before ``SCHEMA`` in :func:`spec_for`.
+CHAPTER_SPECS = {
+    "ch03": {"dataset": Choice(_images), "toy_dataset": Choice(_mode_toys)},
+    "ch04": {
+        "dataset": Choice(_images),
+        "method": Choice(("wgan-gp", "wgan-lp")),
+        "toy_datasets": Seq(Choice(_mode_toys)),
+    },
+}
+
+#: Names IPython puts in a notebook's namespace (never parameters).
+IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
+
+
+class ParameterError(ValueError):
+    """A chapter parameter refused by :func:`validate`: an unknown name or a value not allowed."""
+
+
+class ParameterTypeError(TypeError):
+    """A chapter parameter of the wrong type, refused by :func:`validate`."""
+
 
 #: The smallest step count ``step_scale`` can make of a preset's step count.
 MIN_STEPS = 2
@@ -48,73 +100,198 @@ MIN_STEPS = 2
 # ---------------------------------------------------------------------------------------------
 PRESETS = {
     "ch01": {
-        "quick": {"n_samples": 1000, "bin_width": 0.1, "critic_steps": 1500, "width": 64,
-                  "lr": 1e-3, "lam": 10.0, "clip": 0.01, "clip_lr": 5e-5, "clip_steps": 3000,
-                  "clip_batch_size": 64, "eval_samples": 100_000},
-        "full": {"n_samples": 4096, "bin_width": 0.05, "critic_steps": 5000, "width": 128,
-                 "lr": 1e-3, "lam": 10.0, "clip": 0.01, "clip_lr": 5e-5, "clip_steps": 20000,
-                 "clip_batch_size": 64, "eval_samples": 1_000_000},
+        "quick": {
+            "n_samples": 1000,
+            "bin_width": 0.1,
+            "critic_steps": 1500,
+            "width": 64,
+            "lr": 1e-3,
+            "lam": 10.0,
+            "clip": 0.01,
+            "clip_lr": 5e-5,
+            "clip_steps": 3000,
+            "clip_batch_size": 64,
+            "eval_samples": 100_000,
+        },
+        "full": {
+            "n_samples": 4096,
+            "bin_width": 0.05,
+            "critic_steps": 5000,
+            "width": 128,
+            "lr": 1e-3,
+            "lam": 10.0,
+            "clip": 0.01,
+            "clip_lr": 5e-5,
+            "clip_steps": 20000,
+            "clip_batch_size": 64,
+            "eval_samples": 1_000_000,
+        },
     },
     "ch02": {
-        "quick": {"n_samples": 64, "critic_steps": 2000, "width": 128, "lr": 1e-4, "lam": 10.0,
-                  "n_functions": 200},
-        "full": {"n_samples": 256, "critic_steps": 10000, "width": 256, "lr": 1e-4, "lam": 10.0,
-                 "n_functions": 1000},
+        "quick": {"n_samples": 64, "critic_steps": 2000, "width": 128, "lr": 1e-4, "lam": 10.0, "n_functions": 200},
+        "full": {"n_samples": 256, "critic_steps": 10000, "width": 256, "lr": 1e-4, "lam": 10.0, "n_functions": 1000},
     },
     "ch03": {
-        "quick": {"dataset": "digits", "toy_dataset": "8gaussians", "clip": None, "lr": None, "n_critic": None,
-                  "warmup": False, "toy_steps": 500, "image_steps": 300, "critic_steps": 3000, "toy_width": 128,
-                  "clips": [0.1, 0.01, 0.001], "deep_steps": 200, "deep_width": 256, "toy_lr_scale": 10.0,
-                  "refit_steps": 200, "seeds": [0, 1, 2], "br_steps": 200},
-        "full": {"dataset": "mnist", "toy_dataset": "8gaussians", "clip": None, "lr": None, "n_critic": None,
-                 "warmup": True, "toy_steps": 20000, "image_steps": 20000, "critic_steps": 10000, "toy_width": 512,
-                 "clips": [0.1, 0.01, 0.001], "deep_steps": 2000, "deep_width": 512, "toy_lr_scale": 1.0,
-                 "refit_steps": 2000, "seeds": [0, 1, 2, 3, 4], "br_steps": 2000},
+        "quick": {
+            "dataset": "digits",
+            "toy_dataset": "8gaussians",
+            "clip": None,
+            "lr": None,
+            "n_critic": None,
+            "warmup": False,
+            "toy_steps": 500,
+            "image_steps": 300,
+            "critic_steps": 3000,
+            "toy_width": 128,
+            "clips": [0.1, 0.01, 0.001],
+            "deep_steps": 200,
+            "deep_width": 256,
+            "toy_lr_scale": 10.0,
+            "refit_steps": 200,
+            "seeds": [0, 1, 2],
+            "br_steps": 200,
+        },
+        "full": {
+            "dataset": "mnist",
+            "toy_dataset": "8gaussians",
+            "clip": None,
+            "lr": None,
+            "n_critic": None,
+            "warmup": True,
+            "toy_steps": 20000,
+            "image_steps": 20000,
+            "critic_steps": 10000,
+            "toy_width": 512,
+            "clips": [0.1, 0.01, 0.001],
+            "deep_steps": 2000,
+            "deep_width": 512,
+            "toy_lr_scale": 1.0,
+            "refit_steps": 2000,
+            "seeds": [0, 1, 2, 3, 4],
+            "br_steps": 2000,
+        },
     },
     "ch04": {
         # quick: one WGAN-GP toy GAN per run (the claims ledger reruns it with other seeds), long
         # enough for its samples to sit on the 8 modes; static critics trained for thousands of steps
-        "quick": {"method": "wgan-gp", "dataset": "digits", "lam": None, "toy_lam": 0.1, "n_critic": None,
-                  "methods": ["wgan-clip", "wgan-gp", "wgan-sn"], "toy_methods": ["wgan-gp"],
-                  "toy_datasets": ["8gaussians"], "seeds": [0], "toy_steps": 6000, "toy_batch_size": 256,
-                  "toy_lr_scale": 1.0, "toy_width": 128, "image_steps": 120, "critic_steps": 2000,
-                  "escape_steps": 6000, "deep_steps": 150, "deep_width": 256, "overfit_size": 64,
-                  "overfit_steps": 400},
-        "full": {"method": "wgan-gp", "dataset": "cifar10", "lam": None, "toy_lam": 0.1, "n_critic": None,
-                 "methods": ["wgan-clip", "wgan-gp", "wgan-sn"],
-                 "toy_methods": ["wgan-clip", "wgan-gp", "wgan-sn"],
-                 "toy_datasets": ["8gaussians", "25gaussians"], "seeds": [0, 1, 2, 3, 4],
-                 "toy_steps": 20000, "toy_batch_size": 256, "toy_lr_scale": 1.0, "toy_width": 512,
-                 "image_steps": 100000, "critic_steps": 10000, "escape_steps": 20000, "deep_steps": 2000,
-                 "deep_width": 512, "overfit_size": 1000, "overfit_steps": 20000},
+        "quick": {
+            "method": "wgan-gp",
+            "dataset": "digits",
+            "lam": None,
+            "toy_lam": 0.1,
+            "n_critic": None,
+            "methods": ["wgan-clip", "wgan-gp", "wgan-sn"],
+            "toy_methods": ["wgan-gp"],
+            "toy_datasets": ["8gaussians"],
+            "seeds": [0],
+            "toy_steps": 6000,
+            "toy_batch_size": 256,
+            "toy_lr_scale": 1.0,
+            "toy_width": 128,
+            "image_steps": 120,
+            "critic_steps": 2000,
+            "escape_steps": 6000,
+            "deep_steps": 150,
+            "deep_width": 256,
+            "overfit_size": 64,
+            "overfit_steps": 400,
+        },
+        "full": {
+            "method": "wgan-gp",
+            "dataset": "cifar10",
+            "lam": None,
+            "toy_lam": 0.1,
+            "n_critic": None,
+            "methods": ["wgan-clip", "wgan-gp", "wgan-sn"],
+            "toy_methods": ["wgan-clip", "wgan-gp", "wgan-sn"],
+            "toy_datasets": ["8gaussians", "25gaussians"],
+            "seeds": [0, 1, 2, 3, 4],
+            "toy_steps": 20000,
+            "toy_batch_size": 256,
+            "toy_lr_scale": 1.0,
+            "toy_width": 512,
+            "image_steps": 100000,
+            "critic_steps": 10000,
+            "escape_steps": 20000,
+            "deep_steps": 2000,
+            "deep_width": 512,
+            "overfit_size": 1000,
+            "overfit_steps": 20000,
+        },
     },
     "ch05": {
-        "quick": {"image_dataset": "digits", "arch": "mlp", "methods": ["wgan-gp", "wgan-div"],
-                  "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake",
-                                 "fake", "real"],
-                  "seeds": [0, 1], "steps": 120, "lr": 5e-4, "betas": [0.5, 0.9], "n_eval": 1000,
-                  "features": "classifier", "ks": [1.0, 2.0, 4.0], "ps": [4.0, 6.0, 8.0],
-                  "kp_product": False, "kp_seeds": [0], "critic_steps": 600},
-        "full": {"image_dataset": "cifar10", "arch": "conv", "methods": ["wgan-gp", "wgan-div"],
-                 "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake",
-                                "fake", "real"],
-                 "seeds": [0, 1, 2], "steps": 100000, "lr": None, "betas": None, "n_eval": 10000,
-                 "features": "inception", "ks": [1.0, 2.0, 4.0], "ps": [4.0, 6.0, 8.0],
-                 "kp_product": True, "kp_seeds": [0, 1, 2], "critic_steps": 5000},
+        "quick": {
+            "image_dataset": "digits",
+            "arch": "mlp",
+            "methods": ["wgan-gp", "wgan-div"],
+            "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake", "fake", "real"],
+            "seeds": [0, 1],
+            "steps": 120,
+            "lr": 5e-4,
+            "betas": [0.5, 0.9],
+            "n_eval": 1000,
+            "features": "classifier",
+            "ks": [1.0, 2.0, 4.0],
+            "ps": [4.0, 6.0, 8.0],
+            "kp_product": False,
+            "kp_seeds": [0],
+            "critic_steps": 600,
+        },
+        "full": {
+            "image_dataset": "cifar10",
+            "arch": "conv",
+            "methods": ["wgan-gp", "wgan-div"],
+            "strategies": ["real-fake", "real-real+fake-fake", "pooled-pairs", "real+fake", "fake", "real"],
+            "seeds": [0, 1, 2],
+            "steps": 100000,
+            "lr": None,
+            "betas": None,
+            "n_eval": 10000,
+            "features": "inception",
+            "ks": [1.0, 2.0, 4.0],
+            "ps": [4.0, 6.0, 8.0],
+            "kp_product": True,
+            "kp_seeds": [0, 1, 2],
+            "critic_steps": 5000,
+        },
     },
     "ch06": {
-        "quick": {"image_dataset": "digits", "image_datasets": ["digits"], "critic_steps": 400,
-                  "eval_batches": 50, "image_steps": 200, "batch_size": 64,
-                  "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 50,
-                  "blur_sigma": 1.0, "w1gen_steps": 600, "seeds": [0, 1, 2], "n_eval": 1000,
-                  "common_lr": 2e-4, "n_critics": [1, 5], "sinkhorn_reg": 5.0,
-                  "estimator_batches": 10},
-        "full": {"image_dataset": "mnist", "image_datasets": ["mnist", "cifar10"], "critic_steps": 10000,
-                 "eval_batches": 100, "image_steps": 20000, "batch_size": 64,
-                 "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512], "paradox_batches": 100,
-                 "blur_sigma": 1.0, "w1gen_steps": 5000, "seeds": [0, 1, 2], "n_eval": 5000,
-                 "common_lr": 2e-4, "n_critics": [1, 5, 10], "sinkhorn_reg": 5.0,
-                 "estimator_batches": 50},
+        "quick": {
+            "image_dataset": "digits",
+            "image_datasets": ["digits"],
+            "critic_steps": 400,
+            "eval_batches": 50,
+            "image_steps": 200,
+            "batch_size": 64,
+            "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512],
+            "paradox_batches": 50,
+            "blur_sigma": 1.0,
+            "w1gen_steps": 600,
+            "seeds": [0, 1, 2],
+            "n_eval": 1000,
+            "common_lr": 2e-4,
+            "n_critics": [1, 5],
+            "sinkhorn_reg": 5.0,
+            "estimator_batches": 10,
+        },
+        "full": {
+            "image_dataset": "mnist",
+            "image_datasets": ["mnist", "cifar10"],
+            "critic_steps": 10000,
+            "eval_batches": 100,
+            "image_steps": 20000,
+            "batch_size": 64,
+            "batch_sizes": [4, 8, 16, 32, 64, 128, 256, 512],
+            "paradox_batches": 100,
+            "blur_sigma": 1.0,
+            "w1gen_steps": 5000,
+            "seeds": [0, 1, 2],
+            "n_eval": 5000,
+            "common_lr": 2e-4,
+            "n_critics": [1, 5, 10],
+            "sinkhorn_reg": 5.0,
+            "estimator_batches": 50,
+        },
     },
     # chapter 7 only reads the results of full runs stored in the repository
     "ch07": {
@@ -126,12 +303,36 @@ PRESETS = {
     # 2000-step run covers all 8 Gaussians (metrics.mode_coverage) in ~9 min on one busy CPU core;
     # full: gan_toy.py's 3x512)
     "train": {
-        "quick": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 2000, "batch_size": None,
-                  "n_critic": None, "lr": None, "betas": None, "lam": None, "clip": None, "width": None,
-                  "toy_width": 256, "depth": None, "w1_every": 0},
-        "full": {"method": "wgan-gp", "dataset": "8gaussians", "steps": 100000, "batch_size": None,
-                 "n_critic": None, "lr": None, "betas": None, "lam": None, "clip": None, "width": None,
-                 "toy_width": 512, "depth": None, "w1_every": 1000},
+        "quick": {
+            "method": "wgan-gp",
+            "dataset": "8gaussians",
+            "steps": 2000,
+            "batch_size": None,
+            "n_critic": None,
+            "lr": None,
+            "betas": None,
+            "lam": None,
+            "clip": None,
+            "width": None,
+            "toy_width": 256,
+            "depth": None,
+            "w1_every": 0,
+        },
+        "full": {
+            "method": "wgan-gp",
+            "dataset": "8gaussians",
+            "steps": 100000,
+            "batch_size": None,
+            "n_critic": None,
+            "lr": None,
+            "betas": None,
+            "lam": None,
+            "clip": None,
+            "width": None,
+            "toy_width": 512,
+            "depth": None,
+            "w1_every": 1000,
+        },
     },
 }
 
@@ -192,7 +393,7 @@ def get_preset(chapter: str, preset: str = "quick") -> dict:
 
 
 def spec_for(chapter: str, name: str) -> Spec:
-    """The spec of a chapter parameter: ``SCHEMA[name]`` or the type of its quick-preset value.
+    """The spec of a chapter parameter: ``CHAPTER_SPECS``, ``SCHEMA``, ``BASE_SPECS`` or the type of its quick value.
 
     Parameters
     ----------
@@ -206,14 +407,43 @@ def spec_for(chapter: str, name: str) -> Spec:
     Spec
         The constraint used by :func:`validate`.
     """
+    entry = _chapter(chapter)
+    if name in CHAPTER_SPECS.get(chapter, {}):
+        return CHAPTER_SPECS[chapter][name]
     if name in SCHEMA:
         return SCHEMA[name]
-    entry = _chapter(chapter)
+    if name in BASE_SPECS:
+        return BASE_SPECS[name]
     for preset in entry.values():
         spec = _infer(preset.get(name))
         if spec is not None:
             return spec
     raise ValueError(f"parameter {name!r} of {chapter} has no type: add it to presets.SCHEMA")
+
+
+def _looks_injected(name: str, value: Any) -> bool:
+    """Whether a namespace entry that is not a parameter looks like an injected one (``bogus = 1``).
+
+    Not: private names (``_x``), IPython's names, modules, functions, classes and other callables.
+    """
+    if name.startswith("_") or name in IPYTHON_NAMES:
+        return False
+    return not (isinstance(value, types.ModuleType) or callable(value))
+
+
+def _candidates(namespace: Mapping[str, Any]) -> list:
+    """The names of a namespace that may be parameters, in order.
+
+    Names defined after an earlier result of :func:`validate` (a ``Params`` value, e.g. when a
+    reader reruns the setup cell of a notebook already run) are the notebook's own variables:
+    papermill injects its parameters before that cell ever ran.
+    """
+    names = []
+    for name, value in namespace.items():
+        if isinstance(value, Params):
+            break
+        names.append(name)
+    return names
 
 
 def validate(chapter: str, params: Optional[Mapping[str, Any]] = None) -> Params:
@@ -225,9 +455,14 @@ def validate(chapter: str, params: Optional[Mapping[str, Any]] = None) -> Params
     Parameters
     ----------
     chapter : str
-        ``"ch01"`` ... ``"ch06"`` or ``"train"``.
+        ``"ch01"`` ... ``"ch07"`` or ``"train"``.
     params : mapping, optional
-        Parameter name -> value (or ``None``).
+        The notebook's namespace (``globals()``), or a dict of parameter name -> value (or
+        ``None``). The chapter's parameters (its preset's names and :data:`BASE`'s) are read from
+        it; any other name that looks like a parameter -- not private (``_x``), not IPython's
+        (:data:`IPYTHON_NAMES`), not a module, function, class or other callable, and not defined
+        after an earlier result of ``validate`` -- is refused as unknown (papermill injects
+        ``-p bogus 1`` as ``bogus = 1``).
 
     Returns
     -------
@@ -236,31 +471,48 @@ def validate(chapter: str, params: Optional[Mapping[str, Any]] = None) -> Params
 
     Raises
     ------
+    ParameterError
+        (a ``ValueError``) Unknown preset or parameter name; value out of range or not allowed
+        (e.g. an unknown method, dataset or strategy, a dataset the chapter cannot use, a negative
+        lr or lambda, n_critic < 1, steps < 1, a seed above 2**32 - 1). One line naming the
+        parameter and its allowed values.
+    ParameterTypeError
+        (a ``TypeError``) A value of the wrong type (e.g. a str for an int; a bool is not an int).
     ValueError
-        Unknown chapter, preset or parameter name; value out of range or not allowed (e.g. an
-        unknown method, dataset or strategy, a negative lr or lambda, n_critic < 1, steps < 1).
-        The message names the parameter and its allowed values.
+        An unknown chapter.
     TypeError
-        A value of the wrong type (e.g. a str for an int; a bool is not an int).
+        ``params`` is not a mapping.
     """
     if params is None:
         params = {}
     if not isinstance(params, Mapping):
-        raise TypeError(f"params must be a dict, got {type(params).__name__}")
+        raise TypeError(f"params must be a dict (or the notebook's globals()), got {type(params).__name__}")
     _chapter(chapter)
-    preset = params.get("preset")
-    preset = "quick" if preset is None else check_value("preset", preset, SCHEMA["preset"])
+    try:
+        preset = params.get("preset")
+        preset = "quick" if preset is None else check_value("preset", preset, SCHEMA["preset"])
+    except TypeError as exc:
+        raise ParameterTypeError(str(exc)) from None
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
     defaults = get_preset(chapter, preset)
-    unknown = [k for k in params if k not in defaults]
+    unknown = [k for k in _candidates(params) if k not in defaults and _looks_injected(k, params[k])]
     if unknown:
-        raise ValueError(f"unknown parameter {unknown[0]!r} for {chapter}; parameters must be among: "
-                         f"{', '.join(sorted(defaults))}")
+        raise ParameterError(
+            f"unknown parameter(s) {', '.join(repr(k) for k in unknown)} for {chapter}; "
+            f"parameters must be among: {', '.join(sorted(defaults))}"
+        )
     out = Params()
     for name, default in defaults.items():
         value = params.get(name)
         if value is None:
             value = default
-        out[name] = check_value(name, value, spec_for(chapter, name))
+        try:
+            out[name] = check_value(name, value, spec_for(chapter, name))
+        except TypeError as exc:
+            raise ParameterTypeError(str(exc)) from None
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
     if out.get("step_scale", 1.0) != 1.0:
         for name in out:
             if is_step_count(name) and isinstance(out[name], int):

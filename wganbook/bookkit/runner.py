@@ -11,8 +11,11 @@ nbval (``runs/`` is outside ``book/``). For each chapter it writes::
 
 A chapter whose ``results.json`` says ``"status": "completed"`` for the same parameters is skipped;
 an interrupted chapter is rerun and every training run inside it resumes from its last checkpoint
-(:func:`wganbook.train.train` reads ``WGANBOOK_CHECKPOINT_DIR``), so a disconnect loses at most the
-steps since the last checkpoint.
+(the runner passes the chapter the papermill parameter ``checkpoint_root`` =
+``<out>/<chapter>/checkpoints``, which the chapter hands on to its training runs), so a disconnect
+loses at most the steps since the last checkpoint. A chapter that refuses its parameters (the
+chapter's own ``presets.validate``) is reported as such: rerunning the same command would fail the
+same way.
 
 Before anything runs, every chapter's parameters are validated and the datasets the chapters will
 load are checked: offline, the missing MNIST / CIFAR-10 files stop the run at once, all of them
@@ -29,6 +32,7 @@ Claims run in *record* mode (``WGANBOOK_CLAIMS=record``): a claim that fails at 
 a finding, recorded in ``results.json`` (``claims``), not a crash hours into a run; ``--strict-claims``
 raises instead.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -41,6 +45,7 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
+from wganbook._util import atomic_write
 from wganbook.bookkit import presets
 from wganbook.bookkit.chapters import RUN_PLAN, chapter_key, chapter_notebooks, chapter_parameters
 from wganbook.bookkit.claims import MODE_ENV, collect
@@ -48,6 +53,7 @@ from wganbook.data import IMAGE_DATASETS, DatasetMissingError, default_root, loa
 
 __all__ = [
     "RESULTS_FILE",
+    "CHECKPOINT_PARAMETER",
     "OFFLINE_DATASETS",
     "SMOKE_STEP_SCALE",
     "SMOKE_OVERRIDES",
@@ -70,6 +76,12 @@ __all__ = [
 
 RESULTS_FILE = "results.json"
 
+#: The papermill parameter through which the runner gives each chapter its checkpoint folder.
+CHECKPOINT_PARAMETER = "checkpoint_root"
+
+#: Names of the exceptions with which ``presets.validate`` refuses a chapter's parameters.
+PARAMETER_ERRORS = (presets.ParameterError.__name__, presets.ParameterTypeError.__name__)
+
 #: The values of ``--offline-data``, image datasets that need no files (they ship with scikit-learn).
 OFFLINE_DATASETS = ("digits",)
 
@@ -85,10 +97,22 @@ SMOKE_OVERRIDES: Dict[str, Dict[str, object]] = {
     "ch01": {"n_samples": 1024, "eval_samples": 10_000},
     "ch03": {"seeds": [0, 1]},
     "ch04": {"seeds": [0, 1]},
-    "ch05": {"n_eval": 8, "seeds": [0], "kp_seeds": [0], "ks": [2.0], "ps": [4.0],
-             "strategies": ["real-fake", "real-real+fake-fake"]},
-    "ch06": {"n_eval": 64, "seeds": [0, 1], "paradox_batches": 2, "batch_sizes": [4, 64],
-             "eval_batches": 2, "estimator_batches": 2},
+    "ch05": {
+        "n_eval": 8,
+        "seeds": [0],
+        "kp_seeds": [0],
+        "ks": [2.0],
+        "ps": [4.0],
+        "strategies": ["real-fake", "real-real+fake-fake"],
+    },
+    "ch06": {
+        "n_eval": 64,
+        "seeds": [0, 1],
+        "paradox_batches": 2,
+        "batch_sizes": [4, 64],
+        "eval_batches": 2,
+        "estimator_batches": 2,
+    },
 }
 
 #: Measured GPU throughput (repository-relative), read by the dry run's plan when it exists:
@@ -143,8 +167,9 @@ def _check_offline(offline: Optional[str]) -> Optional[str]:
     if offline is None:
         return None
     if not isinstance(offline, str) or offline not in OFFLINE_DATASETS:
-        raise ValueError(f"unknown offline dataset {offline!r}; --offline-data must be one of: "
-                         f"{', '.join(OFFLINE_DATASETS)}")
+        raise ValueError(
+            f"unknown offline dataset {offline!r}; --offline-data must be one of: {', '.join(OFFLINE_DATASETS)}"
+        )
     return offline
 
 
@@ -161,8 +186,9 @@ def _validate(key: str, stem: str, values: Dict[str, object]):
         raise type(exc)(f"{stem}: {exc}{hint}") from None
 
 
-def resolve_chapters(notebooks: Iterable[Path], preset: str, overrides: Dict[str, object],
-                     offline_data: Optional[str] = None) -> List[Dict[str, object]]:
+def resolve_chapters(
+    notebooks: Iterable[Path], preset: str, overrides: Dict[str, object], offline_data: Optional[str] = None
+) -> List[Dict[str, object]]:
     """Validate every chapter's parameters and work out what papermill will pass to it.
 
     Parameters
@@ -191,26 +217,33 @@ def resolve_chapters(notebooks: Iterable[Path], preset: str, overrides: Dict[str
         dataset.
     """
     offline_data = _check_offline(offline_data)
+    if CHECKPOINT_PARAMETER in overrides:
+        raise ValueError(
+            f"{CHECKPOINT_PARAMETER} is set by the book runner (<out>/<chapter>/checkpoints); "
+            f"leave out -p {CHECKPOINT_PARAMETER} and choose the folder with --out"
+        )
     notebooks = list(notebooks)
     params_of = {nb: chapter_parameters(nb) for nb in notebooks}
     known = set().union(*params_of.values()) if params_of else set()
     lacking = [nb.stem for nb in notebooks if "step_scale" in overrides and "step_scale" not in params_of[nb]]
     if lacking:
-        raise ValueError(f"step_scale: chapter(s) {', '.join(lacking)} do not take step_scale (their "
-                         f"parameters cell has no `step_scale = None`), so it would not apply there; "
-                         f"leave those chapters out with --chapters")
+        raise ValueError(
+            f"step_scale: chapter(s) {', '.join(lacking)} do not take step_scale (their "
+            f"parameters cell has no `step_scale = None`), so it would not apply there; "
+            f"leave those chapters out with --chapters"
+        )
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; the chapters' parameters are: "
-                         f"{', '.join(sorted(known))}")
+        raise ValueError(f"unknown parameter(s) {unknown}; the chapters' parameters are: {', '.join(sorted(known))}")
     plans = []
     for nb in notebooks:
         names, key = params_of[nb], chapter_key(nb)
         given = {"preset": preset, **{k: v for k, v in overrides.items() if k in names}}
         resolved = _validate(key, nb.stem, {**names, **given})
         if offline_data is not None:
-            extra = {k: v for k, v in offline_overrides(resolved, offline_data).items()
-                     if k in names and k not in overrides}
+            extra = {
+                k: v for k, v in offline_overrides(resolved, offline_data).items() if k in names and k not in overrides
+            }
             if extra:
                 given.update(extra)
                 resolved = _validate(key, nb.stem, {**names, **given})
@@ -223,8 +256,14 @@ def _missing_reason(exc) -> str:
     return text.split(". To get it")[0]
 
 
-def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object],
-                   download: bool = False, root=None, offline_data: Optional[str] = None) -> None:
+def check_datasets(
+    notebooks: Iterable,
+    preset: str,
+    overrides: Dict[str, object],
+    download: bool = False,
+    root=None,
+    offline_data: Optional[str] = None,
+) -> None:
     """Make sure every image dataset the chapters will load is available, before any training.
 
     Parameters
@@ -252,7 +291,7 @@ def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object
     needed: Dict[str, List[tuple]] = {}
     for plan in plans:
         for name, value in dataset_parameters(plan["resolved"]).items():
-            for ds in (value if isinstance(value, (list, tuple)) else [value]):
+            for ds in value if isinstance(value, (list, tuple)) else [value]:
                 if _is_image(ds) and ds not in OFFLINE_DATASETS:
                     needed.setdefault(ds, []).append((plan["notebook"].stem, name))
     missing = {}
@@ -270,8 +309,7 @@ def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object
             items = value if isinstance(value, (list, tuple)) else [value]
             if any(v in missing for v in items):
                 fix = offline_overrides({name: value}, OFFLINE_DATASETS[0])[name]
-                fixes[name] = (f"-p {name} '[{', '.join(fix)}]'" if isinstance(fix, list)
-                               else f"-p {name} {fix}")
+                fixes[name] = f"-p {name} '[{', '.join(fix)}]'" if isinstance(fix, list) else f"-p {name} {fix}"
     where = Path(root).expanduser() if root is not None else default_root()
     lines = [f"{len(missing)} image dataset(s) needed at preset {preset!r} are missing under {where}:"]
     for ds, reason in missing.items():
@@ -285,7 +323,8 @@ def check_datasets(notebooks: Iterable, preset: str, overrides: Dict[str, object
         f"{OFFLINE_DATASETS[0]} (python -m wganbook book --preset {preset} --offline-data "
         f"{OFFLINE_DATASETS[0]}); it replaces all of them, like {' '.join(fixes.values())}. "
         f"Or put the files under {where} (or set WGANBOOK_DATA), or allow downloads with --download "
-        f"on an online machine.")
+        f"on an online machine."
+    )
     raise DatasetMissingError("\n".join(lines), ",".join(missing), str(where))
 
 
@@ -306,9 +345,14 @@ def load_throughput(path=None) -> Optional[Dict[str, object]]:
         raise ValueError(f"{path} is not valid JSON ({exc}); regenerate or delete it") from None
 
 
-def plan_book(preset: str = "full", overrides: Optional[Dict[str, object]] = None,
-              chapters: Optional[Iterable[str]] = None, book_dir="book",
-              offline_data: Optional[str] = None, throughput=None) -> List[Dict[str, object]]:
+def plan_book(
+    preset: str = "full",
+    overrides: Optional[Dict[str, object]] = None,
+    chapters: Optional[Iterable[str]] = None,
+    book_dir="book",
+    offline_data: Optional[str] = None,
+    throughput=None,
+) -> List[Dict[str, object]]:
     """The plan of a book run, without running anything: per chapter its runs and step counts.
 
     Parameters
@@ -333,35 +377,45 @@ def plan_book(preset: str = "full", overrides: Optional[Dict[str, object]] = Non
         throughput = load_throughput(Path(book_dir).resolve().parent / THROUGHPUT_FILE)
     measured = (throughput or {}).get("chapters", {})
     rows = []
-    for plan in resolve_chapters(chapter_notebooks(book_dir, chapters), preset, dict(overrides or {}),
-                                 offline_data):
+    for plan in resolve_chapters(chapter_notebooks(book_dir, chapters), preset, dict(overrides or {}), offline_data):
         p, key = plan["resolved"], plan["key"]
         entries = RUN_PLAN[key](p) if key in RUN_PLAN else None
         runs = None if entries is None else sum(e.runs for e in entries)
         steps = None if entries is None else sum(e.runs * e.steps for e in entries)
         rate = (measured.get(key) or {}).get("generator_steps_per_s")
-        rows.append({
-            "chapter": plan["notebook"].stem, "key": key, "parameters": plan["parameters"],
-            "runs": runs, "generator_steps": steps, "entries": entries,
-            "step_counts": {k: v for k, v in p.items() if presets.is_step_count(k) and isinstance(v, int)},
-            "datasets": dataset_parameters(p),
-            "gpu_minutes": (steps / rate / 60.0) if (rate and steps is not None) else None,
-        })
+        rows.append(
+            {
+                "chapter": plan["notebook"].stem,
+                "key": key,
+                "parameters": plan["parameters"],
+                "runs": runs,
+                "generator_steps": steps,
+                "entries": entries,
+                "step_counts": {k: v for k, v in p.items() if presets.is_step_count(k) and isinstance(v, int)},
+                "datasets": dataset_parameters(p),
+                "gpu_minutes": (steps / rate / 60.0) if (rate and steps is not None) else None,
+            }
+        )
     return rows
 
 
 def plan_table(rows: Iterable[Dict[str, object]]) -> str:
     """The plan of :func:`plan_book` as a Markdown table (n/a where the plan has no number)."""
+
     def na(v, fmt="{:,}"):
         return "n/a" if v is None else fmt.format(v)
 
-    out = ["| chapter | training runs | generator steps | step counts (after step_scale) | datasets "
-           "| GPU minutes |", "| --- | ---: | ---: | --- | --- | ---: |"]
+    out = [
+        "| chapter | training runs | generator steps | step counts (after step_scale) | datasets | GPU minutes |",
+        "| --- | ---: | ---: | --- | --- | ---: |",
+    ]
     for r in rows:
         counts = ", ".join(f"{k} {v:,}" for k, v in r["step_counts"].items()) or "none"
         data = ", ".join(f"{k} {_fmt(v)}" for k, v in r["datasets"].items()) or "none"
-        out.append(f"| {r['chapter']} | {na(r['runs'])} | {na(r['generator_steps'])} | {counts} | "
-                   f"{data} | {na(r['gpu_minutes'], '{:.1f}')} |")
+        out.append(
+            f"| {r['chapter']} | {na(r['runs'])} | {na(r['generator_steps'])} | {counts} | "
+            f"{data} | {na(r['gpu_minutes'], '{:.1f}')} |"
+        )
     return "\n".join(out)
 
 
@@ -390,8 +444,12 @@ def glued_values(nb) -> Dict[str, object]:
 def _device_info() -> Dict[str, object]:
     import torch
 
-    info = {"torch": torch.__version__, "python": platform.python_version(),
-            "platform": platform.platform(terse=True), "cpu_count": os.cpu_count()}
+    info = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "cpu_count": os.cpu_count(),
+    }
     if torch.cuda.is_available():
         info["device"] = "cuda"
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -410,26 +468,13 @@ def _git_commit() -> Optional[str]:
         return None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder (fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _read_record(path: Path, what: str) -> Dict[str, object]:
     try:
         record = json.loads(path.read_text())
     except ValueError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}): it is the record of an interrupted or "
-                         f"damaged run. Delete it to {what}.") from None
+        raise ValueError(
+            f"{path} is not valid JSON ({exc}): it is the record of an interrupted or damaged run. Delete it to {what}."
+        ) from None
     if not isinstance(record, dict):
         raise ValueError(f"{path} is not a results record (a JSON object). Delete it to {what}.")
     return record
@@ -449,11 +494,20 @@ def _check_out(out: Path, book_dir: Path) -> None:
         raise ValueError(f"--out {out}: the folder {parent} is not writable")
 
 
-def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str, object]] = None,
-             chapters: Optional[Iterable[str]] = None, book_dir="book", download: bool = False,
-             force: bool = False, log: Callable[[str], None] = print,
-             execution_timeout: Optional[int] = None, offline_data: Optional[str] = None,
-             dry_run: bool = False, strict_claims: bool = False) -> List[Dict[str, object]]:
+def run_book(
+    preset: str = "full",
+    out="runs/full",
+    overrides: Optional[Dict[str, object]] = None,
+    chapters: Optional[Iterable[str]] = None,
+    book_dir="book",
+    download: bool = False,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+    execution_timeout: Optional[int] = None,
+    offline_data: Optional[str] = None,
+    dry_run: bool = False,
+    strict_claims: bool = False,
+) -> List[Dict[str, object]]:
     """Execute every chapter with papermill at ``preset`` into ``out``; return the results records.
 
     Parameters
@@ -480,7 +534,6 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
     """
     import papermill
 
-
     if preset not in presets.PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(presets.PRESET_NAMES)}")
     overrides = dict(overrides or {})
@@ -496,7 +549,6 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
             if path.exists():
                 _read_record(path, "rerun that chapter (or pass --force)")
 
-
     records = []
     out.mkdir(parents=True, exist_ok=True)
     for i, plan in enumerate(plans, 1):
@@ -511,21 +563,26 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
                 records.append(previous)
                 continue
         log(f"[{i}/{len(plans)}] {nb.stem}: running with {params} ...")
-        saved = {k: os.environ.get(k) for k in ("WGANBOOK_CHECKPOINT_DIR", "WGANBOOK_DOWNLOAD", MODE_ENV)}
-        os.environ["WGANBOOK_CHECKPOINT_DIR"] = str(folder / "checkpoints")
+        saved = {k: os.environ.get(k) for k in ("WGANBOOK_DOWNLOAD", MODE_ENV)}
         os.environ[MODE_ENV] = "assert" if strict_claims else "record"
         if download:
             os.environ["WGANBOOK_DOWNLOAD"] = "1"
         started = _dt.datetime.now(_dt.timezone.utc)
         t0 = time.perf_counter()
-        status, error = "completed", None
+        status, error, failure = "completed", None, None
         try:
             executed = papermill.execute_notebook(
-                str(nb), str(folder / nb.name), parameters=params, cwd=str(book_dir),
-                kernel_name="python3", progress_bar=False, log_output=False,
-                execution_timeout=execution_timeout)
+                str(nb),
+                str(folder / nb.name),
+                parameters={**params, CHECKPOINT_PARAMETER: str(folder / "checkpoints")},
+                cwd=str(book_dir),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=execution_timeout,
+            )
         except Exception as exc:  # noqa: BLE001 - recorded, then re-raised below
-            status, error, executed = "failed", f"{type(exc).__name__}: {exc}"[:2000], None
+            status, error, executed, failure = "failed", f"{type(exc).__name__}: {exc}"[:2000], None, exc
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -534,23 +591,48 @@ def run_book(preset: str = "full", out="runs/full", overrides: Optional[Dict[str
                     os.environ[k] = v
         wall = time.perf_counter() - t0
         record = {
-            "chapter": nb.stem, "status": status, "parameters": params,
+            "chapter": nb.stem,
+            "status": status,
+            "parameters": params,
             "wall_time_s": round(wall, 1),
             "started_utc": started.isoformat(timespec="seconds"),
-            "machine": _device_info(), "git_commit": _git_commit(),
+            "machine": _device_info(),
+            "git_commit": _git_commit(),
             "metrics": glued_values(executed) if executed is not None else {},
             "claims": _claims_of(collect, executed),
         }
         if error:
             record["error"] = error
-        _atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
+        atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
         records.append(record)
         log(f"[{i}/{len(plans)}] {nb.stem}: {status} in {wall / 60:.1f} min")
         if status != "completed":
-            raise RuntimeError(f"chapter {nb.stem} failed: {error}\n"
-                               f"Rerun the same command to resume from its checkpoints.")
-    _atomic_write(out / "summary.json", json.dumps(records, indent=2, sort_keys=True))
+            _raise_failure(nb.stem, failure, error)
+    atomic_write(out / "summary.json", json.dumps(records, indent=2, sort_keys=True))
     return records
+
+
+def _raise_failure(stem: str, exc: BaseException, error: str) -> None:
+    """Raise the error of a failed chapter, with the advice that fits how it failed.
+
+    A parameter the chapter refused (its ``presets.validate`` raised :class:`presets.ParameterError`
+    or :class:`presets.ParameterTypeError`): a ``ValueError`` in one line, since a rerun would fail
+    the same way. An error raised by a cell: fix it, then the rerun resumes. Anything else (the
+    kernel died, a timeout, a lost connection): rerun to resume from the checkpoints.
+    """
+    ename = getattr(exc, "ename", None)
+    if ename in PARAMETER_ERRORS:
+        evalue = " ".join(str(getattr(exc, "evalue", "")).split())
+        raise ValueError(
+            f"{stem}: {evalue} (the chapter refused this parameter; rerunning the same "
+            f"command would fail the same way: change the parameter)"
+        )
+    if ename is not None:
+        raise RuntimeError(
+            f"chapter {stem} failed: {error}\nAfter fixing the cause, rerun the same command: "
+            f"completed chapters are skipped and training runs resume from their checkpoints."
+        )
+    raise RuntimeError(f"chapter {stem} failed: {error}\nRerun the same command to resume from its checkpoints.")
 
 
 def _claims_of(collect, executed) -> List[Dict[str, object]]:
@@ -606,8 +688,10 @@ def load_results(results_dir) -> List[Dict[str, object]]:
 
 def results_table(records: Iterable[Dict[str, object]]) -> str:
     """A markdown table of full-run records: chapter, status, device, date, dataset, wall time."""
-    rows = ["| chapter | status | device | date (UTC) | dataset | wall time (min) |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        "| chapter | status | device | date (UTC) | dataset | wall time (min) |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for r in records:
         machine = r.get("machine", {})
         dev = machine.get("gpu") or machine.get("device", "?")
@@ -615,8 +699,10 @@ def results_table(records: Iterable[Dict[str, object]]) -> str:
         dataset = params.get("dataset") or params.get("image_dataset") or "preset default"
         date = str(r.get("started_utc", "?"))[:10]
         wall = r.get("wall_time_s")
-        rows.append(f"| {r.get('chapter')} | {r.get('status')} | {dev} | {date} | {dataset} | "
-                    f"{'?' if wall is None else f'{wall / 60:.1f}'} |")
+        rows.append(
+            f"| {r.get('chapter')} | {r.get('status')} | {dev} | {date} | {dataset} | "
+            f"{'?' if wall is None else f'{wall / 60:.1f}'} |"
+        )
     return "\n".join(rows)
 
 
@@ -639,33 +725,54 @@ def add_book_subcommand(subparsers):
         From ``parser.add_subparsers()``.
     """
     p = subparsers.add_parser(
-        "book", help="rerun the book's chapters with papermill (e.g. --preset full on a GPU)",
+        "book",
+        help="rerun the book's chapters with papermill (e.g. --preset full on a GPU)",
         description="Execute every chapter notebook of book/ with papermill at a preset into its own "
-                    "folder under --out (never touching book/), writing the executed notebook and a "
-                    "results.json per chapter; completed chapters are skipped and interrupted ones "
-                    "resume from their training checkpoints. Parameters and datasets are checked "
-                    "before anything runs.")
+        "folder under --out (never touching book/), writing the executed notebook and a "
+        "results.json per chapter; completed chapters are skipped and interrupted ones "
+        "resume from their training checkpoints. Parameters and datasets are checked "
+        "before anything runs.",
+    )
     p.add_argument("--preset", default="full", choices=("quick", "full"), help="preset for every chapter")
     p.add_argument("--out", default="runs/full", help="output folder (outside book/)")
-    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="papermill parameter override, e.g. -p step_scale 0.01 or -p seeds '[0, 1]' "
-                        "(repeatable)")
-    p.add_argument("--offline-data", default=None, metavar="NAME",
-                   help="replace every downloadable image dataset of every chapter (MNIST, CIFAR-10) "
-                        f"by this bundled one; one of: {', '.join(OFFLINE_DATASETS)}")
-    p.add_argument("--dry-run", action="store_true",
-                   help="check every chapter's parameters and data, print the plan (training runs, "
-                        "generator steps, expected GPU minutes where measured) and stop")
-    p.add_argument("--chapters", nargs="+", default=None, metavar="NN",
-                   help="only these chapters, e.g. --chapters 03 04")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="papermill parameter override, e.g. -p step_scale 0.01 or -p seeds '[0, 1]' (repeatable)",
+    )
+    p.add_argument(
+        "--offline-data",
+        default=None,
+        metavar="NAME",
+        help="replace every downloadable image dataset of every chapter (MNIST, CIFAR-10) "
+        f"by this bundled one; one of: {', '.join(OFFLINE_DATASETS)}",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check every chapter's parameters and data, print the plan (training runs, "
+        "generator steps, expected GPU minutes where measured) and stop",
+    )
+    p.add_argument(
+        "--chapters", nargs="+", default=None, metavar="NN", help="only these chapters, e.g. --chapters 03 04"
+    )
     p.add_argument("--book-dir", default="book", help="folder of the chapter notebooks")
-    p.add_argument("--download", action="store_true",
-                   help="allow dataset downloads (online machines); offline a missing dataset stops the run")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="allow dataset downloads (online machines); offline a missing dataset stops the run",
+    )
     p.add_argument("--force", action="store_true", help="rerun chapters that already completed")
-    p.add_argument("--strict-claims", action="store_true",
-                   help="a failing claim stops its chapter (default: recorded in results.json)")
-    p.add_argument("--execution-timeout", type=int, default=None,
-                   help="per-cell timeout in seconds (default: none)")
+    p.add_argument(
+        "--strict-claims",
+        action="store_true",
+        help="a failing claim stops its chapter (default: recorded in results.json)",
+    )
+    p.add_argument("--execution-timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
     p.set_defaults(func=_run_book_command, _parser=p)
     return p
 
@@ -678,8 +785,7 @@ def format_plan(rows: Iterable[Dict[str, object]], preset: str, throughput=None)
         runs = "n/a" if r["runs"] is None else f"{r['runs']:,}"
         gsteps = "n/a" if r["generator_steps"] is None else f"{r['generator_steps']:,}"
         gpu = "n/a" if r["gpu_minutes"] is None else f"{r['gpu_minutes']:.1f}"
-        lines.append(f"  {r['chapter']:<26} training runs {runs:>4}   generator steps {gsteps:>10}"
-                     f"   GPU minutes {gpu}")
+        lines.append(f"  {r['chapter']:<26} training runs {runs:>4}   generator steps {gsteps:>10}   GPU minutes {gpu}")
         for e in r["entries"] or []:
             lines.append(f"      {e.runs} x {e.steps:,} generator steps: {e.what}")
         counts = ", ".join(f"{k} {v:,}" for k, v in r["step_counts"].items())
@@ -688,11 +794,12 @@ def format_plan(rows: Iterable[Dict[str, object]], preset: str, throughput=None)
         if r["datasets"]:
             lines.append("      datasets: " + ", ".join(f"{k} {_fmt(v)}" for k, v in r["datasets"].items()))
     known = [r for r in rows if r["runs"] is not None]
-    lines.append(f"  total over {len(known)} chapter(s) with a plan: {sum(r['runs'] for r in known):,} "
-                 f"training runs, {sum(r['generator_steps'] for r in known):,} generator steps")
+    lines.append(
+        f"  total over {len(known)} chapter(s) with a plan: {sum(r['runs'] for r in known):,} "
+        f"training runs, {sum(r['generator_steps'] for r in known):,} generator steps"
+    )
     if throughput is None:
-        lines.append(f"  GPU minutes: n/a -- no GPU throughput has been measured ({THROUGHPUT_FILE} "
-                     f"does not exist)")
+        lines.append(f"  GPU minutes: n/a -- no GPU throughput has been measured ({THROUGHPUT_FILE} does not exist)")
     return "\n".join(lines)
 
 
@@ -700,11 +807,20 @@ def _run_book_command(args) -> int:
 
     overrides = {name: _parse_override(value) for name, value in args.parameter}
     try:
-        result = run_book(preset=args.preset, out=args.out, overrides=overrides, chapters=args.chapters,
-                          book_dir=args.book_dir, download=args.download, force=args.force,
-                          log=lambda msg: print(msg, flush=True),
-                          execution_timeout=args.execution_timeout, offline_data=args.offline_data,
-                          dry_run=args.dry_run, strict_claims=args.strict_claims)
+        result = run_book(
+            preset=args.preset,
+            out=args.out,
+            overrides=overrides,
+            chapters=args.chapters,
+            book_dir=args.book_dir,
+            download=args.download,
+            force=args.force,
+            log=lambda msg: print(msg, flush=True),
+            execution_timeout=args.execution_timeout,
+            offline_data=args.offline_data,
+            dry_run=args.dry_run,
+            strict_claims=args.strict_claims,
+        )
     except (DatasetMissingError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"wganbook book: error: {exc}", file=sys.stderr)
         return 2

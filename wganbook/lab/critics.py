@@ -1,4 +1,5 @@
 """Chapters 3 and 4's critic experiments: static critics against a fixed generator, their summaries, the method variants and the critic-overfitting run."""
+
 from __future__ import annotations
 
 import math
@@ -143,11 +144,21 @@ def shrink_into_box_(module, c: float) -> None:
                 p.mul_(0.999 * c / m)
 
 
-def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequence[str], steps: int,
-                       batch_size: int = 256, seed: int = 0, noise: float = 1.0, n_points: int = 512,
-                       width: Optional[int] = None, depth: Optional[int] = None,
-                       record_every: Optional[int] = None, exact_w1: bool = False,
-                       device=None, workers: Optional[int] = None) -> Dict[Tuple[str, str], StaticFit]:
+def fit_static_critics(
+    variants: Mapping[str, Mapping[str, Any]],
+    datasets: Sequence[str],
+    steps: int,
+    batch_size: int = 256,
+    seed: int = 0,
+    noise: float = 1.0,
+    n_points: int = 512,
+    width: Optional[int] = None,
+    depth: Optional[int] = None,
+    record_every: Optional[int] = None,
+    exact_w1: bool = False,
+    device=None,
+    workers: Optional[int] = None,
+) -> Dict[Tuple[str, str], StaticFit]:
     r"""Train critics of several methods "to optimality" against a fixed generator, per toy dataset.
 
     For every variant and dataset a fresh critic ``make_critic(dataset, width, depth,
@@ -231,17 +242,40 @@ def fit_static_critics(variants: Mapping[str, Mapping[str, Any]], datasets: Sequ
         own = datasets if own is None else ([own] if isinstance(own, str) else list(own))
         for ds in own:
             if not wdata.is_toy(ds):
-                raise ValueError(f"variant {label!r}: unknown dataset {ds!r}; dataset must be one of: "
-                                 f"{', '.join(wdata.TOY_DATASETS)}")
+                raise ValueError(
+                    f"variant {label!r}: unknown dataset {ds!r}; dataset must be one of: "
+                    f"{', '.join(wdata.TOY_DATASETS)}"
+                )
         every = max(1, int(n_steps) // 20) if record_every is None else record_every
         for ds in own:
-            tasks.append(_StaticTask(label=label, dataset=ds, method=method, hp=hp, arch=arch, clip_box=c,
-                                     spectral=bool(m.defaults.get("spectral", False)), steps=int(n_steps),
-                                     batch_size=batch_size, seed=seed, noise=noise, n_points=n_points,
-                                     width=width, depth=depth, record_every=every, exact_w1=exact_w1,
-                                     device=device))
-    done = map_runs(_fit_static, tasks, workers=workers, device=device,
-                    describe=lambda t: f"static critic {t.label!r} on {t.dataset}")
+            tasks.append(
+                _StaticTask(
+                    label=label,
+                    dataset=ds,
+                    method=method,
+                    hp=hp,
+                    arch=arch,
+                    clip_box=c,
+                    spectral=bool(m.defaults.get("spectral", False)),
+                    steps=int(n_steps),
+                    batch_size=batch_size,
+                    seed=seed,
+                    noise=noise,
+                    n_points=n_points,
+                    width=width,
+                    depth=depth,
+                    record_every=every,
+                    exact_w1=exact_w1,
+                    device=device,
+                )
+            )
+    done = map_runs(
+        _fit_static,
+        tasks,
+        workers=workers,
+        device=device,
+        describe=lambda t: f"static critic {t.label!r} on {t.dataset}",
+    )
     return {(f.label, f.dataset): f for f in done}
 
 
@@ -273,23 +307,46 @@ def _fit_static(t: _StaticTask) -> StaticFit:
 
     wdata.seed_everything(t.seed)
     arch = t.arch
-    critic = make_critic(t.dataset, width=arch.get("width", t.width), depth=arch.get("depth", t.depth),
-                         norm=arch.get("norm", "none"), activation=arch.get("activation"),
-                         spectral=t.spectral)
+    critic = make_critic(
+        t.dataset,
+        width=arch.get("width", t.width),
+        depth=arch.get("depth", t.depth),
+        norm=arch.get("norm", "none"),
+        activation=arch.get("activation"),
+        spectral=t.spectral,
+    )
     if t.clip_box is not None:
         shrink_into_box_(critic, float(t.clip_box))
     if t.device is not None:
         critic.to(t.device)
     real, fake = fixed_generator(t.dataset, noise=t.noise, seed=t.seed)
     t0 = time.perf_counter()
-    hist = fit_critic(t.method, critic, real, fake, steps=t.steps, batch_size=t.batch_size, seed=t.seed,
-                      record_every=t.record_every, exact_w1=t.exact_w1, **t.hp)
+    hist = fit_critic(
+        t.method,
+        critic,
+        real,
+        fake,
+        steps=t.steps,
+        batch_size=t.batch_size,
+        seed=t.seed,
+        record_every=t.record_every,
+        exact_w1=t.exact_w1,
+        **t.hp,
+    )
     wall = time.perf_counter() - t0
     critic.eval()
     ev_real, ev_fake = fixed_generator(t.dataset, noise=t.noise, seed=t.seed + 1)
-    return StaticFit(label=t.label, dataset=t.dataset, method=t.method, critic=critic, history=hist,
-                     real=ev_real(t.n_points), fake=ev_fake(t.n_points),
-                     hparams=dict(t.hp, **arch, inside_box=t.clip_box is not None), wall_time=wall)
+    return StaticFit(
+        label=t.label,
+        dataset=t.dataset,
+        method=t.method,
+        critic=critic,
+        history=hist,
+        real=ev_real(t.n_points),
+        fake=ev_fake(t.n_points),
+        hparams=dict(t.hp, **arch, inside_box=t.clip_box is not None),
+        wall_time=wall,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,8 +447,9 @@ def static_fit_summary(fit: StaticFit, last: int = 5, seed: int = 0) -> Dict[str
         raise TypeError(f"fit must be a StaticFit (from fit_static_critics), got {type(fit).__name__}")
     if isinstance(last, bool) or not isinstance(last, int) or last < 1:
         raise ValueError(f"last must be an int >= 1, got {last!r}")
-    pts = lipschitz.sample_penalty_points(fit.real, fit.fake, "real-fake",
-                                          generator=torch.Generator().manual_seed(int(seed)))
+    pts = lipschitz.sample_penalty_points(
+        fit.real, fit.fake, "real-fake", generator=torch.Generator().manual_seed(int(seed))
+    )
     out = {"estimate": float(np.mean(fit.history["w1_estimate"][-last:]))}
     if fit.history.get("w1_exact"):
         out["exact batch W1"] = float(np.mean(fit.history["w1_exact"][-last:]))
@@ -402,12 +460,15 @@ def static_fit_summary(fit: StaticFit, last: int = 5, seed: int = 0) -> Dict[str
 
 
 #: Short names of the methods in tables and figures.
-METHOD_LABELS = {"wgan-clip": "clipping", "wgan-gp": "GP", "wgan-lp": "LP", "wgan-sn": "SN",
-                 "wgan-div": "div"}
+METHOD_LABELS = {"wgan-clip": "clipping", "wgan-gp": "GP", "wgan-lp": "LP", "wgan-sn": "SN", "wgan-div": "div"}
 
 
-def method_variants(methods: Sequence[str], lr_scale: float = 1.0, lam: Optional[float] = None,
-                    labels: Optional[Mapping[str, str]] = None) -> List[dict]:
+def method_variants(
+    methods: Sequence[str],
+    lr_scale: float = 1.0,
+    lam: Optional[float] = None,
+    labels: Optional[Mapping[str, str]] = None,
+) -> List[dict]:
     r"""Grid entries (for :func:`run_grid`) of several methods at their published learning rates.
 
     Method :math:`m` gets ``{"name": label, "method": m, "lr": lr_m * lr_scale}`` with
@@ -437,8 +498,7 @@ def method_variants(methods: Sequence[str], lr_scale: float = 1.0, lam: Optional
     names = dict(METHOD_LABELS, **(labels or {}))
     out = []
     for m in methods:
-        entry = {"name": names.get(m, m), "method": m,
-                 "lr": float(get_method(m).defaults["lr"]) * float(lr_scale)}
+        entry = {"name": names.get(m, m), "method": m, "lr": float(get_method(m).defaults["lr"]) * float(lr_scale)}
         if lam is not None and m in ("wgan-gp", "wgan-lp"):
             entry["lam"] = float(lam)
         out.append(entry)
@@ -471,8 +531,14 @@ class _HeldoutEstimates:
         return {"estimate_train": f_train - f_fake, "estimate_heldout": f_held - f_fake}
 
 
-def critic_overfitting(config: Mapping[str, Any], train_set: torch.Tensor, heldout: torch.Tensor,
-                       eval_every: int, n_fake: int = 500):
+def critic_overfitting(
+    config: Mapping[str, Any],
+    train_set: torch.Tensor,
+    heldout: torch.Tensor,
+    eval_every: int,
+    n_fake: int = 500,
+    checkpoint_root=None,
+):
     r"""Train a GAN on a small training set and follow its critic on held-out data (WGAN-GP Fig. 5b).
 
     Every ``eval_every`` generator steps the critic :math:`f` is scored on the whole training
@@ -500,6 +566,9 @@ def critic_overfitting(config: Mapping[str, Any], train_set: torch.Tensor, heldo
         Generator steps between evaluations.
     n_fake : int, optional
         Generated samples per evaluation.
+    checkpoint_root : str or path-like, optional
+        Passed to :func:`wganbook.train.train`: the run checkpoints in a folder of its own under it
+        and resumes there when called again.
 
     Returns
     -------
@@ -516,8 +585,10 @@ def critic_overfitting(config: Mapping[str, Any], train_set: torch.Tensor, heldo
         if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.shape[0] < 1:
             raise TypeError(f"{name} must be a non-empty floating-point torch.Tensor")
     if train_set.shape[1:] != heldout.shape[1:]:
-        raise ValueError(f"train_set and heldout must have the same sample shape, got "
-                         f"{tuple(train_set.shape[1:])} and {tuple(heldout.shape[1:])}")
+        raise ValueError(
+            f"train_set and heldout must have the same sample shape, got "
+            f"{tuple(train_set.shape[1:])} and {tuple(heldout.shape[1:])}"
+        )
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
         raise ValueError(f"eval_every must be an int >= 1, got {eval_every!r}")
     if isinstance(n_fake, bool) or not isinstance(n_fake, int) or n_fake < 1:
@@ -526,8 +597,7 @@ def critic_overfitting(config: Mapping[str, Any], train_set: torch.Tensor, heldo
     spectral = bool(get_method(probe.method).defaults.get("spectral", False))
     wdata.seed_everything(probe.seed)
     generator = models.make_generator(probe.data, z_dim=probe.z_dim, width=probe.width, depth=probe.depth)
-    critic = models.make_critic(probe.data, width=probe.width, depth=probe.depth, norm=probe.norm,
-                                spectral=spectral)
+    critic = models.make_critic(probe.data, width=probe.width, depth=probe.depth, norm=probe.norm, spectral=spectral)
     ev = _HeldoutEstimates(critic, train_set.detach(), heldout.detach(), n_fake, probe.seed + 1)
     cfg = TrainConfig(**dict(config), eval_every=eval_every, eval_fn=ev)
-    return train(cfg, data=train_set, generator=generator, critic=critic)
+    return train(cfg, data=train_set, generator=generator, critic=critic, checkpoint_root=checkpoint_root)

@@ -16,8 +16,10 @@ h^{\star\prime}` vanishes exponentially on the fake mode. :func:`fit_networks` t
 networks (independent runs, in worker processes), :func:`discriminator_profile` and
 :func:`critic_profile` evaluate them and their input gradients on a grid, :func:`linear_fit`
 measures how straight a critic is, and :func:`plot_profiles` / :func:`plot_gradients` draw the
-figure's panels.
+figure's panels; :func:`profile_stats`, :func:`gp_slope` and :func:`fresh_estimates` give the
+numbers chapter 1 states about them.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wganbook._util import Int, check_value
 from wganbook.lab.sweeps import map_runs
 from wganbook.models import MLPCritic
 from wganbook.objectives import METHODS
@@ -42,6 +45,9 @@ __all__ = [
     "discriminator_profile",
     "critic_profile",
     "linear_fit",
+    "profile_stats",
+    "gp_slope",
+    "fresh_estimates",
     "plot_profiles",
     "plot_gradients",
 ]
@@ -108,9 +114,17 @@ def _fit_one(job: Mapping[str, Any]):
     net = MLPCritic(1, width=job["width"], depth=job["depth"])
     real = Gaussian1D(job["mu_r"], job["sigma"], seed=2 * job["seed"] + 1)
     fake = Gaussian1D(job["mu_g"], job["sigma"], seed=2 * job["seed"] + 2)
-    hist = fit_critic(job["method"], net, real, fake, job["steps"], batch_size=job["batch_size"],
-                      seed=job["seed"], record_every=job.get("record_every", 10),
-                      **dict(job.get("hp", {})))
+    hist = fit_critic(
+        job["method"],
+        net,
+        real,
+        fake,
+        job["steps"],
+        batch_size=job["batch_size"],
+        seed=job["seed"],
+        record_every=job.get("record_every", 10),
+        **dict(job.get("hp", {})),
+    )
     net.eval()
     return net, hist
 
@@ -162,9 +176,11 @@ def discriminator_profile(disc: torch.nn.Module, x) -> Dict[str, np.ndarray]:
     logit = disc(xs)
     minimax = torch.autograd.grad(-F.softplus(logit).sum(), xs, retain_graph=True)[0]
     nonsat = torch.autograd.grad(-F.softplus(-logit).sum(), xs)[0]
-    return {"D": torch.sigmoid(logit).detach().double().numpy(),
-            "minimax": minimax.detach().double().numpy().reshape(-1),
-            "nonsat": nonsat.detach().double().numpy().reshape(-1)}
+    return {
+        "D": torch.sigmoid(logit).detach().double().numpy(),
+        "minimax": minimax.detach().double().numpy().reshape(-1),
+        "nonsat": nonsat.detach().double().numpy().reshape(-1),
+    }
 
 
 def critic_profile(critic: torch.nn.Module, x) -> Dict[str, np.ndarray]:
@@ -187,14 +203,106 @@ def linear_fit(x, f) -> Dict[str, float]:
     return {"slope": float(slope), "intercept": float(intercept), "r2": r2}
 
 
+def _between(x, mu_r, mu_g, sigma):
+    """Masks of the grid: the fake mode (mu_g +- 2 sigma) and the span of both modes (+- 2 sigma)."""
+    fake_mode = (x >= mu_g - 2 * sigma) & (x <= mu_g + 2 * sigma)
+    span = (x >= min(mu_r, mu_g) - 2 * sigma) & (x <= max(mu_r, mu_g) + 2 * sigma)
+    return fake_mode, span
+
+
+def profile_stats(
+    x,
+    mu_r: float,
+    mu_g: float,
+    sigma: float,
+    disc: Mapping[str, np.ndarray],
+    critics: Mapping[str, Mapping[str, np.ndarray]],
+) -> Dict[str, Any]:
+    r"""What chapter 1 measures on the profiles of WGAN's Figure 2.
+
+    On the fake mode :math:`[\mu_g - 2\sigma, \mu_g + 2\sigma]` the largest minimax generator
+    gradient :math:`|\partial_x \log(1 - D(x))|` of the discriminator; on the span of both modes,
+    :math:`[\min(\mu_r, \mu_g) - 2\sigma, \max(\mu_r, \mu_g) + 2\sigma]`, each critic's
+    :func:`linear_fit` and its slopes :math:`|f'(x)|`.
+
+    Parameters
+    ----------
+    x : array-like
+        The grid of the profiles.
+    mu_r, mu_g, sigma : float
+        The two Gaussians.
+    disc : dict
+        :func:`discriminator_profile` on ``x``.
+    critics : dict
+        Label -> :func:`critic_profile` on ``x``.
+
+    Returns
+    -------
+    dict
+        ``"max_minimax"`` (float), ``"fits"`` (label -> :func:`linear_fit` on the span), ``"slopes"``
+        (label -> the :math:`|f'|` on the span, an array) and ``"slope_ratio"`` (label -> smallest
+        over largest :math:`|f'|` on the span: 1 for an affine critic, 0 for one that saturates).
+    """
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    mu_r, mu_g = _finite(mu_r, "mu_r"), _finite(mu_g, "mu_g")
+    fake_mode, span = _between(x, mu_r, mu_g, _finite(sigma, "sigma", positive=True))
+    if not fake_mode.any():
+        raise ValueError("the grid x must reach into the fake mode mu_g +- 2 sigma")
+    slopes = {k: np.abs(np.asarray(p["slope"], dtype=np.float64).reshape(-1)[span]) for k, p in critics.items()}
+    return {
+        "max_minimax": float(np.abs(np.asarray(disc["minimax"]).reshape(-1)[fake_mode]).max()),
+        "fits": {k: linear_fit(x[span], np.asarray(p["f"]).reshape(-1)[span]) for k, p in critics.items()},
+        "slopes": slopes,
+        "slope_ratio": {k: float(v.min() / v.max()) for k, v in slopes.items()},
+    }
+
+
+def gp_slope(d: float, lam: float) -> float:
+    r"""The slope :math:`|f'| \approx 1 + d / (2\lambda)` of a gradient-penalty critic whose penalised
+    real-fake pairs are about :math:`d` apart (chapter 1's derivation; :math:`d = |\mu_g - \mu_r|`
+    for two modes far apart compared to their width).
+
+    Maximising :math:`\int s\,w - \lambda \int \rho\,(s - 1)^2` pointwise gives
+    :math:`s = 1 + w / (2\lambda\rho)`, and the interpolates' density is :math:`\rho \approx w / d`
+    when the pairs are all about :math:`d` apart."""
+    d = _finite(d, "d")
+    if d < 0:
+        raise ValueError(f"d must be a distance >= 0; got {d!r}")
+    return 1.0 + d / (2.0 * _finite(lam, "lam", positive=True))
+
+
+def fresh_estimates(
+    critics: Mapping[str, torch.nn.Module], mu_r: float, mu_g: float, sigma: float, n: int, seed: int = 0
+) -> Dict[str, float]:
+    r"""Each critic's estimate :math:`\bar f(x) - \bar f(\tilde x)` on ``n`` fresh samples per side.
+
+    The real samples :math:`x \sim N(\mu_r, \sigma^2)` come from ``Gaussian1D(mu_r, sigma,
+    seed=10**6 + seed)`` and the fakes from ``Gaussian1D(mu_g, sigma, seed=2 * 10**6 + seed)``:
+    streams that training (:func:`fit_networks`, seeds ``2 seed + 1`` and ``2 seed + 2``) never
+    uses. The same samples for every critic.
+
+    Returns
+    -------
+    dict
+        Label -> the estimate (float).
+    """
+    n, seed = check_value("n", n, Int(lo=1)), check_value("seed", seed, Int(lo=0))
+    real = Gaussian1D(mu_r, sigma, seed=10**6 + seed)(n)
+    fake = Gaussian1D(mu_g, sigma, seed=2 * 10**6 + seed)(n)
+    with torch.no_grad():
+        return {k: float(f(real).mean() - f(fake).mean()) for k, f in critics.items()}
+
+
 def _densities(ax, x, mu_r, mu_g, sigma):
     for mu, color, label in ((mu_r, "orange", "real"), (mu_g, "green", "fake")):
-        ax.fill_between(x, np.exp(-0.5 * ((x - mu) / sigma) ** 2), color=color, alpha=0.25,
-                        label=f"{label} (density, peak 1)")
+        ax.fill_between(
+            x, np.exp(-0.5 * ((x - mu) / sigma) ** 2), color=color, alpha=0.25, label=f"{label} (density, peak 1)"
+        )
 
 
-def plot_profiles(axes, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray],
-                  critics: Mapping[str, Mapping[str, np.ndarray]]):
+def plot_profiles(
+    axes, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray], critics: Mapping[str, Mapping[str, np.ndarray]]
+):
     r"""WGAN Figure 2's two panels: the discriminator next to :math:`D^\star` (``axes[0]``), and
     each critic's values scaled to :math:`f / \max|f|` (``axes[1]``; ``critics`` maps a label to a
     :func:`critic_profile`)."""
@@ -202,8 +310,7 @@ def plot_profiles(axes, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray],
     for ax in axes[:2]:
         _densities(ax, x, mu_r, mu_g, sigma)
     axes[0].plot(x, disc["D"], color="C3", label="trained $D(x)$")
-    axes[0].plot(x, optimal_discriminator(x, mu_r, mu_g, sigma), "--", color="k", lw=1,
-                 label=r"optimal $D^\star(x)$")
+    axes[0].plot(x, optimal_discriminator(x, mu_r, mu_g, sigma), "--", color="k", lw=1, label=r"optimal $D^\star(x)$")
     axes[0].set(xlabel="$x$", ylabel="$D(x)$", title="GAN discriminator")
     for (label, prof), style in zip(critics.items(), ("-", "-.", ":")):
         f = prof["f"]
@@ -213,22 +320,22 @@ def plot_profiles(axes, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray],
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
 
 
-def plot_gradients(ax, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray],
-                   critics: Mapping[str, Mapping[str, np.ndarray]]):
+def plot_gradients(
+    ax, x, mu_r, mu_g, sigma, disc: Mapping[str, np.ndarray], critics: Mapping[str, Mapping[str, np.ndarray]]
+):
     r"""Gradient magnitudes on a log scale: minimax and non-saturating generator gradients of the
     discriminator, the same for :math:`D^\star`, and each critic's slope :math:`|f'(x)|`
     divided by its median on the data (so a linear critic is the flat line at 1)."""
     x = np.asarray(x, dtype=np.float64)
-    ax.semilogy(x, np.abs(disc["minimax"]) + 1e-30, color="C3",
-                label=r"minimax $|\partial_x \log(1 - D)|$")
-    ax.semilogy(x, optimal_minimax_gradient(x, mu_r, mu_g, sigma) + 1e-30, "--", color="k", lw=1,
-                label=r"same for $D^\star$")
+    ax.semilogy(x, np.abs(disc["minimax"]) + 1e-30, color="C3", label=r"minimax $|\partial_x \log(1 - D)|$")
+    ax.semilogy(
+        x, optimal_minimax_gradient(x, mu_r, mu_g, sigma) + 1e-30, "--", color="k", lw=1, label=r"same for $D^\star$"
+    )
     ax.semilogy(x, np.abs(disc["nonsat"]), ":", color="C3", label=r"non-saturating $|\partial_x \log D|$")
-    span = (x >= min(mu_r, mu_g) - 2 * sigma) & (x <= max(mu_r, mu_g) + 2 * sigma)
+    _, span = _between(x, mu_r, mu_g, sigma)
     for (label, prof), color in zip(critics.items(), ("C0", "C4", "C5")):
         s = np.abs(prof["slope"])
         ax.semilogy(x, s / np.median(s[span]), color=color, label=f"{label}: $|f'|$ / median")
     ax.axvspan(mu_g - 2 * sigma, mu_g + 2 * sigma, color="green", alpha=0.1)
-    ax.set(xlabel="$x$", ylabel="gradient magnitude", ylim=(1e-16, 1e3),
-           title="gradients (shaded: fake mode)")
+    ax.set(xlabel="$x$", ylabel="gradient magnitude", ylim=(1e-16, 1e3), title="gradients (shaded: fake mode)")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)

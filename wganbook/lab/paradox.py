@@ -1,13 +1,15 @@
 """Chapter 6's experiments: generators trained on exact batch W1, critics' estimates against exact W1, the image variants of the batch-W1 paradox."""
+
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Mapping, Optional
 
 import numpy as np
 import torch
 
-from wganbook import duality, models, transport
-from wganbook.batchw1 import _as_tensor, _draw, _flat64, _pos_int
+from wganbook import batchw1, duality, metrics, models, transport
+from wganbook._util import Float, Int, check_value
+from wganbook.batchw1 import _as_tensor, _draw, _flat64
 from wganbook.data import seed_everything
 from wganbook.metrics import ClassifierFeatures
 from wganbook.objectives import METHODS
@@ -21,12 +23,31 @@ __all__ = [
     "classifier_embedding",
     "train_variant",
     "estimate_error",
+    "error_summary",
+    "weak_duality_excess",
+    "per_seed",
+    "generator_batch_w1",
+    "mean_pm",
+    "paradox_sets",
+    "copies_lp_gap",
+    "distance_ratios",
+    "batch_schedule",
+    "crossovers",
+    "format_crossover",
 ]
 
 
-def train_exact_w1_generator(generator: torch.nn.Module, images, steps: int, batch_size: int = 64,
-                             lr: float = 1e-3, betas=(0.5, 0.999), seed: int = 0,
-                             record_every: int = 50, embed: Optional[Callable] = None) -> Dict[str, list]:
+def train_exact_w1_generator(
+    generator: torch.nn.Module,
+    images,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    betas=(0.5, 0.999),
+    seed: int = 0,
+    record_every: int = 50,
+    embed: Optional[Callable] = None,
+) -> Dict[str, list]:
     r"""Train a generator by gradient descent on the exact batch W1 (no critic).
 
     Each step draws a real batch :math:`X` (``batch_size`` images of ``images``) and a fake batch
@@ -71,8 +92,8 @@ def train_exact_w1_generator(generator: torch.nn.Module, images, steps: int, bat
     """
 
     x = _as_tensor(images, "images")
-    steps, batch_size = _pos_int(steps, "steps"), _pos_int(batch_size, "batch_size")
-    record_every = _pos_int(record_every, "record_every")
+    steps, batch_size = check_value("steps", steps, Int(lo=1)), check_value("batch_size", batch_size, Int(lo=1))
+    record_every = check_value("record_every", record_every, Int(lo=1))
     if embed is not None and not callable(embed):
         raise TypeError(f"embed must be None or a callable feature map; got {type(embed).__name__}")
     gen = seed_everything(int(seed))
@@ -99,8 +120,9 @@ def train_exact_w1_generator(generator: torch.nn.Module, images, steps: int, bat
 
 
 # ---------------------------------------------------------------------- critic estimates
-def evaluate_estimates(method: str, critic: torch.nn.Module, real, fake, n_batches: int = 50,
-                       batch_size: int = 64, seed: int = 0) -> Dict[str, np.ndarray]:
+def evaluate_estimates(
+    method: str, critic: torch.nn.Module, real, fake, n_batches: int = 50, batch_size: int = 64, seed: int = 0
+) -> Dict[str, np.ndarray]:
     r"""A frozen critic's W1 estimate and the exact batch W1 on fresh batch pairs.
 
     For each of ``n_batches`` pairs :math:`(X, Y)` of ``batch_size`` samples:
@@ -134,7 +156,8 @@ def evaluate_estimates(method: str, critic: torch.nn.Module, real, fake, n_batch
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; method must be one of: {', '.join(METHODS)}")
-    n_batches, batch_size = _pos_int(n_batches, "n_batches"), _pos_int(batch_size, "batch_size")
+    n_batches = check_value("n_batches", n_batches, Int(lo=1))
+    batch_size = check_value("batch_size", batch_size, Int(lo=1))
     gen = torch.Generator().manual_seed(int(seed))
     device = next(critic.parameters()).device
     est, exact = [], []
@@ -211,8 +234,9 @@ def train_variant(config_kwargs: dict, data=None, **kwargs):
     config = TrainConfig(**cfg)
     critic = None
     if spectral is not None:
-        critic = models.make_critic(config.data, width=config.width, depth=config.depth,
-                                    norm=config.norm, spectral=spectral)
+        critic = models.make_critic(
+            config.data, width=config.width, depth=config.depth, norm=config.norm, spectral=spectral
+        )
     return train(config, data=data, critic=critic, **kwargs)
 
 
@@ -234,3 +258,300 @@ def estimate_error(history) -> float:
 
     _, est, exact = estimate_vs_exact(history)
     return float(np.mean(np.abs(est - exact) / exact))
+
+
+# ------------------------------------------------------------------ the chapter's summaries
+def error_summary(evaluation: Mapping[str, np.ndarray]) -> Dict[str, float]:
+    r"""Mean estimate, exact value and errors of a frozen critic on fresh batch pairs.
+
+    With :math:`\hat W_k`, :math:`W_1^{(k)}` and :math:`e_k = \hat W_k - W_1^{(k)}` over the
+    :math:`K` batch pairs of :func:`evaluate_estimates`:
+
+    .. math::
+
+        \bar e = \frac1K \sum_k e_k, \qquad s_e = \Big(\frac1K \sum_k (e_k - \bar e)^2\Big)^{1/2},
+        \qquad \overline{|e|} = \frac1K \sum_k |e_k|, \qquad
+        \overline{|e| / W_1} = \frac1K \sum_k \frac{|e_k|}{W_1^{(k)}}.
+
+    Parameters
+    ----------
+    evaluation : dict
+        ``"estimate"``, ``"exact"`` and ``"error"`` arrays (:func:`evaluate_estimates`).
+
+    Returns
+    -------
+    dict
+        ``"estimate"`` and ``"exact"`` (means), ``"error"`` (:math:`\bar e`), ``"error_std"``
+        (:math:`s_e`, population standard deviation), ``"abs_error"`` and ``"relative_error"``.
+    """
+    est, exact, err = (np.asarray(evaluation[k], dtype=np.float64) for k in ("estimate", "exact", "error"))
+    if est.size == 0 or est.shape != exact.shape or err.shape != exact.shape:
+        raise ValueError("evaluation must hold 'estimate', 'exact' and 'error' arrays of one non-zero length")
+    return {
+        "estimate": float(est.mean()),
+        "exact": float(exact.mean()),
+        "error": float(err.mean()),
+        "error_std": float(err.std()),
+        "abs_error": float(np.mean(np.abs(err))),
+        "relative_error": float(np.mean(np.abs(err) / exact)),
+    }
+
+
+def weak_duality_excess(estimate, exact, atol: float = 0.0, rtol: float = 0.0) -> float:
+    r"""By how much a dual estimate exceeds the exact W1 beyond a rounding allowance.
+
+    .. math::
+
+        \max_k \big(\hat W_k - W_1^{(k)} - \text{atol} - \text{rtol}\,W_1^{(k)}\big).
+
+    Weak duality makes a c-transform estimate :math:`\hat W = \bar f(X) + \overline{f^c}(Y)` a
+    lower bound of :math:`W_1(X, Y)`, so the value is :math:`\le 0` up to floating-point rounding;
+    a positive value is a violation.
+
+    Parameters
+    ----------
+    estimate, exact : sequence of float
+        Estimates and exact values on the same batch pairs.
+    atol, rtol : float, optional
+        Absolute and relative allowance for rounding (e.g. float32 statistics), ``>= 0``.
+
+    Returns
+    -------
+    float
+    """
+    est, ex = np.asarray(estimate, dtype=np.float64), np.asarray(exact, dtype=np.float64)
+    if est.size == 0 or est.shape != ex.shape:
+        raise ValueError("estimate and exact must be sequences of the same non-zero length")
+    atol, rtol = check_value("atol", atol, Float(lo=0)), check_value("rtol", rtol, Float(lo=0))
+    return float(np.max(est - ex - atol - rtol * ex))
+
+
+def per_seed(runs: Mapping, name: str, key: str, seeds) -> list:
+    """A final metric of one variant for every seed: ``runs[name, s]["metrics"][key]``, ``nan`` if absent.
+
+    Parameters
+    ----------
+    runs : dict
+        ``(variant name, seed) -> record`` of :func:`wganbook.lab.sweeps.run_grid`.
+    name, key : str
+        The variant and the metric (e.g. ``"fd"``).
+    seeds : sequence of int
+
+    Returns
+    -------
+    list of float
+    """
+    return [runs[name, s]["metrics"].get(key, float("nan")) for s in seeds]
+
+
+def generator_batch_w1(
+    generator: torch.nn.Module,
+    images,
+    batch_size: int,
+    n_batches: int,
+    n_samples: int = 1000,
+    seed: int = 0,
+    batch_seed: int = 0,
+) -> float:
+    r"""Mean exact batch W1 between real batches and batches of a generator's samples.
+
+    Draws ``n_samples`` samples :math:`G(z)` (seeded noise, :func:`wganbook.metrics.generate`) and
+    returns :math:`\frac1K\sum_k W_1(X_k, Y_k)` over :math:`K` = ``n_batches`` pairs of
+    ``batch_size`` real images :math:`X_k` and samples :math:`Y_k`
+    (:func:`wganbook.batchw1.batch_w1_samples`, Euclidean cost).
+
+    Parameters
+    ----------
+    generator : torch.nn.Module
+    images : torch.Tensor, shape (N, ...)
+        Real images.
+    batch_size, n_batches : int
+    n_samples : int, optional
+        Generated samples the batches are drawn from.
+    seed : int, optional
+        Seed of the generator's noise.
+    batch_seed : int, optional
+        Seed of the batch draws.
+
+    Returns
+    -------
+    float
+    """
+    x = metrics.generate(generator, check_value("n_samples", n_samples, Int(lo=1)), seed=seed)
+    return float(batchw1.batch_w1_samples(images, x, batch_size, n_batches, seed=batch_seed).mean())
+
+
+def mean_pm(values, spec: str = ".2f") -> str:
+    r"""``"mean ± std"`` of a list of numbers (population standard deviation), each formatted by ``spec``.
+
+    Parameters
+    ----------
+    values : sequence of float
+    spec : str, optional
+        A format spec, e.g. ``".1f"``.
+
+    Returns
+    -------
+    str
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("values must not be empty")
+    return f"{v.mean():{spec}} ± {v.std():{spec}}"
+
+
+def paradox_sets(images: Mapping[str, torch.Tensor], batch_sizes, seed: int = 0, twin_size: int = 20000):
+    r"""The reference and pool halves of each dataset and of its Gaussian twin, and their batch sizes.
+
+    For each dataset :math:`D` (in order): ``sets[D]`` = :func:`wganbook.batchw1.split_halves` of
+    its images, and ``sets["Gaussian twin of D"]`` = the halves of ``twin_size`` samples of the
+    Gaussian with the images' mean and covariance (:func:`wganbook.batchw1.gaussian_twin`). The
+    batch sizes of a set are those of ``batch_sizes`` that are at most a tenth of its smaller half
+    (:func:`wganbook.batchw1.max_batch_size`): larger batches describe the pool, not the data.
+
+    Parameters
+    ----------
+    images : dict of str to torch.Tensor
+        Dataset name -> images ``(N, ...)``.
+    batch_sizes : sequence of int
+    seed : int, optional
+        Seed of the twins and of the splits.
+    twin_size : int, optional
+        Samples of each Gaussian twin.
+
+    Returns
+    -------
+    (dict, dict)
+        ``sets``: name -> ``(reference, pool)``; ``sizes``: name -> list of batch sizes.
+    """
+    if not isinstance(images, Mapping) or not images:
+        raise TypeError("images must be a non-empty dict of dataset name -> images")
+    sets = {}
+    for name, x in images.items():
+        twin = batchw1.gaussian_twin(x, twin_size, seed=seed)
+        sets[name] = batchw1.split_halves(x, seed=seed)
+        sets[f"Gaussian twin of {name}"] = batchw1.split_halves(twin, seed=seed)
+    sizes = {}
+    for name, (ref, pool) in sets.items():
+        cap = batchw1.max_batch_size(min(ref.shape[0], pool.shape[0]))
+        sizes[name] = [s for s in batch_sizes if s <= cap]
+    return sets, sizes
+
+
+def copies_lp_gap(reference, u, copies: int) -> float:
+    r"""The closed form of :func:`wganbook.batchw1.copies_w1` against the exact linear programme.
+
+    .. math::
+
+        \Big| \frac1n \sum_{i=1}^n \lVert r_i - u\rVert_2
+        - W_1\big(\{r_1..r_n\}, \{\underbrace{u, \dots, u}_{\text{copies}}\}\big) \Big|,
+
+    the second term solved by POT (float64, Euclidean cost). Zero up to rounding for every number
+    of copies, since every coupling with a batch of copies costs the same.
+
+    Parameters
+    ----------
+    reference : torch.Tensor, shape (n, ...)
+    u : torch.Tensor
+        One image of shape ``reference.shape[1:]``.
+    copies : int
+
+    Returns
+    -------
+    float
+    """
+    r = _as_tensor(reference, "reference")
+    u = _as_tensor(u, "u")
+    lp = transport.w1(_flat64(r), _flat64(u.expand(check_value("copies", copies, Int(lo=1)), *u.shape)))
+    return abs(batchw1.copies_w1(r, u) - lp)
+
+
+def distance_ratios(x, y, centre) -> tuple:
+    r"""How much farther an image is from another image than from the mean.
+
+    Over pairs :math:`(x_i, y_i)` and a centre :math:`c`,
+
+    .. math::
+
+        \rho_2 = \frac{\sum_i \lVert x_i - y_i\rVert^2}{\sum_i \lVert x_i - c\rVert^2}, \qquad
+        \rho_1 = \frac{\sum_i \lVert x_i - y_i\rVert}{\sum_i \lVert x_i - c\rVert}.
+
+    For independent :math:`x, y` with mean :math:`c` and covariance :math:`\Sigma`,
+    :math:`\mathbb E\lVert x - y\rVert^2 = 2\operatorname{tr}\Sigma = 2\,\mathbb E\lVert x - c\rVert^2`,
+    so :math:`\rho_2 \to 2`; :math:`\rho_1 \to \sqrt 2` only when the norms concentrate.
+
+    Parameters
+    ----------
+    x, y : torch.Tensor, shape (n, ...)
+    centre : torch.Tensor
+        One image of shape ``x.shape[1:]``.
+
+    Returns
+    -------
+    (float, float)
+        :math:`\rho_2` and :math:`\rho_1` (float64 arithmetic).
+    """
+    x, y = _flat64(_as_tensor(x, "x")), _flat64(_as_tensor(y, "y"))
+    c = _flat64(_as_tensor(centre, "centre").reshape(1, -1))
+    if x.shape != y.shape or c.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"x and y must have the same shape and centre one sample's size; got "
+            f"{x.shape}, {y.shape} and {c.shape[1]} values"
+        )
+    d_pair = np.linalg.norm(x - y, axis=1)
+    d_mean = np.linalg.norm(x - c, axis=1)
+    return float((d_pair**2).mean() / (d_mean**2).mean()), float(d_pair.mean() / d_mean.mean())
+
+
+def batch_schedule(base: int) -> Callable[[int], int]:
+    r"""Reference batches per batch size for :func:`wganbook.batchw1.paradox_sweep`.
+
+    :math:`n(m) = \max\big(5, \lfloor 64\,\text{base} / \max(m, 64) \rfloor\big)`: ``base``
+    repetitions up to :math:`m = 64`, then fewer as one exact linear programme costs more, and
+    never fewer than 5.
+
+    Parameters
+    ----------
+    base : int
+        Repetitions at batch sizes up to 64.
+
+    Returns
+    -------
+    callable
+        ``m -> repetitions``.
+    """
+    base = check_value("base", base, Int(lo=1))
+
+    def n_batches(m: int) -> int:
+        return max(5, base * 64 // max(check_value("batch size", m, Int(lo=1)), 64))
+
+    return n_batches
+
+
+def crossovers(sweep: Mapping[str, object]) -> Dict[str, Optional[float]]:
+    r"""The crossover batch size :math:`m^\ast` of each competitor of a paradox sweep.
+
+    :func:`wganbook.batchw1.crossover` of the mean W1 to an independent real batch and the mean
+    W1 to the competitor (``"mean"``, ``"kmeans"``, ``"blur"``) over the sweep's batch sizes.
+
+    Parameters
+    ----------
+    sweep : dict
+        Output of :func:`wganbook.batchw1.paradox_sweep`.
+
+    Returns
+    -------
+    dict
+        Competitor -> :math:`m^\ast` (``None`` if the competitor wins at every batch size).
+    """
+    real = [float(np.mean(v)) for v in sweep["real"]]
+    return {
+        c: batchw1.crossover(sweep["batch_size"], real, [float(np.mean(v)) for v in sweep[c]])
+        for c in batchw1.COMPETITORS
+    }
+
+
+def format_crossover(value: Optional[float], largest: int) -> str:
+    """A crossover batch size as the chapter prints it: ``"23"``, or ``"beyond m = 64"`` when the
+    competitor still wins at the largest batch size of the sweep (``value`` is ``None``)."""
+    return f"beyond m = {largest}" if value is None else f"{value:.0f}"

@@ -3,6 +3,7 @@
 Every function draws on a given matplotlib ``ax``, labels its axes and returns ``ax``, so that
 chapters compose figures freely (``fig, axes = plt.subplots(1, 3)``).
 """
+
 from __future__ import annotations
 
 from typing import Iterable, Mapping, Optional, Sequence
@@ -52,8 +53,18 @@ def _module_device(module: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def value_surface(ax, critic: nn.Module, real=None, fake=None, lim: float = 3.0, n: int = 128,
-                  levels: int = 20, cmap: str = "viridis", colorbar: bool = False, max_points: int = 512):
+def value_surface(
+    ax,
+    critic: nn.Module,
+    real=None,
+    fake=None,
+    lim: float = 3.0,
+    n: int = 128,
+    levels: int = 20,
+    cmap: str = "viridis",
+    colorbar: bool = False,
+    max_points: int = 512,
+):
     r"""Contour plot of a 2-D critic :math:`f(x_1, x_2)` on :math:`[-l, l]^2`, as in gan_toy.py.
 
     The critic is evaluated on an ``n`` x ``n`` grid (no gradients, module mode unchanged); real
@@ -92,7 +103,7 @@ def value_surface(ax, critic: nn.Module, real=None, fake=None, lim: float = 3.0,
     with torch.no_grad():
         vals = []
         for i in range(0, pts.shape[0], 8192):
-            vals.append(critic(pts[i:i + 8192].to(dev)).reshape(-1).float().cpu())
+            vals.append(critic(pts[i : i + 8192].to(dev)).reshape(-1).float().cpu())
         zz = torch.cat(vals).numpy().reshape(n, n)
     cs = ax.contourf(xx, yy, zz, levels=levels, cmap=cmap)
     ax.contour(xx, yy, zz, levels=levels, colors="k", linewidths=0.3, alpha=0.5)
@@ -201,8 +212,14 @@ def _median_filter(y: np.ndarray, k: int) -> np.ndarray:
     return medfilt(y, kernel_size=k if k % 2 == 1 else k + 1)
 
 
-def training_curves(ax, history: Mapping[str, Sequence[float]], keys: Iterable[str] = ("w1_estimate", "w1_exact"),
-                    smooth: int = 1, labels: Optional[Mapping[str, str]] = None, logy: bool = False):
+def training_curves(
+    ax,
+    history: Mapping[str, Sequence[float]],
+    keys: Iterable[str] = ("w1_estimate", "w1_exact"),
+    smooth: int = 1,
+    labels: Optional[Mapping[str, str]] = None,
+    logy: bool = False,
+):
     r"""Plot history columns against generator steps.
 
     ``"w1_exact"`` is plotted against ``"w1_step"``, evaluation metrics against ``"eval_step"``,
@@ -254,8 +271,15 @@ def training_curves(ax, history: Mapping[str, Sequence[float]], keys: Iterable[s
     return ax
 
 
-def weight_histogram(ax, module: nn.Module, bins: int = 50, range: Optional[tuple] = None,
-                     weights_only: bool = True, label: Optional[str] = None, **hist_kw):
+def weight_histogram(
+    ax,
+    module: nn.Module,
+    bins: int = 50,
+    range: Optional[tuple] = None,
+    weights_only: bool = True,
+    label: Optional[str] = None,
+    **hist_kw,
+):
     """Histogram of a module's parameters (WGAN-GP Fig. 1b, right).
 
     Parameters
@@ -399,8 +423,9 @@ def estimate_vs_exact(axes, histories: Mapping[str, Mapping[str, Sequence[float]
     return axes
 
 
-def eval_curves(ax, records: Sequence[Mapping], key: str, reference: Optional[float] = None,
-                reference_label: str = "reference"):
+def eval_curves(
+    ax, records: Sequence[Mapping], key: str, reference: Optional[float] = None, reference_label: str = "reference"
+):
     r"""Plot an evaluation metric of several runs against the generator step.
 
     One line per record of :func:`wganbook.lab.sweeps.run_grid`, ``record["history"][key]`` against
@@ -434,9 +459,11 @@ def eval_curves(ax, records: Sequence[Mapping], key: str, reference: Optional[fl
         hist = rec.get("history", {})
         y, x = hist.get(key), hist.get("eval_step")
         if not y or x is None or len(x) != len(y):
-            raise ValueError(f"record {rec.get('combo')} seed {rec.get('seed')} has no {key!r} "
-                             f"evaluations matching its 'eval_step'; train with eval_every > 0 and "
-                             f"a metric that returns {key!r}")
+            raise ValueError(
+                f"record {rec.get('combo')} seed {rec.get('seed')} has no {key!r} "
+                f"evaluations matching its 'eval_step'; train with eval_every > 0 and "
+                f"a metric that returns {key!r}"
+            )
         label = ", ".join(str(v) for v in rec.get("combo", {}).values())
         ax.plot(x, y, marker=".", ms=4, label=f"{label}, seed {rec.get('seed')}")
     if reference is not None:

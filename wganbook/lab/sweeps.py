@@ -26,6 +26,7 @@ as many as the usable CPU cores (``$WGANBOOK_WORKERS`` overrides, ``workers=1`` 
 run seeds itself, so the records are bit-identical whatever the number of workers; on a GPU the
 runs stay in one process.
 """
+
 from __future__ import annotations
 
 import copy
@@ -155,8 +156,9 @@ def _last_finite(seq) -> Optional[float]:
     return None
 
 
-def final_metrics(result, dataset: Optional[str] = None, n: Optional[int] = None, seed: int = 0,
-                  features=None) -> Dict[str, float]:
+def final_metrics(
+    result, dataset: Optional[str] = None, n: Optional[int] = None, seed: int = 0, features=None
+) -> Dict[str, float]:
     r"""Evaluate the final state of one training run.
 
     With :math:`n` generated samples :math:`x_i = G(z_i)`:
@@ -205,8 +207,10 @@ def final_metrics(result, dataset: Optional[str] = None, n: Optional[int] = None
         n = 1000 if n is None else int(n)
         out["fd"] = float(wmetrics.sample_quality(result.generator, dataset, n=n, features=features, seed=seed))
     else:
-        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: "
-                         f"{', '.join(tuple(wdata.TOY_DATASETS) + tuple(wdata.IMAGE_DATASETS))}")
+        raise ValueError(
+            f"unknown dataset {dataset!r}; dataset must be one of: "
+            f"{', '.join(tuple(wdata.TOY_DATASETS) + tuple(wdata.IMAGE_DATASETS))}"
+        )
     hist = getattr(result, "history", None) or {}
     for key in _HISTORY_METRICS:
         v = _last_finite(hist.get(key))
@@ -260,8 +264,7 @@ def resolve_workers(workers: Optional[int] = None) -> int:
         try:
             value = int(env.strip())
         except ValueError:
-            raise ValueError(f"{WORKERS_ENV} must be an int >= 1 (1 = serial, in this process), "
-                             f"got {env!r}") from None
+            raise ValueError(f"{WORKERS_ENV} must be an int >= 1 (1 = serial, in this process), got {env!r}") from None
         return _check_workers(value, WORKERS_ENV)
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -282,9 +285,12 @@ def _pack(obj):
     from torch.nn.utils import parametrize
 
     if isinstance(obj, torch.nn.Module):
-        specs = [(path, name, list(sub.parametrizations[name]))
-                 for path, sub in obj.named_modules() if parametrize.is_parametrized(sub)
-                 for name in list(sub.parametrizations)]
+        specs = [
+            (path, name, list(sub.parametrizations[name]))
+            for path, sub in obj.named_modules()
+            if parametrize.is_parametrized(sub)
+            for name in list(sub.parametrizations)
+        ]
         if not specs:
             return obj
         for path, name, _ in specs:
@@ -340,8 +346,14 @@ def _worker_call(fn, item, where: str, filters):
             raise
 
 
-def map_runs(fn: Callable[[Any], Any], items: Iterable, workers: Optional[int] = None, *,
-             describe: Optional[Callable[[Any], str]] = None, device=None) -> list:
+def map_runs(
+    fn: Callable[[Any], Any],
+    items: Iterable,
+    workers: Optional[int] = None,
+    *,
+    describe: Optional[Callable[[Any], str]] = None,
+    device=None,
+) -> list:
     r"""``[fn(item) for item in items]``, the items spread over worker processes.
 
     Every item must be an independent run that seeds itself (no shared random state), so the
@@ -388,7 +400,6 @@ def map_runs(fn: Callable[[Any], Any], items: Iterable, workers: Optional[int] =
     items = list(items)
     describe = repr if describe is None else describe
     if n > 1 and device is not None and str(device) != "cpu":
-
         if resolve_device(device).type != "cpu":
             n = 1
     if n <= 1 or len(items) <= 1:
@@ -403,8 +414,10 @@ def map_runs(fn: Callable[[Any], Any], items: Iterable, workers: Optional[int] =
     from joblib import Parallel, delayed
 
     filters = list(warnings.filters)
-    tasks = (delayed(_worker_call)(fn, item, f"run {i} of {len(items)} failed: {describe(item)}", filters)
-             for i, item in enumerate(items))
+    tasks = (
+        delayed(_worker_call)(fn, item, f"run {i} of {len(items)} failed: {describe(item)}", filters)
+        for i, item in enumerate(items)
+    )
     # the same pool size on every call, so that joblib reuses the running workers
     results = Parallel(n_jobs=n, backend="loky")(tasks)
     return [_unpack(r) for r in results]
@@ -423,12 +436,23 @@ def _default_train():
     return _train_config
 
 
-def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Iterable[int],
-             metric: Union[None, str, Sequence[str], Callable] = None, *, data=None,
-             train_fn: Optional[Callable] = None, keep_results: bool = False,
-             n_eval: Optional[int] = None, eval_seed: int = 0, features=None,
-             on_diverge: str = "raise", verbose: bool = False,
-             workers: Optional[int] = None) -> List[dict]:
+def run_grid(
+    base: Mapping[str, Any],
+    grid: Mapping[str, Sequence],
+    seeds: Iterable[int],
+    metric: Union[None, str, Sequence[str], Callable] = None,
+    *,
+    data=None,
+    train_fn: Optional[Callable] = None,
+    keep_results: bool = False,
+    n_eval: Optional[int] = None,
+    eval_seed: int = 0,
+    features=None,
+    on_diverge: str = "raise",
+    verbose: bool = False,
+    workers: Optional[int] = None,
+    checkpoint_root=None,
+) -> List[dict]:
     r"""Train one model per grid combination and seed; return one record per run.
 
     For every combination ``combo`` of :func:`expand_grid` ``(grid)`` and every seed ``s`` the
@@ -478,6 +502,11 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
         (``base["device"]`` resolving to CUDA) stay in this process. Every run seeds itself, so
         the records are the same whatever the number of workers. ``train_fn``, ``metric`` and
         ``features`` must be picklable by cloudpickle (module-level or notebook functions are).
+    checkpoint_root : str or path-like, optional
+        Passed to every run, ``train_fn(config_kwargs, data=..., checkpoint_root=...)`` (also in
+        worker processes; not passed when None): each run checkpoints in its own folder under it,
+        named by a digest of the run, and an interrupted grid resumes its runs when called again
+        (see :func:`wganbook.train.train`).
 
     Returns
     -------
@@ -514,6 +543,8 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
                 raise ValueError(f"unknown metric {m!r}; metric must be one of: {', '.join(allowed)}")
     if on_diverge not in ("raise", "record"):
         raise ValueError(f"unknown on_diverge {on_diverge!r}; on_diverge must be one of: raise, record")
+    if checkpoint_root is not None and not isinstance(checkpoint_root, (str, os.PathLike)):
+        raise TypeError(f"checkpoint_root must be a str or path (or None), got {type(checkpoint_root).__name__}")
     if train_fn is None:
         train_fn = _default_train()
     n_workers = resolve_workers(workers)
@@ -524,10 +555,22 @@ def run_grid(base: Mapping[str, Any], grid: Mapping[str, Sequence], seeds: Itera
         for k, v in combo:
             kwargs.update(_overrides(k, v))
         for s in seeds:
-            tasks.append(_GridRun(label=label, config=dict(kwargs, seed=int(s)), train_fn=train_fn,
-                                  data=data, metric=metric, wanted=wanted, n_eval=n_eval,
-                                  eval_seed=eval_seed, features=features, on_diverge=on_diverge,
-                                  keep_results=keep_results))
+            tasks.append(
+                _GridRun(
+                    label=label,
+                    config=dict(kwargs, seed=int(s)),
+                    train_fn=train_fn,
+                    data=data,
+                    metric=metric,
+                    wanted=wanted,
+                    n_eval=n_eval,
+                    eval_seed=eval_seed,
+                    features=features,
+                    on_diverge=on_diverge,
+                    keep_results=keep_results,
+                    checkpoint_root=checkpoint_root,
+                )
+            )
     devices = [t.config.get("device", "auto") for t in tasks]
     device = next((d for d in devices if d is not None and str(d) != "cpu"), "cpu")
     records = map_runs(_grid_run, tasks, workers=n_workers, describe=_describe_run, device=device)
@@ -556,6 +599,7 @@ class _GridRun:
     features: Any
     on_diverge: str
     keep_results: bool
+    checkpoint_root: Any = None
 
 
 def _describe_run(task: "_GridRun") -> str:
@@ -570,19 +614,28 @@ def _grid_run(task: _GridRun) -> dict:
     seed_everything(cfg["seed"])
     t0 = time.perf_counter()
     try:
-        result = task.train_fn(cfg, data=task.data)
+        extra = {} if task.checkpoint_root is None else {"checkpoint_root": task.checkpoint_root}
+        result = task.train_fn(cfg, data=task.data, **extra)
     except TrainingDiverged as err:
         if task.on_diverge == "raise":
             raise
-        return {"combo": label, "seed": cfg["seed"], "metrics": {}, "history": {},
-                "wall_time": time.perf_counter() - t0, "config": cfg, "result": None,
-                "diverged": getattr(err, "step", -1)}
+        return {
+            "combo": label,
+            "seed": cfg["seed"],
+            "metrics": {},
+            "history": {},
+            "wall_time": time.perf_counter() - t0,
+            "config": cfg,
+            "result": None,
+            "diverged": getattr(err, "step", -1),
+        }
     wall = float(getattr(result, "wall_time", None) or (time.perf_counter() - t0))
     if callable(task.metric):
         mets = dict(task.metric(result))
     else:
-        mets = final_metrics(result, dataset=cfg.get("data"), n=task.n_eval, seed=task.eval_seed,
-                             features=task.features)
+        mets = final_metrics(
+            result, dataset=cfg.get("data"), n=task.n_eval, seed=task.eval_seed, features=task.features
+        )
         if task.wanted is not None:
             mets = {m: mets[m] for m in task.wanted if m in mets}
     history = getattr(result, "history", None)
@@ -683,15 +736,17 @@ def summarize(records: Sequence[Mapping], by: Union[str, Sequence[str]], metric:
         a = np.asarray(vals, dtype=np.float64)
         n = int(a.size)
         row = dict(zip(by, key))
-        row.update({
-            "metric": metric,
-            "mean": float(a.mean()) if n else float("nan"),
-            "std": float(a.std(ddof=1)) if n > 1 else (0.0 if n == 1 else float("nan")),
-            "min": float(a.min()) if n else float("nan"),
-            "max": float(a.max()) if n else float("nan"),
-            "n": n,
-            "missing": missing[key],
-        })
+        row.update(
+            {
+                "metric": metric,
+                "mean": float(a.mean()) if n else float("nan"),
+                "std": float(a.std(ddof=1)) if n > 1 else (0.0 if n == 1 else float("nan")),
+                "min": float(a.min()) if n else float("nan"),
+                "max": float(a.max()) if n else float("nan"),
+                "n": n,
+                "missing": missing[key],
+            }
+        )
         rows.append(row)
     return rows
 
@@ -708,8 +763,12 @@ def _fmt(v: Any, floatfmt: str) -> str:
     return str(v).replace("|", "\\|")
 
 
-def markdown_table(rows: Sequence[Mapping], columns: Optional[Sequence[str]] = None,
-                   headers: Optional[Mapping[str, str]] = None, floatfmt: str = ".3g") -> str:
+def markdown_table(
+    rows: Sequence[Mapping],
+    columns: Optional[Sequence[str]] = None,
+    headers: Optional[Mapping[str, str]] = None,
+    floatfmt: str = ".3g",
+) -> str:
     r"""Render rows (dicts) as a GitHub-flavoured Markdown table.
 
     Parameters
@@ -740,17 +799,25 @@ def markdown_table(rows: Sequence[Mapping], columns: Optional[Sequence[str]] = N
     if not columns:
         raise ValueError("markdown_table needs at least one column")
     headers = dict(headers or {})
-    lines = ["| " + " | ".join(str(headers.get(c, c)).replace("|", "\\|") for c in columns) + " |",
-             "| " + " | ".join("---" for _ in columns) + " |"]
+    lines = [
+        "| " + " | ".join(str(headers.get(c, c)).replace("|", "\\|") for c in columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+    ]
     for r in rows:
-        lines.append("| " + " | ".join(_fmt(r[c], floatfmt) if c in r and r[c] is not None else ""
-                                       for c in columns) + " |")
+        lines.append(
+            "| " + " | ".join(_fmt(r[c], floatfmt) if c in r and r[c] is not None else "" for c in columns) + " |"
+        )
     return "\n".join(lines)
 
 
-def summary_table(records: Sequence[Mapping], by: Union[str, Sequence[str]], metrics: Sequence[str],
-                  floatfmt: str = ".3g", headers: Optional[Mapping[str, str]] = None,
-                  spread: str = "std") -> str:
+def summary_table(
+    records: Sequence[Mapping],
+    by: Union[str, Sequence[str]],
+    metrics: Sequence[str],
+    floatfmt: str = ".3g",
+    headers: Optional[Mapping[str, str]] = None,
+    spread: str = "std",
+) -> str:
     r"""A Markdown table with one row per group and one ``mean ± spread`` cell per metric.
 
     Uses :func:`summarize` for each metric; ``spread="std"`` shows the standard deviation,
@@ -791,5 +858,4 @@ def summary_table(records: Sequence[Mapping], by: Union[str, Sequence[str]], met
             else:
                 row[m] = f"{_fmt(s['mean'], floatfmt)} [{_fmt(s['min'], floatfmt)}, {_fmt(s['max'], floatfmt)}]"
             row["n"] = max(row.get("n", 0), s["n"] + s["missing"])
-    return markdown_table(list(rows.values()), columns=by + list(metrics) + ["n"], headers=headers,
-                          floatfmt=floatfmt)
+    return markdown_table(list(rows.values()), columns=by + list(metrics) + ["n"], headers=headers, floatfmt=floatfmt)

@@ -1,4 +1,5 @@
 """Chapter 5's experiments: WGAN-GP and WGAN-div with each sampling strategy, their summaries and the published tables."""
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -33,6 +34,7 @@ __all__ = [
     "PAPER_FID_DATASETS",
     "plot_strategy_ablation",
     "real_reference_distance",
+    "critic_gap_ratio",
 ]
 
 
@@ -73,8 +75,14 @@ def linear_critic(w: torch.Tensor, b: float = 0.0) -> nn.Module:
     return _Linear(w, b)
 
 
-def critic_objective(method: str, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
-                     generator: Optional[torch.Generator] = None, **hp) -> dict:
+def critic_objective(
+    method: str,
+    critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    generator: Optional[torch.Generator] = None,
+    **hp,
+) -> dict:
     r"""Evaluate a critic's objective on fixed batches (no training).
 
     Returns ``{"objective", "gap", "penalty", "grad_norm"}`` as floats, where
@@ -100,10 +108,8 @@ def critic_objective(method: str, critic: nn.Module, real: torch.Tensor, fake: t
     loss, stats = objectives.critic_loss(method, critic, real, fake, generator=generator, **hp)
     gap = float(stats["w1_estimate"])
     pen = float(stats["penalty"])
-    norms = torch.cat([lipschitz.input_gradient_norms(critic, real),
-                       lipschitz.input_gradient_norms(critic, fake)])
-    return {"objective": float(-loss.detach()), "gap": gap, "penalty": pen,
-            "grad_norm": float(norms.mean())}
+    norms = torch.cat([lipschitz.input_gradient_norms(critic, real), lipschitz.input_gradient_norms(critic, fake)])
+    return {"objective": float(-loss.detach()), "gap": gap, "penalty": pen, "grad_norm": float(norms.mean())}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,8 +126,7 @@ class MLPImageGenerator(nn.Module):
         Latent dimension, hidden units per layer and number of hidden layers (ReLU).
     """
 
-    def __init__(self, image_shape: Tuple[int, int, int], z_dim: int = 32, width: int = 256,
-                 depth: int = 2):
+    def __init__(self, image_shape: Tuple[int, int, int], z_dim: int = 32, width: int = 256, depth: int = 2):
         super().__init__()
 
         self.image_shape = tuple(int(v) for v in image_shape)
@@ -143,8 +148,13 @@ class MLPImageGenerator(nn.Module):
 ARCHITECTURES = ("conv", "mlp")
 
 
-def make_models(dataset: str, arch: str = "conv", width: Optional[int] = None,
-                depth: Optional[int] = None, z_dim: Optional[int] = None):
+def make_models(
+    dataset: str,
+    arch: str = "conv",
+    width: Optional[int] = None,
+    depth: Optional[int] = None,
+    z_dim: Optional[int] = None,
+):
     """Build ``(generator, critic)`` for an image dataset.
 
     ``arch="conv"`` calls ``wganbook.models.make_generator`` / ``make_critic`` (``None`` sizes =
@@ -156,18 +166,23 @@ def make_models(dataset: str, arch: str = "conv", width: Optional[int] = None,
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown arch {arch!r}; arch must be one of: {', '.join(ARCHITECTURES)}")
     if arch == "conv":
-        return (models.make_generator(dataset, z_dim=z_dim, width=width, depth=depth),
-                models.make_critic(dataset, width=width, depth=depth))
+        return (
+            models.make_generator(dataset, z_dim=z_dim, width=width, depth=depth),
+            models.make_critic(dataset, width=width, depth=depth),
+        )
     shape = image_shape(dataset)
     width = 256 if width is None else width
     depth = 2 if depth is None else depth
     z_dim = 32 if z_dim is None else z_dim
-    return (MLPImageGenerator(shape, z_dim=z_dim, width=width, depth=depth),
-            models.MLPCritic(int(np.prod(shape)), width=width, depth=depth))
+    return (
+        MLPImageGenerator(shape, z_dim=z_dim, width=width, depth=depth),
+        models.MLPCritic(int(np.prod(shape)), width=width, depth=depth),
+    )
 
 
-def make_train_fn(arch: str = "conv", width: Optional[int] = None, depth: Optional[int] = None,
-                  z_dim: Optional[int] = None):
+def make_train_fn(
+    arch: str = "conv", width: Optional[int] = None, depth: Optional[int] = None, z_dim: Optional[int] = None
+):
     """A ``train_fn`` for ``wganbook.lab.sweeps.run_grid`` that trains :func:`make_models` nets.
 
     ``train_fn(config_kwargs, data=None, **kwargs)`` seeds everything with
@@ -191,9 +206,21 @@ def make_train_fn(arch: str = "conv", width: Optional[int] = None, depth: Option
 # ---------------------------------------------------------------------------------------------
 # Experiments of chapter 5
 # ---------------------------------------------------------------------------------------------
-def fit_critic_1d(method: str, real: GaussianMixture1D, fake: GaussianMixture1D, steps: int = 600,
-                  batch_size: int = 256, width: int = 32, depth: int = 2, lr: float = 2e-3,
-                  betas=(0.5, 0.9), seed: int = 0, n_eval: int = 20000, activation: str = "elu", **hp):
+def fit_critic_1d(
+    method: str,
+    real: GaussianMixture1D,
+    fake: GaussianMixture1D,
+    steps: int = 600,
+    batch_size: int = 256,
+    width: int = 32,
+    depth: int = 2,
+    lr: float = 2e-3,
+    betas=(0.5, 0.9),
+    seed: int = 0,
+    n_eval: int = 20000,
+    activation: str = "elu",
+    **hp,
+):
     r"""Train a 1-D MLP critic between two fixed distributions and evaluate its objective.
 
     The critic (``wganbook.models.MLPCritic(1, width, depth, activation)``; ELU by default, so that
@@ -237,8 +264,9 @@ def fit_critic_1d(method: str, real: GaussianMixture1D, fake: GaussianMixture1D,
     opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=tuple(float(b) for b in betas))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / steps)
     for _ in range(steps):
-        loss, _ = objectives.critic_loss(method, critic, real.sample(batch_size, rng),
-                                         fake.sample(batch_size, rng), generator=noise, **hp)
+        loss, _ = objectives.critic_loss(
+            method, critic, real.sample(batch_size, rng), fake.sample(batch_size, rng), generator=noise, **hp
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -273,6 +301,7 @@ def strategy_sensitivity(records, metric: str = "fd", by: str = "method") -> lis
     list of dict
         Rows ``{by, "seed", "range", "best", "worst", "n"}`` in order of first appearance.
     """
+
     def get(r, key):
         for part in ("combo", "config"):
             if key in (r.get(part) or {}):
@@ -292,8 +321,16 @@ def strategy_sensitivity(records, metric: str = "fd", by: str = "method") -> lis
     rows = []
     for (b, seed), vals in groups.items():
         vals.sort()
-        rows.append({by: b, "seed": seed, "range": vals[-1][0] - vals[0][0], "best": vals[0][1],
-                     "worst": vals[-1][1], "n": len(vals)})
+        rows.append(
+            {
+                by: b,
+                "seed": seed,
+                "range": vals[-1][0] - vals[0][0],
+                "best": vals[0][1],
+                "worst": vals[-1][1],
+                "n": len(vals),
+            }
+        )
     return rows
 
 
@@ -324,14 +361,24 @@ def sensitivity_summary(records, metric: str = "fd", by: str = "method") -> dict
     for row in summarize(records, [by, "strategy"], metric):
         if row["n"] > 0:
             spreads.setdefault(row[by], []).append(row["max"] - row["min"])
-    out = {m: {"strategy_range": float(np.mean(d["ranges"])),
-               "seed_range": float(np.mean(spreads.get(m, [np.nan]))), "best": d["best"]}
-           for m, d in per.items()}
+    out = {
+        m: {
+            "strategy_range": float(np.mean(d["ranges"])),
+            "seed_range": float(np.mean(spreads.get(m, [np.nan]))),
+            "best": d["best"],
+        }
+        for m, d in per.items()
+    }
     ranges = {m: v["strategy_range"] for m, v in out.items()}
     gap = max(ranges.values()) - min(ranges.values())
     noise = float(np.mean([v["seed_range"] for v in out.values()]))
-    return {"per": out, "gap": gap, "noise": noise, "resolved": bool(gap > noise),
-            "more_sensitive": max(ranges, key=ranges.get)}
+    return {
+        "per": out,
+        "gap": gap,
+        "noise": noise,
+        "resolved": bool(gap > noise),
+        "more_sensitive": max(ranges, key=ranges.get),
+    }
 
 
 def select_records(records, **conditions) -> list:
@@ -379,8 +426,7 @@ def kp_summary(records, metric: str = "fd", centre: Tuple[float, float] = (2.0, 
     for (k, p), vals in groups.items():
         if not vals:
             continue
-        rows.append({"k": k, "p": p, "mean": float(np.mean(vals)), "min": min(vals),
-                     "max": max(vals), "n": len(vals)})
+        rows.append({"k": k, "p": p, "mean": float(np.mean(vals)), "min": min(vals), "max": max(vals), "n": len(vals)})
     if not rows:
         raise ValueError(f"no finite {metric!r} values in records")
     return rows
@@ -412,9 +458,16 @@ PAPER_FID = {
 PAPER_FID_DATASETS = ("CIFAR-10", "CelebA", "LSUN")
 
 
-def plot_strategy_ablation(ax, records, metric: str = "fd", methods=None, strategies=None,
-                           reference: Optional[float] = None, ylabel: Optional[str] = None,
-                           reference_label: str = "reference"):
+def plot_strategy_ablation(
+    ax,
+    records,
+    metric: str = "fd",
+    methods=None,
+    strategies=None,
+    reference: Optional[float] = None,
+    ylabel: Optional[str] = None,
+    reference_label: str = "reference",
+):
     """Plot a metric per sampling strategy: one marker per seed, a bar at each method's mean.
 
     Parameters
@@ -433,6 +486,7 @@ def plot_strategy_ablation(ax, records, metric: str = "fd", methods=None, strate
     reference_label : str, optional
         Legend entry of the reference line.
     """
+
     def combo(r, key):
         return (r.get("combo") or {}).get(key, (r.get("config") or {}).get(key))
 
@@ -442,8 +496,11 @@ def plot_strategy_ablation(ax, records, metric: str = "fd", methods=None, strate
     for i, m in enumerate(methods):
         xs, means = [], []
         for j, s in enumerate(strategies):
-            vals = [r["metrics"][metric] for r in records
-                    if combo(r, "method") == m and combo(r, "strategy") == s and metric in r["metrics"]]
+            vals = [
+                r["metrics"][metric]
+                for r in records
+                if combo(r, "method") == m and combo(r, "strategy") == s and metric in r["metrics"]
+            ]
             x0 = j + (i - (len(methods) - 1) / 2) * width
             if vals:
                 ax.scatter([x0] * len(vals), vals, s=14, color=f"C{i}", zorder=3)
@@ -497,3 +554,48 @@ def real_reference_distance(dataset: str, images: torch.Tensor, n: int, features
     if len(idx) < 2:
         raise ValueError(f"fewer than 2 images of {dataset!r} lie outside its reference set")
     return metrics.frechet_distance(features(images[idx]), features(ref)), len(idx)
+
+
+def critic_gap_ratio(records, numerator, denominator, metric: str = "w1_estimate", method: str = "wgan-div") -> float:
+    r"""How much larger one group of sampling strategies leaves a metric than another.
+
+    With :math:`\bar v(S)` the mean of ``metric`` over the runs of ``method`` whose strategy is in
+    :math:`S` (every run counts once, whatever its seed),
+
+    .. math::
+
+        \frac{\bar v(S_\text{num})}{\bar v(S_\text{den})}.
+
+    Chapter 5 compares the critic's final score gap :math:`\bar f(\text{real}) -
+    \bar f(\text{fake})` of the four strategies whose :math:`W_{k,p}` is infinite for separated
+    supports (``divergence.DENSITY_STRATEGIES`` minus ``divergence.GAP_CHARGING_STRATEGIES``) with
+    that of the two that charge the gap.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`wganbook.lab.sweeps.run_grid` with ``method`` and ``strategy``.
+    numerator, denominator : sequence of str
+        The two groups of strategies.
+    metric : str, optional
+        A final metric of the records (default: the critic's last W1 estimate).
+    method : str, optional
+
+    Returns
+    -------
+    float
+        ``nan`` when a group has no run that records the metric (e.g. a run of the chapter with a
+        subset of the strategies).
+    """
+    means = []
+    for group in (numerator, denominator):
+        group = [group] if isinstance(group, str) else list(group)
+        values = [
+            r["metrics"][metric]
+            for r in select_records(records, method=method, strategy=group)
+            if metric in r.get("metrics", {})
+        ]
+        if not values:
+            return float("nan")
+        means.append(float(np.mean(values)))
+    return means[0] / means[1]

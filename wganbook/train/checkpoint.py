@@ -1,19 +1,23 @@
 """Checkpoints: bit-identical resume on a CPU, written atomically, read without running code."""
+
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
+import threading
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from wganbook import __version__
+from wganbook._util import atomic_write, jsonable
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -24,6 +28,7 @@ __all__ = [
     "check_output_dir",
     "check_output_file",
     "load_checkpoint",
+    "run_folder_name",
 ]
 
 #: File name of the (single, latest) checkpoint in ``checkpoint_dir``.
@@ -32,10 +37,31 @@ _CKPT_VERSION = 2
 #: Value of the checkpoint's ``"format"`` key (tells a wganbook checkpoint from other files).
 CHECKPOINT_FORMAT = "wganbook-checkpoint"
 # config fields that must agree between a checkpoint and the run that resumes it
-_RESUME_KEYS = ("method", "data", "seed", "batch_size", "n_critic", "lr", "lr_g", "betas", "lam", "center",
-                "penalty", "optimizer", "clip",
-                "k", "p", "strategy", "width", "depth", "z_dim", "norm", "warmup", "fixed_generator",
-                "toy_defaults")
+_RESUME_KEYS = (
+    "method",
+    "data",
+    "seed",
+    "batch_size",
+    "n_critic",
+    "lr",
+    "lr_g",
+    "betas",
+    "lam",
+    "center",
+    "penalty",
+    "optimizer",
+    "clip",
+    "k",
+    "p",
+    "strategy",
+    "width",
+    "depth",
+    "z_dim",
+    "norm",
+    "warmup",
+    "fixed_generator",
+    "toy_defaults",
+)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -100,6 +126,81 @@ def params_sha256(module: nn.Module) -> str:
     return h.hexdigest()
 
 
+#: Config fields that do not change a run's result (left out of :func:`run_folder_name`'s digest).
+_NOT_IN_RUN_DIGEST = ("checkpoint_dir", "checkpoint_every", "log_every", "progress")
+
+
+def _code_digest(code) -> str:
+    """SHA-256 of a code object's bytecode and constants (nested code objects likewise; no addresses)."""
+    h = hashlib.sha256(code.co_code)
+    for c in code.co_consts:
+        if hasattr(c, "co_code"):
+            c = _code_digest(c)
+        elif isinstance(c, frozenset):  # `x in {"a", "b"}`: its repr's order depends on the string hash seed
+            c = sorted(map(repr, c))
+        h.update(repr(c).encode())
+    return h.hexdigest()
+
+
+def _fingerprint(obj: Any, depth: int = 0) -> Any:
+    """A stable, JSON-able description of a run's data, model or ``eval_fn`` argument (None: the
+    default): tensors and arrays by their bytes, models by class and parameters, functions by name
+    and code, other objects by class and (two levels deep) their attributes."""
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    if isinstance(obj, np.ndarray):
+        obj = torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().to("cpu").contiguous()
+        h = hashlib.sha256(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
+        return "tensor:" + h.hexdigest()
+    if isinstance(obj, nn.Module):
+        return f"module:{type(obj).__module__}.{type(obj).__qualname__}:{params_sha256(obj)}"
+    if isinstance(obj, (list, tuple)) and depth < 2:
+        return [_fingerprint(v, depth + 1) for v in obj]
+    code = getattr(obj, "__code__", None)
+    if code is not None:  # a Python function: its name and its code (not the state it closes over)
+        return f"function:{obj.__module__}.{obj.__qualname__}:{_code_digest(code)}"
+    kind = obj if isinstance(obj, type) else type(obj)
+    name = f"object:{kind.__module__}.{kind.__qualname__}"
+    state = getattr(obj, "__dict__", None)
+    if isinstance(state, dict) and state and depth < 2 and not isinstance(obj, type):
+        return [name, {str(k): _fingerprint(v, depth + 1) for k, v in sorted(state.items())}]
+    return name
+
+
+def run_folder_name(
+    config: Any, data: Any = None, generator: Optional[nn.Module] = None, critic: Optional[nn.Module] = None
+) -> str:
+    """The name of a run's automatic checkpoint folder: ``<method>-<data>-<digest>``.
+
+    The digest (SHA-256, 16 hexadecimal characters) covers everything that decides the run: the
+    configuration's ``to_dict()`` without the fields that only say how it is watched or saved
+    (``checkpoint_dir``, ``checkpoint_every``, ``log_every``, ``progress``), the ``eval_fn``, and the
+    ``data``, ``generator`` and ``critic`` given to :func:`~wganbook.train.train` (a tensor by its
+    bytes, a model by its class and initial parameters, a function by its name and code -- not by
+    the state it closes over --, another object by its class and attributes). Two
+    calls of the same run get the same name (in any process); a run that differs in any setting
+    -- ``steps`` and ``seed`` included -- gets another.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    data, generator, critic : optional
+        The arguments of ``train``.
+
+    Returns
+    -------
+    str
+    """
+    items = {k: v for k, v in config.to_dict().items() if k not in _NOT_IN_RUN_DIGEST}
+    items["eval_fn"] = _fingerprint(config.eval_fn)
+    items["given"] = [_fingerprint(data), _fingerprint(generator), _fingerprint(critic)]
+    blob = json.dumps(jsonable(items), sort_keys=True)
+    return f"{config.method}-{config.data}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
 # ---------------------------------------------------------------------------------------------
 # RNG state
 # ---------------------------------------------------------------------------------------------
@@ -108,8 +209,13 @@ def _rng_state(gens: Dict[str, torch.Generator]) -> dict:
     st = {
         "torch": torch.get_rng_state(),
         # plain types and a tensor, so that torch.load(weights_only=True) reads it back
-        "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-                  "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": random.getstate(),
         "gens": {k: g.get_state() for k, g in gens.items()},
     }
@@ -121,8 +227,9 @@ def _rng_state(gens: Dict[str, torch.Generator]) -> dict:
 def _set_rng_state(st: dict, gens: Dict[str, torch.Generator]) -> None:
     torch.set_rng_state(st["torch"])
     npst = st["numpy"]
-    np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"],
-                         npst["has_gauss"], npst["cached_gaussian"]))
+    np.random.set_state(
+        (npst["name"], npst["keys"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
+    )
     version, internal, gauss = st["python"]
     random.setstate((version, tuple(internal), gauss))
     for k, g in gens.items():
@@ -152,7 +259,8 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temp_files(folder: Union[str, os.PathLike], name: str) -> List[Path]:
     """Remove ``.<name>.<pid>.tmp`` files in ``folder`` left by processes that are no longer alive.
 
-    Atomic writes go to such a temporary file first; a process killed mid-write leaves it behind.
+    Atomic writes (``wganbook._util.atomic_write``) go to such a temporary file first
+    (``wganbook._util.temp_path``); a process killed mid-write leaves it behind.
     Files of live processes (and of this one) are kept.
 
     Returns
@@ -166,7 +274,7 @@ def remove_stale_temp_files(folder: Union[str, os.PathLike], name: str) -> List[
         return removed
     prefix = f".{name}."
     for p in folder.glob(f".{name}.*.tmp"):
-        mid = p.name[len(prefix):-len(".tmp")]
+        mid = p.name[len(prefix) : -len(".tmp")]
         if not mid.isdigit() or _pid_alive(int(mid)):
             continue
         try:
@@ -177,68 +285,71 @@ def remove_stale_temp_files(folder: Union[str, os.PathLike], name: str) -> List[
     return removed
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = True) -> None:
-    """Write ``path`` atomically: ``write(f)`` into ``.<name>.<pid>.tmp``, fsync, rename, fsync
-    the folder. The temporary file is removed on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb" if binary else "w") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def _atomic_save(obj: Any, path: Path) -> None:
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    """``torch.save(obj)`` to ``path`` through ``wganbook._util.atomic_write`` (temporary file
+    ``.<name>.<pid>.tmp``, fsync, rename, fsync of the folder)."""
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 class _DeferSignals:
-    """Hold SIGINT/SIGTERM back (POSIX, main thread) while a checkpoint is written and recorded;
-    a signal that arrives meanwhile is delivered right after, so an interrupt never cuts a write
-    short and the reported checkpoint step is the one on disk."""
+    """Hold SIGINT and SIGTERM back while a checkpoint is written and recorded (main thread).
+
+    On entry each of the two handlers that is set from Python (``signal.getsignal`` not None) is
+    swapped for a recorder; on exit the handlers are put back and each signal that arrived
+    meanwhile is delivered once: a callable handler is called, ``SIG_DFL`` re-raises the signal
+    (``signal.raise_signal``), ``SIG_IGN`` drops it. So an interrupt never cuts a write short and
+    the reported checkpoint step is the one on disk. Blocking with ``pthread_sigmask`` would not
+    do: it holds the signal back for the calling thread only, the kernel hands it to another
+    (e.g. one of torch's) and Python still runs the handler in the main thread at its next
+    bytecode, in the middle of the write. Outside the main thread (where handlers cannot be set
+    and Python never runs them) the block does nothing.
+    """
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
     def __enter__(self):
-        import threading
-
-        self.old = None
-        if hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread():
-            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        self.old: Dict[int, Any] = {}
+        self.pending: List[int] = []
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        for sig in self.SIGNALS:
+            handler = signal.getsignal(sig)
+            if handler is not None:
+                self.old[sig] = signal.signal(sig, self._record)
         return self
 
+    def _record(self, signum, frame) -> None:
+        if signum not in self.pending:
+            self.pending.append(signum)
+
     def __exit__(self, *exc):
-        if self.old is not None:
-            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        for sig, handler in self.old.items():
+            signal.signal(sig, handler)
+        pending, self.pending = self.pending, []
+        for sig in pending:
+            handler = self.old[sig]
+            if handler == signal.SIG_DFL:
+                signal.raise_signal(sig)
+            elif callable(handler):
+                handler(sig, None)
         return False
 
 
-def _probe_dir(folder: Path, what: str) -> None:
+def _probe_write(folder: Path) -> None:
+    """Create and remove a small file in ``folder``; raises ``OSError`` where that is refused."""
     probe = folder / f".wganbook-probe.{os.getpid()}.tmp"
+    with open(probe, "wb") as f:
+        f.write(b"")
+    probe.unlink()
+
+
+def _probe_dir(folder: Path, what: str) -> None:
     try:
-        with open(probe, "wb") as f:
-            f.write(b"")
-        probe.unlink()
+        _probe_write(folder)
     except OSError as exc:
-        raise CheckpointError(f"{what} {os.fspath(folder)!s} is not writable "
-                              f"({exc.strerror or exc}); choose a folder you can write to") from None
+        raise CheckpointError(
+            f"{what} {os.fspath(folder)!s} is not writable ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
 
 
 def check_output_dir(folder: Union[str, os.PathLike], what: str = "checkpoint_dir") -> Path:
@@ -266,20 +377,22 @@ def check_output_dir(folder: Union[str, os.PathLike], what: str = "checkpoint_di
     for up in folder.parents:
         if up.exists():
             if not up.is_dir():
-                raise CheckpointError(f"{what} {os.fspath(folder)} lies below {os.fspath(up)}, which is a "
-                                      f"file, not a folder; give a folder path")
+                raise CheckpointError(
+                    f"{what} {os.fspath(folder)} lies below {os.fspath(up)}, which is a "
+                    f"file, not a folder; give a folder path"
+                )
             break
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CheckpointError(f"{what} {os.fspath(folder)} cannot be created ({exc.strerror or exc}); "
-                              f"choose a folder you can write to") from None
+        raise CheckpointError(
+            f"{what} {os.fspath(folder)} cannot be created ({exc.strerror or exc}); choose a folder you can write to"
+        ) from None
     _probe_dir(folder, what)
     return folder
 
 
-def check_output_file(path: Union[str, os.PathLike], what: str = "out", overwrite: bool = True,
-                      hint: str = "") -> Path:
+def check_output_file(path: Union[str, os.PathLike], what: str = "out", overwrite: bool = True, hint: str = "") -> Path:
     """Make sure ``path`` can be written (its folder exists or is created, and is writable; the
     path is not a folder); with ``overwrite=False`` an existing file is refused too.
 
@@ -313,8 +426,9 @@ def check_output_file(path: Union[str, os.PathLike], what: str = "out", overwrit
 
 
 def _checkpoint_error(path: Path, why: str, todo: str = "") -> CheckpointError:
-    todo = todo or ("delete it (or give another checkpoint_dir) and start the run again without "
-                    "resume (command line: --force)")
+    todo = todo or (
+        "delete it (or give another checkpoint_dir) and start the run again without resume (command line: --force)"
+    )
     return CheckpointError(f"cannot resume from {os.fspath(path)}: {why}; {todo}")
 
 
@@ -352,11 +466,11 @@ def load_checkpoint(checkpoint_dir: Union[str, os.PathLike], map_location="cpu")
 
     path = Path(checkpoint_dir) / CHECKPOINT_NAME
     if path.is_dir():
-        raise _checkpoint_error(path, "it is a folder, not a checkpoint file",
-                                "remove or rename that folder")
+        raise _checkpoint_error(path, "it is a folder, not a checkpoint file", "remove or rename that folder")
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint to resume from: {path} does not exist "
-                                f"(run once with checkpoint_dir set, or drop resume)")
+        raise FileNotFoundError(
+            f"no checkpoint to resume from: {path} does not exist (run once with checkpoint_dir set, or drop resume)"
+        )
     if path.stat().st_size == 0:
         raise _checkpoint_error(path, "the file is empty (0 bytes; a write was cut short)")
     try:
@@ -364,15 +478,26 @@ def load_checkpoint(checkpoint_dir: Union[str, os.PathLike], map_location="cpu")
     except pickle.UnpicklingError as exc:
         msg = str(exc)
         if "numpy" in msg:
-            why = ("it was written by an older wganbook (checkpoint format 1, which stored NumPy "
-                   "objects that weights_only=True refuses) or by other software")
+            why = (
+                "it was written by an older wganbook (checkpoint format 1, which stored NumPy "
+                "objects that weights_only=True refuses) or by other software"
+            )
         elif "global" in msg.lower():
             why = "it contains objects other than tensors and plain data (not a wganbook checkpoint)"
         else:
             why = "the file is truncated or not a torch checkpoint"
         raise _checkpoint_error(path, why) from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, IndexError,
-            TypeError, AttributeError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        zipfile.BadZipFile,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+    ) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise _checkpoint_error(path, f"the file is truncated or not a torch checkpoint ({first})") from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
@@ -382,10 +507,14 @@ def load_checkpoint(checkpoint_dir: Union[str, os.PathLike], map_location="cpu")
             why = "it is not a wganbook checkpoint"
         raise _checkpoint_error(path, why)
     if ck.get("version") != _CKPT_VERSION:
-        raise _checkpoint_error(path, f"checkpoint format version {ck.get('version')!r} is not supported "
-                                      f"(this wganbook reads version {_CKPT_VERSION})")
-    missing = [k for k in ("step", "config", "generator", "critic", "opt_g", "opt_c", "rng", "data",
-                           "history") if k not in ck]
+        raise _checkpoint_error(
+            path,
+            f"checkpoint format version {ck.get('version')!r} is not supported "
+            f"(this wganbook reads version {_CKPT_VERSION})",
+        )
+    missing = [
+        k for k in ("step", "config", "generator", "critic", "opt_g", "opt_c", "rng", "data", "history") if k not in ck
+    ]
     if missing:
         raise _checkpoint_error(path, f"it lacks {', '.join(missing)} (incomplete checkpoint)")
     return ck
@@ -394,16 +523,21 @@ def load_checkpoint(checkpoint_dir: Union[str, os.PathLike], map_location="cpu")
 def _check_resume_env(ck: dict, path: Path) -> None:
     env = ck.get("env") or {}
     now = _env_info()
-    diff = [f"{k} {env.get(k)!r} (now {now[k]!r})" for k in ("torch", "num_threads")
-            if env.get(k) is not None and env.get(k) != now[k]]
+    diff = [
+        f"{k} {env.get(k)!r} (now {now[k]!r})"
+        for k in ("torch", "num_threads")
+        if env.get(k) is not None and env.get(k) != now[k]
+    ]
     if diff:
-        warnings.warn(f"resuming {os.fspath(path)}, which was written with {' and '.join(diff)}: the "
-                      f"result may differ from an uninterrupted run (set torch.set_num_threads / "
-                      f"OMP_NUM_THREADS as before for a bit-identical continuation)",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"resuming {os.fspath(path)}, which was written with {' and '.join(diff)}: the "
+            f"result may differ from an uninterrupted run (set torch.set_num_threads / "
+            f"OMP_NUM_THREADS as before for a bit-identical continuation)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _env_info() -> dict:
 
-    return {"torch": str(torch.__version__), "num_threads": int(torch.get_num_threads()),
-            "wganbook": str(__version__)}
+    return {"torch": str(torch.__version__), "num_threads": int(torch.get_num_threads()), "wganbook": str(__version__)}

@@ -1,4 +1,5 @@
 """The configuration of a training run, checked once when it is made."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -11,12 +12,13 @@ from torch import nn
 
 from wganbook import objectives
 from wganbook import schema as P
-from wganbook._util import Bool, Choice, Float, Int, check_value
+from wganbook._util import Bool, Choice, Float, Int, Spec, check_value
 from wganbook.data import TOY_DATASETS
 
 __all__ = [
     "TOY_OVERRIDES",
     "DEFAULT_BATCH_SIZE",
+    "FIELD_SPECS",
     "METRICS",
     "toy_overrides",
     "TrainConfig",
@@ -38,8 +40,7 @@ DEFAULT_BATCH_SIZE = 64
 #: Built-in periodic metrics (``TrainConfig.metric``).
 METRICS = ("modes", "w1_target", "fd")
 
-_HP_KEYS = ("optimizer", "lr", "lr_g", "betas", "n_critic", "lam", "center", "clip", "k", "p", "strategy",
-            "penalty")
+_HP_KEYS = ("optimizer", "lr", "lr_g", "betas", "n_critic", "lam", "center", "clip", "k", "p", "strategy", "penalty")
 
 
 def toy_overrides(method: str) -> Dict[str, Any]:
@@ -61,9 +62,45 @@ def toy_overrides(method: str) -> Dict[str, Any]:
     return out
 
 
-def _check(name: str, value: Any, spec) -> Any:
+_S = P.SCHEMA
 
-    return check_value(name, value, spec)
+#: Every checked field of :class:`TrainConfig` and its constraint: the schema's entry
+#: (``wganbook.schema.SCHEMA``) where the name is shared, else its own. Checked in this order.
+FIELD_SPECS: Dict[str, Spec] = {
+    "method": _S["method"],
+    "data": _S["dataset"],
+    "steps": _S["steps"],
+    "batch_size": _S["batch_size"],
+    "n_critic": _S["n_critic"],
+    "lr": _S["lr"],
+    "lr_g": _S["lr"],
+    "optimizer": Choice(("adam", "rmsprop"), none_ok=True),
+    "betas": _S["betas"],
+    "lam": _S["lam"],
+    "center": Float(lo=0.0, none_ok=True),
+    "penalty": Choice(("none", "gp", "r1"), none_ok=True),
+    "clip": _S["clip"],
+    "k": _S["k"],
+    "p": _S["p"],
+    "strategy": _S["strategy"],
+    "seed": _S["seed"],
+    "device": _S["device"],
+    "width": _S["width"],
+    "depth": _S["depth"],
+    "z_dim": _S["z_dim"],
+    "norm": Choice(("none", "layer", "batch")),
+    "warmup": _S["warmup"],
+    "fixed_generator": Bool(),
+    "w1_every": _S["w1_every"],
+    "eval_every": _S["eval_every"],
+    "metric": Choice(METRICS, none_ok=True),
+    "eval_n": Int(lo=2),
+    "log_every": _S["log_every"],
+    "checkpoint_every": _S["checkpoint_every"],
+    "progress": Bool(none_ok=True),
+    "toy_defaults": Bool(),
+    "track_grad_norm": Bool(),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,64 +223,37 @@ class TrainConfig:
     track_grad_norm: bool = False
 
     def __post_init__(self):
-
-        S = P.SCHEMA
-        self.method = _check("method", self.method, S["method"])
-        self.data = _check("data", self.data, S["dataset"])
-        self.steps = _check("steps", self.steps, Int(lo=1))
-        self.batch_size = _check("batch_size", self.batch_size, S["batch_size"])
-        self.n_critic = _check("n_critic", self.n_critic, S["n_critic"])
-        self.lr = _check("lr", self.lr, S["lr"])
-        self.lr_g = _check("lr_g", self.lr_g, S["lr"])
-        self.optimizer = _check("optimizer", self.optimizer, Choice(("adam", "rmsprop"), none_ok=True))
-        self.betas = _check("betas", self.betas, S["betas"])
-        self.lam = _check("lam", self.lam, S["lam"])
-        self.center = _check("center", self.center, Float(lo=0.0, none_ok=True))
-        self.penalty = _check("penalty", self.penalty, Choice(("none", "gp", "r1"), none_ok=True))
-        self.clip = _check("clip", self.clip, S["clip"])
-        self.k = _check("k", self.k, S["k"])
-        self.p = _check("p", self.p, S["p"])
-        self.strategy = _check("strategy", self.strategy, S["strategy"])
-        self.seed = _check("seed", self.seed, Int(lo=0, hi=2**32 - 1))
         if isinstance(self.device, torch.device):
             self.device = str(self.device)
-        self.device = _check("device", self.device, S["device"])
-        self.width = _check("width", self.width, S["width"])
-        self.depth = _check("depth", self.depth, S["depth"])
-        self.z_dim = _check("z_dim", self.z_dim, S["z_dim"])
-        self.norm = _check("norm", self.norm, Choice(("none", "layer", "batch")))
-        self.warmup = _check("warmup", self.warmup, Bool(none_ok=True))
-        self.fixed_generator = _check("fixed_generator", self.fixed_generator, Bool())
-        self.w1_every = _check("w1_every", self.w1_every, Int(lo=0))
-        self.eval_every = _check("eval_every", self.eval_every, Int(lo=0))
-        self.metric = _check("metric", self.metric, Choice(METRICS, none_ok=True))
+        for name, spec in FIELD_SPECS.items():
+            setattr(self, name, check_value(name, getattr(self, name), spec))
         if self.eval_fn is not None and not callable(self.eval_fn):
-            raise TypeError(f"eval_fn must be callable (generator, step) -> float or dict, got {type(self.eval_fn).__name__}")
-        self.eval_n = _check("eval_n", self.eval_n, Int(lo=2))
-        self.log_every = _check("log_every", self.log_every, Int(lo=1))
+            raise TypeError(
+                f"eval_fn must be callable (generator, step) -> float or dict, got {type(self.eval_fn).__name__}"
+            )
         if self.checkpoint_dir is not None:
             if not isinstance(self.checkpoint_dir, (str, os.PathLike)):
                 raise TypeError(f"checkpoint_dir must be a str or path, got {type(self.checkpoint_dir).__name__}")
             self.checkpoint_dir = os.fspath(self.checkpoint_dir)
-        self.checkpoint_every = _check("checkpoint_every", self.checkpoint_every, Int(lo=0))
-        self.progress = _check("progress", self.progress, Bool(none_ok=True))
-        self.toy_defaults = _check("toy_defaults", self.toy_defaults, Bool())
-        self.track_grad_norm = _check("track_grad_norm", self.track_grad_norm, Bool())
         self._check_combination()
 
     def _check_combination(self) -> None:
 
         is_toy = self.data in TOY_DATASETS
         if self.metric == "modes" and self.data not in ("8gaussians", "25gaussians"):
-            raise ValueError("metric 'modes' needs data with discrete modes; data must be one of: 8gaussians, 25gaussians")
+            raise ValueError(
+                "metric 'modes' needs data with discrete modes; data must be one of: 8gaussians, 25gaussians"
+            )
         if self.metric == "w1_target" and not is_toy:
             raise ValueError(f"metric 'w1_target' needs a 2-D toy; data must be one of: {', '.join(TOY_DATASETS)}")
         if self.metric == "fd" and is_toy:
             raise ValueError("metric 'fd' needs an image dataset; for toys use metric 'modes' or 'w1_target'")
         hp = self.hparams()
         if self.norm == "batch" and (hp.get("penalty") or "none") not in ("none", None):
-            raise ValueError(f"norm='batch' mixes the samples of a batch and breaks the per-sample penalty of "
-                             f"{self.method}; norm must be one of: none, layer")
+            raise ValueError(
+                f"norm='batch' mixes the samples of a batch and breaks the per-sample penalty of "
+                f"{self.method}; norm must be one of: none, layer"
+            )
 
     @property
     def is_toy(self) -> bool:
@@ -299,7 +309,7 @@ class TrainResult:
         ``"eval_step"`` and one column per metric.
     config : TrainConfig
         The configuration, as given: a checkpoint folder that :func:`train` assigned itself (under
-        ``$WGANBOOK_CHECKPOINT_DIR``) is not in it, so ``dataclasses.replace(result.config, ...)``
+        its ``checkpoint_root``) is not in it, so ``dataclasses.replace(result.config, ...)``
         starts a new run in a folder of its own instead of overwriting or resuming this one's.
     hparams : dict
         Resolved hyper-parameters.
@@ -322,5 +332,5 @@ class TrainResult:
     device: str
     step: int
     optimizers: tuple = field(default=(), repr=False)
-    #: Folder of this run's checkpoint (``config.checkpoint_dir``, or the automatic one), or None.
+    #: Folder of this run's checkpoint (``config.checkpoint_dir``, or the one under ``checkpoint_root``), or None.
     checkpoint_dir: Optional[str] = None

@@ -1,17 +1,17 @@
 """Fitting a critic against fixed data (a static critic), and the generator's best response to a frozen critic."""
+
 from __future__ import annotations
 
-import math
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 from torch import nn
 
 from wganbook import objectives
-from wganbook._util import Int
+from wganbook._util import Bool, Float, Int, check_value
 from wganbook.models import resolve_device, sample_noise
-from wganbook.train.config import _check
-from wganbook.train.history import TrainingDiverged, _exploded, _scalar
+from wganbook.schema import SCHEMA
+from wganbook.train.history import _Recorder
 from wganbook.train.loop import _loss_kwargs, _make_stream, _prepared_losses
 from wganbook.transport import w1 as w1_fn
 
@@ -24,9 +24,20 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # static critic fitting
 # ---------------------------------------------------------------------------------------------
-def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_size: int = 256,
-               seed: int = 0, record_every: Optional[int] = None, exact_w1: bool = False,
-               device=None, track_grad_norm: bool = True, **hp) -> Dict[str, list]:
+def fit_critic(
+    method: str,
+    critic: nn.Module,
+    real,
+    fake,
+    steps: int,
+    batch_size: int = 256,
+    seed: int = 0,
+    record_every: Optional[int] = None,
+    exact_w1: bool = False,
+    device=None,
+    track_grad_norm: bool = True,
+    **hp,
+) -> Dict[str, list]:
     r"""Train only a critic, with ``method``'s loss and optimiser, against fixed distributions.
 
     Each step draws a real and a fake minibatch and takes one optimiser step on
@@ -77,16 +88,17 @@ def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_siz
     Raises
     ------
     TrainingDiverged
-        If the loss becomes NaN or infinite.
+        The training loop's divergence guard (its recorder, ``wganbook.train.history._Recorder``):
+        a NaN or infinite loss, W1 estimate or penalty, or a loss or W1 estimate beyond
+        ``DIVERGENCE_THRESHOLD``, checked every 50 records and at the end.
     """
 
-    steps = _check("steps", steps, Int(lo=1))
-    batch_size = _check("batch_size", batch_size, Int(lo=1))
-    seed = _check("seed", seed, Int(lo=0))
-    record_every = 1 if record_every is None else _check("record_every", record_every, Int(lo=1))
-    if not isinstance(exact_w1, bool):
-        raise TypeError(f"exact_w1 must be a bool, got {type(exact_w1).__name__}")
-    hp_full = dict(objectives.resolve_hparams(method, **{k: v for k, v in hp.items() if v is not None}))
+    steps = check_value("steps", steps, Int(lo=1))
+    batch_size = check_value("batch_size", batch_size, Int(lo=1))
+    seed = check_value("seed", seed, SCHEMA["seed"])
+    record_every = 1 if record_every is None else check_value("record_every", record_every, Int(lo=1))
+    check_value("exact_w1", exact_w1, Bool())
+    hp_full = objectives.resolve_hparams(method, **{k: v for k, v in hp.items() if v is not None})
     if device is None:
         p0 = next(critic.parameters(), None)
         dev = p0.device if p0 is not None else torch.device("cpu")
@@ -99,31 +111,13 @@ def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_siz
     noise.manual_seed(seed + 7919)
     rs = _make_stream(real, batch_size, rng, dev, "real")
     fs = _make_stream(fake, batch_size, rng, dev, "fake")
-    opt_c = _critic_optimizer(objectives, method, critic, hp_full)
-    critic_step_loss, post_step, _ = _prepared_losses(objectives, method, critic, hp_full, noise,
-                                                      track_grad_norm)
-    hist: Dict[str, list] = {"step": [], "critic_loss": [], "w1_estimate": [], "penalty": [], "grad_norm": []}
+    opt_c = _critic_optimizer(method, critic, hp_full)
+    critic_step_loss, post_step = _prepared_losses(method, critic, hp_full, noise, track_grad_norm)
+    columns = ("critic_loss", "w1_estimate", "penalty", "grad_norm")
+    hist: Dict[str, list] = {"step": [], **{c: [] for c in columns}}
     if exact_w1:
         hist["w1_exact"] = []
-    rows: List[tuple] = []
-    steps_rec: List[int] = []
-
-    def flush():
-        if not rows:
-            return
-        flat = [t for row in rows for t in row]
-        vals = torch.stack([t.to(flat[0].device) for t in flat]).float().cpu().view(len(rows), -1).tolist()
-        for s, v in zip(steps_rec, vals):
-            hist["step"].append(s)
-            for k, x in zip(("critic_loss", "w1_estimate", "penalty", "grad_norm"), v):
-                hist[k].append(x)
-            for name, x in (("the critic loss", v[0]), ("the W1 estimate", v[1])):
-                if _exploded(x):
-                    rows.clear()
-                    steps_rec.clear()
-                    raise TrainingDiverged(s, name, method, value=x)
-        rows.clear()
-        steps_rec.clear()
+    rec = _Recorder(hist, method, columns)  # the loop's recorder and divergence guard
 
     critic.train()
     for step in range(1, steps + 1):
@@ -136,26 +130,36 @@ def fit_critic(method: str, critic: nn.Module, real, fake, steps: int, batch_siz
         if post_step is not None:
             post_step()
         if step % record_every == 0 or step == steps:
-            steps_rec.append(step)
-            rows.append((loss.detach(), _scalar(stats.get("w1_estimate"), loss),
-                         _scalar(stats.get("penalty"), loss), _scalar(stats.get("grad_norm"), loss)))
+            rec.add(step, critic_loss=loss, **stats)
             if exact_w1:
-                hist["w1_exact"].append(float(w1_fn(x.detach().flatten(1).double().cpu().numpy(),
-                                                    y.detach().flatten(1).double().cpu().numpy())))
-            if len(rows) >= 50:
-                flush()
-    flush()
+                hist["w1_exact"].append(
+                    float(
+                        w1_fn(
+                            x.detach().flatten(1).double().cpu().numpy(), y.detach().flatten(1).double().cpu().numpy()
+                        )
+                    )
+                )
+            if len(rec.rows) >= 50:
+                rec.flush()
+    rec.flush()
     return hist
 
 
-def _critic_optimizer(objectives, method: str, critic: nn.Module, hp: dict):
+def _critic_optimizer(method: str, critic: nn.Module, hp: dict):
     dummy = nn.Linear(1, 1)  # make_optimizers builds both; only the critic's is used
     return objectives.make_optimizers(method, dummy, critic, **_loss_kwargs(hp))[1]
 
 
-def best_response(method: str, critic: nn.Module, generator: nn.Module, steps: int, lr: float = 1e-3,
-                  batch_size: int = 256, seed: int = 0,
-                  record_every: Optional[int] = None) -> Dict[str, list]:
+def best_response(
+    method: str,
+    critic: nn.Module,
+    generator: nn.Module,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    seed: int = 0,
+    record_every: Optional[int] = None,
+) -> Dict[str, list]:
     r"""Train only the generator against a frozen critic: its best response to that critic.
 
     Each step draws latent codes :math:`z_1..z_n` and takes an Adam step (betas ``(0.5, 0.999)``)
@@ -203,24 +207,24 @@ def best_response(method: str, critic: nn.Module, generator: nn.Module, steps: i
 
     m = objectives.get_method(method)
     if m.name == "wgan-ct":
-        raise ValueError("method must be one whose generator loss needs only the fakes; wgan-ct "
-                         "needs real samples too: use one of "
-                         + ", ".join(k for k in objectives.METHODS if k != "wgan-ct"))
+        raise ValueError(
+            "method must be one whose generator loss needs only the fakes; wgan-ct "
+            "needs real samples too: use one of " + ", ".join(k for k in objectives.METHODS if k != "wgan-ct")
+        )
     if not isinstance(critic, nn.Module) or not isinstance(generator, nn.Module):
         raise TypeError("critic and generator must be torch.nn.Module")
-    steps = _check("steps", steps, Int(lo=1))
-    batch_size = _check("batch_size", batch_size, Int(lo=1))
-    seed = _check("seed", seed, Int(lo=0))
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a float > 0, got {lr!r}")
+    steps = check_value("steps", steps, Int(lo=1))
+    batch_size = check_value("batch_size", batch_size, Int(lo=1))
+    seed = check_value("seed", seed, SCHEMA["seed"])
+    lr = check_value("lr", lr, Float(lo=0.0, lo_open=True))
     if record_every is None:
         record_every = max(1, steps // 20)
-    record_every = _check("record_every", record_every, Int(lo=1))
+    record_every = check_value("record_every", record_every, Int(lo=1))
     params = [p for p in generator.parameters()]
     device = params[0].device if params else torch.device("cpu")
     rng = torch.Generator(device=device)
     rng.manual_seed(seed)
-    opt = torch.optim.Adam(params, lr=float(lr), betas=(0.5, 0.999))
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
     flags = [p.requires_grad for p in critic.parameters()]
     hist: Dict[str, list] = {"step": [], "score": [], "generator_loss": []}
     try:

@@ -1,4 +1,5 @@
 """The training history: the per-step recorder, the divergence guard, and statistics of a history (late-training mean, estimate against exact W1)."""
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,11 @@ def estimate_vs_exact(history: Mapping[str, Sequence]) -> Tuple[np.ndarray, np.n
     if missing:
         raise ValueError(f"w1_step {missing[0]} has no matching entry in history['step']")
     est = np.asarray([history["w1_estimate"][index[int(s)]] for s in w1_steps], dtype=np.float64)
-    return (np.asarray(w1_steps, dtype=np.int64), est,
-            np.asarray(history["w1_exact"][:len(w1_steps)], dtype=np.float64))
+    return (
+        np.asarray(w1_steps, dtype=np.int64),
+        est,
+        np.asarray(history["w1_exact"][: len(w1_steps)], dtype=np.float64),
+    )
 
 
 def late_mean(history: Mapping[str, Sequence], key: str, fraction: float = 0.5) -> float:
@@ -99,15 +103,13 @@ def late_values(history: Mapping[str, Sequence], key: str, fraction: float = 0.5
     steps = np.asarray(history.get("eval_step", []) or [], dtype=float)
     values = np.asarray(history.get(key, []) or [], dtype=float)
     if values.size == 0:
-        raise ValueError(f"history has no evaluations of {key!r}; train with eval_every > 0 and "
-                         f"a metric that records {key!r}")
+        raise ValueError(
+            f"history has no evaluations of {key!r}; train with eval_every > 0 and a metric that records {key!r}"
+        )
     if values.shape != steps.shape:
-        raise ValueError(f"history[{key!r}] has {values.size} values but history['eval_step'] "
-                         f"{steps.size}")
+        raise ValueError(f"history[{key!r}] has {values.size} values but history['eval_step'] {steps.size}")
     start = (1 - fraction) * steps.max()
     return values[steps >= start - 1e-9 * abs(start)]  # (1 - 1/3) * 1800 is 1200.0000000000002
-
-
 
 
 def plateau_change(values: Sequence[float], parts: int = 5) -> float:
@@ -141,10 +143,11 @@ def plateau_change(values: Sequence[float], parts: int = 5) -> float:
     if v.size < 2:
         raise ValueError(f"values must hold at least 2 records, got {v.size}")
     k = max(1, v.size // parts)
-    last, before = v[-k:].mean(), v[-2 * k:-k].mean()
+    last, before = v[-k:].mean(), v[-2 * k : -k].mean()
     if last == 0:
         raise ValueError("the mean of the last part is 0: the relative change is undefined")
     return float(abs(last - before) / abs(last))
+
 
 #: The divergence guard; training stops when the critic loss, the generator loss or the W1 estimate
 #: exceeds this in absolute value. A heuristic: the book's runs stay within O(1)-O(1e3) (and
@@ -162,16 +165,23 @@ class TrainingDiverged(RuntimeError):
         self.step = step
         self.value = value
         self._args = (step, what, method, value)
-        hint = ("lower the learning rate (lr)", "check the penalty weight lam",
-                "for wgan-clip check the clipping bound clip", "check the data scale and the critic's norm")
+        hint = (
+            "lower the learning rate (lr)",
+            "check the penalty weight lam",
+            "for wgan-clip check the clipping bound clip",
+            "check the data scale and the critic's norm",
+        )
         if value is None or not math.isfinite(value):
             why = "is not finite"
         else:
-            why = (f"reached {value:.3g}, beyond the divergence threshold {DIVERGENCE_THRESHOLD:.0e} "
-                   f"(a heuristic: normal runs stay below 1e4)")
-        super().__init__(f"training diverged at generator step {step}: {what} {why}"
-                         f"{' (method ' + method + ')' if method else ''}; try to " + ", ".join(hint))
-
+            why = (
+                f"reached {value:.3g}, beyond the divergence threshold {DIVERGENCE_THRESHOLD:.0e} "
+                f"(a heuristic: normal runs stay below 1e4)"
+            )
+        super().__init__(
+            f"training diverged at generator step {step}: {what} {why}"
+            f"{' (method ' + method + ')' if method else ''}; try to " + ", ".join(hint)
+        )
 
     def __reduce__(self):  # picklable across process pools (run_grid workers)
         return (type(self), self._args)
@@ -182,8 +192,9 @@ def _exploded(x: float) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# statistics buffer
+# statistics buffer and divergence guard
 # ---------------------------------------------------------------------------------------------
+#: The loop's per-step columns (``fit_critic`` records all but ``generator_loss``).
 _STEP_KEYS = ("critic_loss", "generator_loss", "w1_estimate", "penalty", "grad_norm")
 
 
@@ -197,62 +208,82 @@ def _empty_history() -> Dict[str, list]:
     return h
 
 
-def _scalar(v, like: torch.Tensor) -> torch.Tensor:
-    if isinstance(v, torch.Tensor):
-        return v.detach().reshape(())
-    return torch.full((), float("nan") if v is None else float(v), device=like.device)
-
-
 class _Recorder:
-    """Per-step statistics kept on the device, copied to the host every ``log_every`` steps."""
+    """Per-step statistics kept on the device, copied to the host (and guarded) at :meth:`flush`.
 
-    def __init__(self, history: dict, method: str):
+    The one recorder of :func:`wganbook.train.train` and :func:`wganbook.train.fit_critic`: each
+    :meth:`add` keeps a row of scalar tensors (no host-device synchronisation); :meth:`flush` copies
+    all rows in one transfer, appends them to ``history["step"]`` and ``history[column]``, and then
+    applies the divergence guard: a non-finite value in any column but ``grad_norm``, or a loss or
+    W1 estimate beyond ``DIVERGENCE_THRESHOLD`` in absolute value, raises :class:`TrainingDiverged`
+    naming the first such step and column.
+
+    Parameters
+    ----------
+    history : dict
+        Lists by column; ``"step"`` and every column of ``columns`` must be present.
+    method : str
+        Named in the divergence message.
+    columns : tuple of str, optional
+        The recorded statistics, in order (default: the loop's five, ``_STEP_KEYS``).
+    """
+
+    def __init__(self, history: dict, method: str, columns: Tuple[str, ...] = _STEP_KEYS):
         self.history = history
         self.method = method
+        self.columns = tuple(columns)
         self.rows: List[Tuple[int, tuple]] = []
+        self._nan: Optional[torch.Tensor] = None
 
-    def add(self, step: int, row: tuple) -> None:
-        self.rows.append((step, row))
+    def add(self, step: int, **values) -> None:
+        """Keep one row: ``values[column]`` is a scalar tensor (or a float; missing/None: NaN)."""
+        row = []
+        for c in self.columns:
+            v = values.get(c)
+            if isinstance(v, torch.Tensor):
+                row.append(v.detach().reshape(()))
+            elif v is None:
+                if self._nan is None:
+                    like = next(t for t in values.values() if isinstance(t, torch.Tensor))
+                    self._nan = torch.full((), float("nan"), device=like.device)
+                row.append(self._nan)
+            else:
+                row.append(torch.tensor(float(v)))
+        self.rows.append((step, tuple(row)))
 
     def flush(self) -> None:
+        """Copy the kept rows to ``history``; raise :class:`TrainingDiverged` if one is exploded."""
         if not self.rows:
             return
         flat = [t for _, row in self.rows for t in row]
         vals = torch.stack([t.to(flat[0].device) for t in flat]).float().cpu().view(len(self.rows), -1).tolist()
         steps = [s for s, _ in self.rows]
         self.rows = []
-        bad = None
-        for s, v in zip(steps, vals):
-            if bad is None:
-                for name, x in zip(_STEP_KEYS[:4], v[:4]):
-                    if not math.isfinite(x) or (name != "penalty" and abs(x) > DIVERGENCE_THRESHOLD):
-                        bad = (s, name, x)
-                        break
         h = self.history
         for s, v in zip(steps, vals):
             h["step"].append(s)
-            for k, x in zip(_STEP_KEYS, v):
+            for k, x in zip(self.columns, v):
                 h[k].append(x)
-        if bad is not None:
-            raise TrainingDiverged(bad[0], bad[1], self.method, value=bad[2])
+        for s, v in zip(steps, vals):
+            for name, x in zip(self.columns, v):
+                if _diverged(name, x):
+                    raise TrainingDiverged(s, name, self.method, value=x)
+
+
+def _diverged(column: str, x: float) -> bool:
+    """The divergence guard of one recorded value (``grad_norm`` is not guarded, a penalty only
+    for finiteness)."""
+    if column == "grad_norm":
+        return False
+    if column == "penalty":
+        return not math.isfinite(x)
+    return _exploded(x)
 
 
 def _norm(v):
     if isinstance(v, (list, tuple)):
         return [float(x) for x in v]
     return v
-
-
-def _jsonable(d: dict) -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, tuple):
-            v = list(v)
-        if isinstance(v, (str, int, float, bool, list, type(None))):
-            out[k] = v
-        else:
-            out[k] = repr(v)
-    return out
 
 
 def _record_eval(history: dict, step: int, value) -> None:

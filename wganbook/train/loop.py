@@ -1,4 +1,10 @@
-r"""One training loop for every method, and static critic fitting.
+r"""The training loop every method shares: the run resolved once, then a small loop with callbacks.
+
+:func:`train` resolves a configuration once into a :class:`TrainState` (hyper-parameters, device,
+checkpoint folder -- given, or automatic under ``checkpoint_root`` --, seeded models, optimisers,
+data, a checkpoint to resume), builds the callbacks the configuration asks for
+(:mod:`wganbook.train.callbacks`: exact W1, the metric, checkpoints, progress) and runs
+:func:`run_loop`, which knows only the updates and the statistics recorder.
 
 Each generator step of :func:`train` runs ``n_critic`` critic steps, each on a fresh real batch
 and a fresh fake batch :math:`G(z)` (detached), minimising the method's critic loss
@@ -23,45 +29,43 @@ order, the step and the history -- in plain types and tensors only, so that they
 ``torch.load(weights_only=True)`` (a checkpoint cannot run code). They are written to a
 temporary file, fsynced and renamed; temporary files of dead processes are removed.
 """
+
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from wganbook import metrics, models, objectives
+from wganbook import models, objectives
 from wganbook.data import load_images, sample_toy, seed_everything
+from wganbook.lipschitz import clip_weights_
 from wganbook.models import resolve_device, sample_noise
+from wganbook.train.callbacks import Callback, default_callbacks
 from wganbook.train.checkpoint import (
-    _CKPT_VERSION,
     _RESUME_KEYS,
-    CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
     CheckpointError,
     TrainingInterrupted,
-    _atomic_save,
     _check_resume_env,
-    _DeferSignals,
-    _env_info,
-    _rng_state,
     _set_rng_state,
     check_output_dir,
     load_checkpoint,
     remove_stale_temp_files,
+    run_folder_name,
 )
-from wganbook.train.config import _HP_KEYS, TrainConfig, TrainResult
-from wganbook.train.history import _empty_history, _jsonable, _norm, _record_eval, _Recorder
-from wganbook.transport import w1
+from wganbook.train.config import TrainConfig, TrainResult
+from wganbook.train.history import _empty_history, _norm, _Recorder
 
 __all__ = [
     "train",
+    "run_loop",
+    "TrainState",
 ]
 
 
@@ -87,7 +91,7 @@ class _TensorStream:
         if self.perm is None or self.pos + self.bs > self.n:
             self.perm = torch.randperm(self.n, generator=self.rng).to(self.device)
             self.pos = 0
-        idx = self.perm[self.pos:self.pos + self.bs]
+        idx = self.perm[self.pos : self.pos + self.bs]
         self.pos += self.bs
         return self.x[idx]
 
@@ -131,80 +135,255 @@ def _make_stream(source, batch_size: int, rng: torch.Generator, device, name: st
 
 
 # ---------------------------------------------------------------------------------------------
-# the loop
+# the run: resolved once
 # ---------------------------------------------------------------------------------------------
 def _loss_kwargs(hp: Dict[str, Any]) -> Dict[str, Any]:
-
-    keys = getattr(objectives, "HPARAM_KEYS", _HP_KEYS)
-    return {k: v for k, v in hp.items() if k in keys}
-
-
-def _show_progress(flag: Optional[bool]) -> bool:
-    if flag is not None:
-        return flag
-    if os.environ.get("TQDM_DISABLE"):
-        return False
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+    """The entries of resolved hyper-parameters that ``wganbook.objectives`` takes."""
+    return {k: v for k, v in hp.items() if k in objectives.HPARAM_KEYS}
 
 
-def _builtin_metric(cfg: TrainConfig, device) -> Callable:
+@dataclass
+class TrainState:
+    """One run as the loop and its callbacks see it; built once by :func:`train` from the config.
 
-    metric = cfg.metric
-    if metric is None:
-        if cfg.data in metrics.MODE_DATASETS:
-            metric = "modes"
-        elif cfg.is_toy:
-            metric = "w1_target"
-        else:
-            metric = "fd"
-    n = cfg.eval_n
-    features = []  # built on first use, then reused (its reference statistics are cached)
-
-    def fn(generator, step):
-        if metric == "fd":
-            if not features:
-                features.append(metrics.ClassifierFeatures(cfg.data))
-            return {"fd": metrics.sample_quality(generator, cfg.data, n=n, seed=cfg.seed, features=features[0])}
-        x = metrics.generate(generator, n, seed=cfg.seed + 1)
-        if metric == "modes":
-            cov = metrics.mode_coverage(x, cfg.data)
-            return {"modes": cov["modes"], "high_quality": cov["high_quality"]}
-        return {"w1_target": metrics.w1_to_target(x, cfg.data, seed=cfg.seed + 2)}
-
-    return fn
-
-
-#: Environment variable that turns on automatic checkpoints for every :func:`train` call
-#: (set by ``python -m wganbook book`` so that an interrupted chapter resumes its runs).
-AUTO_CHECKPOINT_ENV = "WGANBOOK_CHECKPOINT_DIR"
-_auto_calls = {"n": 0}
-
-
-def _auto_checkpoint(config: "TrainConfig", resume: bool):
-    """Give ``config`` a checkpoint folder under ``$WGANBOOK_CHECKPOINT_DIR`` (if set).
-
-    The k-th :func:`train` call of a process gets the folder ``k-method-data-<config hash>``, so
-    rerunning the same notebook finds each run's checkpoint again and resumes it (a run that had
-    finished is restored at once). Without the variable, or with an explicit ``checkpoint_dir``,
-    nothing changes.
+    Attributes
+    ----------
+    config : TrainConfig
+        The effective configuration (with the automatic checkpoint folder, if any).
+    hp : dict
+        The resolved hyper-parameters (``config.hparams()``, resolved once).
+    device : torch.device
+    generator, critic : torch.nn.Module
+    opt_g, opt_c : torch.optim.Optimizer
+    stream : object
+        The real-data minibatches (``next()``, ``state()``, ``load()``).
+    gens : dict of str to torch.Generator
+        ``"data"`` and ``"noise"`` random-number generators (saved in checkpoints).
+    history : dict
+        The history being recorded.
+    recorder : _Recorder
+        The per-step statistics and the divergence guard.
+    loss_fn, post_step : callable
+        The critic loss ``(real, fake) -> (loss, stats)`` and the post-step (clipping) or None.
+    start : int
+        The step the run starts from (a checkpoint's step, else 0).
+    step : int
+        The current generator step (set before the callbacks run).
+    done : int
+        The last step whose callbacks all ran.
+    checkpoint_path : Path or None
+    checkpoint_step : int or None
+        The step of the checkpoint on disk (None: none).
+    real, fake : torch.Tensor
+        The last critic step's batches.
     """
-    root = os.environ.get(AUTO_CHECKPOINT_ENV)
-    if not root or config.checkpoint_dir is not None:
+
+    config: TrainConfig
+    hp: Dict[str, Any]
+    device: torch.device
+    generator: nn.Module
+    critic: nn.Module
+    opt_g: Any
+    opt_c: Any
+    stream: Any
+    gens: Dict[str, torch.Generator]
+    history: Dict[str, list]
+    recorder: _Recorder
+    loss_fn: Callable
+    post_step: Optional[Callable]
+    start: int = 0
+    step: int = 0
+    done: int = 0
+    checkpoint_path: Optional[Path] = None
+    checkpoint_step: Optional[int] = None
+    real: Optional[torch.Tensor] = None
+    fake: Optional[torch.Tensor] = None
+
+
+def _with_checkpoint_root(config: TrainConfig, resume: bool, root, data, generator, critic):
+    """``config`` with the folder ``root / run_folder_name(...)`` when ``root`` is given and the
+    config has no ``checkpoint_dir``; an existing checkpoint there is resumed."""
+    if root is None or config.checkpoint_dir is not None:
         return config, resume
-    _auto_calls["n"] += 1
-    blob = repr(sorted((k, repr(v)) for k, v in config.to_dict().items() if k in _RESUME_KEYS + ("steps",)))
-    key = hashlib.sha256(blob.encode()).hexdigest()[:12]
-    folder = Path(root) / f"{_auto_calls['n']:03d}-{config.method}-{config.data}-{key}"
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"checkpoint_root must be a str or path (or None), got {type(root).__name__}")
+    folder = Path(root) / run_folder_name(config, data=data, generator=generator, critic=critic)
     every = config.checkpoint_every or max(1, min(500, config.steps // 10))
     config = dataclasses.replace(config, checkpoint_dir=str(folder), checkpoint_every=every)
-    return config, resume or (folder / CHECKPOINT_NAME).exists()
+    return config, resume or (folder / CHECKPOINT_NAME).is_file()
 
 
-def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
-          critic: Optional[nn.Module] = None, resume: bool = False) -> TrainResult:
+def _read_checkpoint(cfg: TrainConfig, ckpt_path: Optional[Path], resume: bool, device) -> Optional[dict]:
+    """Check the checkpoint folder and, with ``resume``, read and check its checkpoint (before any work)."""
+    if ckpt_path is None:
+        return None
+    check_output_dir(cfg.checkpoint_dir, "checkpoint_dir")
+    remove_stale_temp_files(cfg.checkpoint_dir, CHECKPOINT_NAME)
+    if ckpt_path.is_dir():
+        raise CheckpointError(
+            f"{os.fspath(ckpt_path)} is a folder; the checkpoint file of "
+            f"checkpoint_dir must be a file there: remove or rename that folder"
+        )
+    if not resume:
+        return None
+    ck = load_checkpoint(cfg.checkpoint_dir, map_location=device)
+    old, now = ck["config"], cfg.to_dict()
+    diff = [k for k in _RESUME_KEYS if _norm(old.get(k)) != _norm(now.get(k))]
+    if diff:
+        raise ValueError(
+            f"checkpoint in {cfg.checkpoint_dir} was written with a different configuration "
+            f"({', '.join(f'{k}: {old.get(k)!r} != {getattr(cfg, k)!r}' for k in diff)})"
+        )
+    if int(ck["step"]) > cfg.steps:
+        raise ValueError(
+            f"steps={cfg.steps} is below the step of the checkpoint {ckpt_path} "
+            f"({int(ck['step'])}); steps is the total to reach, so give "
+            f"steps >= {int(ck['step'])} (equal: restore the finished run)"
+        )
+    _check_resume_env(ck, ckpt_path)
+    return ck
+
+
+def _prepare(cfg: TrainConfig, resume: bool, data, generator, critic) -> TrainState:
+    """Build the run of ``cfg``: paths checked and a checkpoint read before any work, then the seeded
+    models, optimisers and data, restored from the checkpoint when resuming."""
+    if resume and cfg.checkpoint_dir is None:
+        raise ValueError("resume=True needs config.checkpoint_dir (the folder holding checkpoint.pt)")
+    hp = cfg.hparams()
+    device = resolve_device(cfg.device)
+    ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
+    ck = _read_checkpoint(cfg, ckpt_path, resume, device)
+    data_rng = seed_everything(cfg.seed)
+    noise_rng = torch.Generator(device=device)
+    noise_rng.manual_seed(cfg.seed + 7919)
+    if generator is None:
+        generator = models.make_generator(cfg.data, z_dim=cfg.z_dim, width=cfg.width, depth=cfg.depth)
+    if critic is None:
+        critic = models.make_critic(
+            cfg.data, width=cfg.width, depth=cfg.depth, norm=cfg.norm, spectral=bool(hp.get("spectral", False))
+        )
+    objectives.check_critic_for_method(cfg.method, critic, penalty=hp["penalty"])
+    generator, critic = generator.to(device), critic.to(device)
+    opt_g, opt_c = objectives.make_optimizers(cfg.method, generator, critic, **_loss_kwargs(hp))
+    if data is None:
+        data = _toy_fn(cfg.data, data_rng) if cfg.is_toy else load_images(cfg.data)[0]
+    _check_data_shape(data, generator)
+    stream = _make_stream(data, hp["batch_size"], data_rng, device, "data")
+    gens = {"data": data_rng, "noise": noise_rng}
+    history, start = _empty_history(), 0
+    if ck is not None:
+        generator.load_state_dict(ck["generator"])
+        critic.load_state_dict(ck["critic"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_c.load_state_dict(ck["opt_c"])
+        _set_rng_state(ck["rng"], gens)
+        stream.load(ck.get("data", {}))
+        history, start = ck["history"], int(ck["step"])
+    loss_fn, post_step = _prepared_losses(cfg.method, critic, hp, noise_rng, cfg.track_grad_norm)
+    return TrainState(
+        config=cfg,
+        hp=hp,
+        device=device,
+        generator=generator,
+        critic=critic,
+        opt_g=opt_g,
+        opt_c=opt_c,
+        stream=stream,
+        gens=gens,
+        history=history,
+        recorder=_Recorder(history, cfg.method),
+        loss_fn=loss_fn,
+        post_step=post_step,
+        start=start,
+        step=start,
+        done=start,
+        checkpoint_path=ckpt_path,
+        checkpoint_step=start if ck is not None else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+# ---------------------------------------------------------------------------------------------
+def run_loop(state: TrainState, callbacks: Sequence[Callback] = ()) -> None:
+    r"""Train ``state`` from ``state.start`` to ``state.config.steps`` generator steps.
+
+    Per generator step: ``n_critic`` critic steps (100 during WGAN's warm-up), each on a fresh real
+    batch and a fresh (detached) fake batch, minimising the critic loss, then the post-step
+    (clipping); then one generator step on :math:`-\bar f(G(z))` with the critic frozen (skipped
+    with ``fixed_generator``). The step's statistics go to ``state.recorder`` (copied to the host
+    and guarded every ``log_every`` steps), then each callback's ``on_step`` runs; after the last
+    step the statistics are flushed and each ``on_end`` runs; ``close`` always runs.
+
+    Raises
+    ------
+    TrainingDiverged
+        From the recorder's divergence guard.
+    TrainingInterrupted
+        On ``KeyboardInterrupt``: the last step done (or checkpointed) and the checkpoint's step.
+    """
+    cfg, hp, rec = state.config, state.hp, state.recorder
+    generator, critic, device = state.generator, state.critic, state.device
+    noise_rng, opt_g, opt_c = state.gens["noise"], state.opt_g, state.opt_c
+    n_critic, warmup, bs = int(hp["n_critic"]), bool(hp["warmup"]), hp["batch_size"]
+    critic_params = [p for p in critic.parameters() if p.requires_grad]
+    zero = torch.zeros((), device=device)
+    generator.train()
+    critic.train()
+    try:
+        for step in range(state.start + 1, cfg.steps + 1):
+            nc = 100 if warmup and (step - 1 < 25 or (step - 1) % 500 == 0) else n_critic
+            for _ in range(nc):
+                real = state.stream.next()
+                with torch.no_grad():
+                    fake = generator(sample_noise(generator, real.shape[0], noise_rng, device))
+                loss, stats = state.loss_fn(real, fake)
+                opt_c.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_c.step()
+                if state.post_step is not None:
+                    state.post_step()
+            g_loss = zero
+            if not cfg.fixed_generator:
+                for p in critic_params:
+                    p.requires_grad_(False)
+                g_fake = generator(sample_noise(generator, bs, noise_rng, device))
+                g_loss = objectives.generator_loss(cfg.method, critic, real, g_fake)
+                opt_g.zero_grad(set_to_none=True)
+                g_loss.backward()
+                opt_g.step()
+                for p in critic_params:
+                    p.requires_grad_(True)
+            state.step, state.real, state.fake = step, real, fake
+            rec.add(step, critic_loss=loss, generator_loss=g_loss, **stats)
+            if step % cfg.log_every == 0:
+                rec.flush()
+            for cb in callbacks:
+                cb.on_step(state)
+            state.done = step
+        rec.flush()
+        for cb in callbacks:
+            cb.on_end(state)
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, TrainingInterrupted):
+            raise
+        saved = state.checkpoint_step
+        raise TrainingInterrupted(max(state.done, saved or 0), saved, cfg.checkpoint_dir) from exc
+    finally:
+        for cb in callbacks:
+            cb.close()
+
+
+def train(
+    config: TrainConfig,
+    data=None,
+    generator: Optional[nn.Module] = None,
+    critic: Optional[nn.Module] = None,
+    resume: bool = False,
+    *,
+    checkpoint_root: Union[None, str, os.PathLike] = None,
+    callbacks: Optional[Sequence[Callback]] = None,
+) -> TrainResult:
     r"""Train a (W)GAN with the method of ``config``.
 
     Per generator step :math:`t` (``n_c`` = ``n_critic``, or 100 during WGAN's warm-up):
@@ -216,6 +395,10 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
           [\bar f(G(z)) - \bar f(x) + \text{penalty}]\bigr),\ \text{post-step (clip)}\\
         &z \sim \mathcal N(0, I),\quad \theta_G \leftarrow \mathrm{opt}_G\bigl(\nabla_{\theta_G}
           [-\bar f(G(z))]\bigr)
+
+    The configuration is resolved once (:class:`TrainState`); the loop (:func:`run_loop`) then
+    runs the callbacks the configuration asks for (exact W1, metric, checkpoints, progress:
+    :func:`wganbook.train.callbacks.default_callbacks`) and the caller's ``callbacks``.
 
     Parameters
     ----------
@@ -230,6 +413,17 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
     resume : bool, optional
         Continue from ``config.checkpoint_dir``'s checkpoint up to ``config.steps`` generator
         steps; on a CPU the final state is bit-identical to an uninterrupted run.
+    checkpoint_root : str or path-like, optional
+        Automatic checkpoints (the book runner passes its chapter's folder): when given and
+        ``config.checkpoint_dir`` is None, the run checkpoints in ``checkpoint_root /``
+        :func:`~wganbook.train.checkpoint.run_folder_name` ``(config, ...)`` -- a name made of a
+        digest of everything that decides the run -- every ``checkpoint_every`` steps (0: a tenth
+        of the run, at most 500), and resumes the checkpoint found there. Two calls with the same
+        configuration, data and models share the folder (they are the same run); a run that
+        had finished is restored at once. ``result.config`` stays the config as given.
+    callbacks : sequence of Callback, optional
+        The caller's own callbacks (:class:`wganbook.train.callbacks.Callback`), run after the
+        exact W1 and the metric and before the checkpoint of each step.
 
     Returns
     -------
@@ -258,198 +452,47 @@ def train(config: TrainConfig, data=None, generator: Optional[nn.Module] = None,
         When resuming a checkpoint written with another torch version or thread count (the
         continuation may then differ from an uninterrupted run).
     """
-
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    given = config
-    config, resume = _auto_checkpoint(config, resume)
-    if resume and config.checkpoint_dir is None:
-        raise ValueError("resume=True needs config.checkpoint_dir (the folder holding checkpoint.pt)")
     t0 = time.perf_counter()
-    cfg = config
-    hp = cfg.hparams()
-    device = resolve_device(cfg.device)
-    method = cfg.method
-    bs = hp["batch_size"]
-
-    # every path is checked, and a checkpoint to resume read, before any work
-    ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME if cfg.checkpoint_dir else None
-    ck = None
-    if ckpt_path is not None:
-        check_output_dir(cfg.checkpoint_dir, "checkpoint_dir")
-        remove_stale_temp_files(cfg.checkpoint_dir, CHECKPOINT_NAME)
-        if ckpt_path.is_dir():
-            raise CheckpointError(f"{os.fspath(ckpt_path)} is a folder; the checkpoint file of "
-                                  f"checkpoint_dir must be a file there: remove or rename that folder")
-    if resume:
-        ck = load_checkpoint(cfg.checkpoint_dir, map_location=device)
-        old = ck["config"]
-        diff = [k for k in _RESUME_KEYS if _norm(old.get(k)) != _norm(cfg.to_dict().get(k))]
-        if diff:
-            raise ValueError(f"checkpoint in {cfg.checkpoint_dir} was written with a different "
-                             f"configuration ({', '.join(f'{k}: {old.get(k)!r} != {getattr(cfg, k)!r}' for k in diff)})")
-        if int(ck["step"]) > cfg.steps:
-            raise ValueError(f"steps={cfg.steps} is below the step of the checkpoint {ckpt_path} "
-                             f"({int(ck['step'])}); steps is the total to reach, so give "
-                             f"steps >= {int(ck['step'])} (equal: restore the finished run)")
-        _check_resume_env(ck, ckpt_path)
-
-    data_rng = seed_everything(cfg.seed)
-    noise_rng = torch.Generator(device=device)
-    noise_rng.manual_seed(cfg.seed + 7919)
-
-    # models
-    if generator is None:
-        generator = models.make_generator(cfg.data, z_dim=cfg.z_dim, width=cfg.width, depth=cfg.depth)
-    if critic is None:
-        critic = models.make_critic(cfg.data, width=cfg.width, depth=cfg.depth, norm=cfg.norm,
-                                    spectral=bool(hp.get("spectral", False)))
-    objectives.check_critic_for_method(method, critic, penalty=hp["penalty"])
-    generator = generator.to(device)
-    critic = critic.to(device)
-    opt_g, opt_c = objectives.make_optimizers(method, generator, critic, **_loss_kwargs(hp))
-
-    # data
-    if data is None:
-        if cfg.is_toy:
-            data = _toy_fn(cfg.data, data_rng)
-        else:
-
-            data = load_images(cfg.data)[0]
-    _check_data_shape(data, generator)
-    stream = _make_stream(data, bs, data_rng, device, "data")
-
-    history = _empty_history()
-    start = 0
-    gens = {"data": data_rng, "noise": noise_rng}
-    if ck is not None:
-        generator.load_state_dict(ck["generator"])
-        critic.load_state_dict(ck["critic"])
-        opt_g.load_state_dict(ck["opt_g"])
-        opt_c.load_state_dict(ck["opt_c"])
-        _set_rng_state(ck["rng"], gens)
-        stream.load(ck.get("data", {}))
-        history = ck["history"]
-        start = int(ck["step"])
-
-    critic_step_loss, post_step, gen_kw = _prepared_losses(objectives, method, critic, hp, noise_rng,
-                                                           bool(cfg.track_grad_norm))
-    n_critic = int(hp["n_critic"])
-    warmup = bool(hp["warmup"])
-    critic_params = [p for p in critic.parameters() if p.requires_grad]
-    eval_fn = cfg.eval_fn or (_builtin_metric(cfg, device) if cfg.eval_every else None)
-    rec = _Recorder(history, method)
-    w1_fn = w1 if cfg.w1_every else None
-
-    show = _show_progress(cfg.progress)
-    pbar = None
-    if show:
-        from tqdm import tqdm
-
-        pbar = tqdm(total=cfg.steps, initial=start, desc=f"{method} {cfg.data}", file=sys.stderr,
-                    unit="step", mininterval=0.5, dynamic_ncols=True)
-
-    saved = {"step": start if ck is not None else None}
-    done = {"step": start}
-
-    def save(step: int) -> None:
-        rec.flush()
-        with _DeferSignals():
-            _atomic_save({
-                "format": CHECKPOINT_FORMAT, "version": _CKPT_VERSION, "step": step,
-                "config": cfg.to_dict(), "hparams": _jsonable(hp),
-                "generator": generator.state_dict(), "critic": critic.state_dict(),
-                "opt_g": opt_g.state_dict(), "opt_c": opt_c.state_dict(),
-                "rng": _rng_state(gens), "data": stream.state(), "history": history, "env": _env_info(),
-            }, ckpt_path)
-            saved["step"] = step
-
-    nan_t = torch.full((), float("nan"), device=device)
-    zero_t = torch.zeros((), device=device)
-    generator.train()
-    critic.train()
-    real = fake = None
-    try:
-        for step in range(start + 1, cfg.steps + 1):
-            nc = 100 if warmup and (step - 1 < 25 or (step - 1) % 500 == 0) else n_critic
-            for _ in range(nc):
-                real = stream.next()
-                with torch.no_grad():
-                    fake = generator(sample_noise(generator, real.shape[0], noise_rng, device))
-                loss, stats = critic_step_loss(real, fake)
-                opt_c.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_c.step()
-                if post_step is not None:
-                    post_step()
-            if cfg.fixed_generator:
-                g_loss = zero_t
-            else:
-                for p in critic_params:
-                    p.requires_grad_(False)
-                g_fake = generator(sample_noise(generator, bs, noise_rng, device))
-                g_loss = objectives.generator_loss(method, critic, real, g_fake, **gen_kw)
-                opt_g.zero_grad(set_to_none=True)
-                g_loss.backward()
-                opt_g.step()
-                for p in critic_params:
-                    p.requires_grad_(True)
-            rec.add(step, (loss.detach(), g_loss.detach(), stats.get("w1_estimate", nan_t),
-                           stats.get("penalty", zero_t), stats.get("grad_norm", nan_t)))
-            if step % cfg.log_every == 0:
-                rec.flush()
-                if pbar is not None and history["w1_estimate"]:
-                    pbar.set_postfix(w1_est=f"{history['w1_estimate'][-1]:.3g}", refresh=False)
-            if w1_fn is not None and step % cfg.w1_every == 0:
-                history["w1_step"].append(step)
-                history["w1_exact"].append(float(w1_fn(real.detach().flatten(1).double().cpu().numpy(),
-                                                       fake.detach().flatten(1).double().cpu().numpy())))
-            if eval_fn is not None and cfg.eval_every and step % cfg.eval_every == 0:
-                _record_eval(history, step, eval_fn(generator, step))
-            done["step"] = step
-            if ckpt_path is not None and cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save(step)
-            if pbar is not None:
-                pbar.update(1)
-        rec.flush()
-        final = max(start, cfg.steps)
-        if ckpt_path is not None and (not cfg.checkpoint_every or final % cfg.checkpoint_every != 0) \
-                and final > start:
-            save(final)
-    except KeyboardInterrupt as exc:
-        if isinstance(exc, TrainingInterrupted):
-            raise
-        raise TrainingInterrupted(done["step"], saved["step"], cfg.checkpoint_dir) from exc
-    finally:
-        if pbar is not None:
-            pbar.close()
-    return TrainResult(generator=generator, critic=critic, history=history, config=given, hparams=hp,
-                       wall_time=time.perf_counter() - t0, device=str(device), step=max(start, cfg.steps),
-                       optimizers=(opt_g, opt_c), checkpoint_dir=cfg.checkpoint_dir)
+    cfg, resume = _with_checkpoint_root(config, resume, checkpoint_root, data, generator, critic)
+    state = _prepare(cfg, resume, data, generator, critic)
+    run_loop(state, default_callbacks(cfg, state.start, callbacks))
+    return TrainResult(
+        generator=state.generator,
+        critic=state.critic,
+        history=state.history,
+        config=config,
+        hparams=state.hp,
+        wall_time=time.perf_counter() - t0,
+        device=str(state.device),
+        step=max(state.start, cfg.steps),
+        optimizers=(state.opt_g, state.opt_c),
+        checkpoint_dir=cfg.checkpoint_dir,
+    )
 
 
-def _prepared_losses(objectives, method: str, critic: nn.Module, hp: dict, rng: torch.Generator,
-                     track_grad_norm: bool = False):
-    """The per-step critic loss and post-step, validated once (no per-step re-validation).
+def _prepared_losses(
+    method: str, critic: nn.Module, hp: Dict[str, Any], rng: torch.Generator, track_grad_norm: bool = False
+):
+    """The per-step critic loss and post-step of resolved hyper-parameters ``hp`` (validated once,
+    not at every step).
 
-    Returns ``(loss_fn(real, fake) -> (loss, stats), post_step() or None, generator-loss kwargs)``.
+    Returns ``(loss_fn(real, fake) -> (loss, stats), post_step() or None)``.
     """
-    kw = _loss_kwargs(hp)
-    full = objectives.resolve_hparams(method, **kw)
     m = objectives.get_method(method)
-    fast = getattr(objectives, "_critic_loss", None)
-    if fast is not None:
-        def loss_fn(real, fake):
-            return fast(m, critic, real, fake, rng, full, track_grad_norm)
-    else:  # pragma: no cover - public, re-validating path
-        def loss_fn(real, fake):
-            return objectives.critic_loss(method, critic, real, fake, generator=rng,
-                                          track_grad_norm=track_grad_norm, **kw)
+    full = _loss_kwargs(hp)
+
+    def loss_fn(real, fake):
+        return objectives._critic_loss(m, critic, real, fake, rng, full, track_grad_norm)
+
     post = None
-    if getattr(m, "uses_clipping", True):
+    if m.uses_clipping:
+
         def post():
-            objectives.after_critic_step(m, critic, **kw)
-    return loss_fn, post, kw
+            clip_weights_(critic, full["clip"])
+
+    return loss_fn, post
 
 
 def _sample_shape(generator: nn.Module) -> Optional[Tuple[int, ...]]:
@@ -466,9 +509,12 @@ def _check_data_shape(data, generator: nn.Module) -> None:
     if not isinstance(data, torch.Tensor):
         return
     if data.is_complex() or data.dtype == torch.bool:
-        raise TypeError(f"data must be a real-valued tensor (float, or int converted with .float()); "
-                        f"got dtype {data.dtype}")
+        raise TypeError(
+            f"data must be a real-valued tensor (float, or int converted with .float()); got dtype {data.dtype}"
+        )
     want = _sample_shape(generator)
     if want is not None and data.ndim >= 1 and tuple(data.shape[1:]) != want:
-        raise ValueError(f"data must have shape (N, {', '.join(map(str, want))}) -- the generator's "
-                         f"sample shape; got {tuple(data.shape)}")
+        raise ValueError(
+            f"data must have shape (N, {', '.join(map(str, want))}) -- the generator's "
+            f"sample shape; got {tuple(data.shape)}"
+        )

@@ -1,0 +1,356 @@
+r"""Chapter 3's experiments on weight clipping: converged clipped critics, loss against sample quality,
+and the generator's best response to a frozen critic.
+
+* :func:`clip_settings` -- the chapter's clipping bound, learning rate and :math:`n_\text{critic}`
+  (WGAN's Algorithm 1 defaults where a parameter is ``None``);
+* :func:`clipped_critic_summary` -- what a static clipped critic (``wganbook.lab.critics.StaticFit``)
+  measures: its estimate against the exact batch :math:`W_1`, its slope, the certified bound, the
+  share of the slope-:math:`\hat K` optimum it reaches, its ray alignment and how much its
+  estimate/:math:`W_1` still moves (:func:`wganbook.train.history.plateau_change`);
+* :func:`trailing_mean_at_evals`, :func:`loss_quality_curves` and :func:`plot_loss_vs_quality` --
+  WGAN's Figures 3 and 4: each run's own loss (the critic's :math:`W_1` estimate for a WGAN, the
+  discriminator's JS estimate for a GAN) next to the :math:`W_1` of its samples to the target;
+* :func:`best_response_experiment` and :func:`best_response_summary` -- from a trained run, the
+  generator's best response to its **frozen** critic (``wganbook.train.best_response``) against the
+  same number of steps of the usual algorithm with the critic **retrained**.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from wganbook import lipschitz, metrics
+from wganbook._util import Int, check_value
+from wganbook.objectives import get_method, js_estimate, resolve_hparams
+from wganbook.train.critic import best_response
+from wganbook.train.history import plateau_change
+from wganbook.train.loop import train
+
+__all__ = [
+    "clip_settings",
+    "STATIC_COLUMNS",
+    "clipped_critic_summary",
+    "trailing_mean_at_evals",
+    "loss_quality_curves",
+    "plot_loss_vs_quality",
+    "BEST_RESPONSE_ARMS",
+    "best_response_experiment",
+    "best_response_summary",
+]
+
+
+def clip_settings(params: Mapping[str, Any]) -> Dict[str, Any]:
+    r"""The clipping bound :math:`c`, the learning rate and :math:`n_\text{critic}` of a chapter-3 run.
+
+    ``params["clip"]``, ``params["lr"]`` and ``params["n_critic"]``, each replaced by the default of
+    the ``wgan-clip`` method when ``None``: WGAN's Algorithm 1, :math:`c = 0.01`, RMSProp
+    :math:`5 \cdot 10^{-5}`, :math:`n_\text{critic} = 5` (Arjovsky et al. 2017).
+
+    Returns
+    -------
+    dict
+        ``{"clip": float, "lr": float, "n_critic": int}``.
+    """
+    hp = resolve_hparams("wgan-clip", **{k: params.get(k) for k in ("clip", "lr", "n_critic")})
+    return {"clip": float(hp["clip"]), "lr": float(hp["lr"]), "n_critic": int(hp["n_critic"])}
+
+
+#: The columns of chapter 3's table of static clipped critics, in order.
+STATIC_COLUMNS = (
+    "critic estimate",
+    "exact batch W1",
+    "estimate / W1",
+    "slope K^",
+    "bound prod |W|_2",
+    "estimate / (K^ W1)",
+    "ray alignment",
+)
+
+
+def clipped_critic_summary(fit, last: int = 5, parts: int = 5) -> Dict[str, float]:
+    r"""What a clipped critic fitted to a fixed pair of distributions measures.
+
+    With :math:`f` the critic, :math:`\hat W` and :math:`W_1` its recorded estimates
+    :math:`\bar f(x) - \bar f(y)` and the exact :math:`W_1` of the same minibatches:
+
+    * ``"critic estimate"``, ``"exact batch W1"``: the means of the last ``last`` records, and
+      ``"estimate / W1"`` their ratio;
+    * ``"slope K^"``: :math:`\hat K = \max_{ij} |f(x_i) - f(y_j)| / \lVert x_i - y_j \rVert` over the
+      fit's real and fake evaluation points (:func:`wganbook.lipschitz.empirical_lipschitz`), a lower
+      bound on the Lipschitz constant :math:`K`;
+    * ``"bound prod |W|_2"``: :math:`\prod_\ell \lVert W_\ell \rVert_2 \ge K`;
+    * ``"estimate / (K^ W1)"``: the share of the slope-:math:`\hat K` optimum :math:`\hat K W_1`
+      reached (:math:`\hat W \le K W_1` by the Kantorovich-Rubinstein duality);
+    * ``"ray alignment"``: :func:`wganbook.lipschitz.transport_alignment` (1 for an optimal potential);
+    * ``"plateau change"``: :func:`wganbook.train.history.plateau_change` of the per-record ratio
+      :math:`\hat W / W_1` with ``parts`` parts (the last two fifths by default).
+
+    Parameters
+    ----------
+    fit : wganbook.lab.critics.StaticFit
+        Fitted with ``exact_w1=True``.
+    last : int, optional
+        Records averaged for the estimate and the exact W1.
+    parts : int, optional
+        Parts of the plateau statistic.
+
+    Returns
+    -------
+    dict of str to float
+        The keys of :data:`STATIC_COLUMNS` and ``"plateau change"``.
+    """
+    last = check_value("last", last, Int(lo=1))
+    est = np.asarray(fit.history.get("w1_estimate", []) or [], dtype=np.float64)
+    exact = np.asarray(fit.history.get("w1_exact", []) or [], dtype=np.float64)
+    if exact.size == 0 or exact.size != est.size:
+        raise ValueError(
+            f"fit.history must hold as many 'w1_estimate' as 'w1_exact' records (fit with "
+            f"exact_w1=True); got {est.size} and {exact.size}"
+        )
+    w_est, w_ex = float(est[-last:].mean()), float(exact[-last:].mean())
+    slope = lipschitz.empirical_lipschitz(fit.critic, fit.real, fit.fake)
+    return {
+        "critic estimate": w_est,
+        "exact batch W1": w_ex,
+        "estimate / W1": w_est / w_ex,
+        "slope K^": slope,
+        "bound prod |W|_2": float(np.prod(lipschitz.spectral_norms(fit.critic))),
+        "estimate / (K^ W1)": w_est / w_ex / slope,
+        "ray alignment": lipschitz.transport_alignment(fit.critic, fit.real, fit.fake),
+        "plateau change": plateau_change(est / exact, parts=parts),
+    }
+
+
+def trailing_mean_at_evals(history: Mapping[str, Sequence], values: Sequence[float], window: int) -> np.ndarray:
+    r"""A per-step curve averaged over the last ``window`` steps, read at the evaluation steps.
+
+    ``values[i]`` belongs to ``history["step"][i]``; at each step :math:`t` of
+    ``history["eval_step"]`` (which must be among the steps) the result is the mean of the values at
+    :math:`t` and the ``window - 1`` records before it (fewer at the start of training).
+
+    Returns
+    -------
+    numpy.ndarray
+        One mean per evaluation step.
+    """
+    window = check_value("window", window, Int(lo=1))
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    steps = np.asarray(history["step"])
+    if v.size != steps.size:
+        raise ValueError(f"values must hold one value per history['step'] ({steps.size}); got {v.size}")
+    evals = np.asarray(history["eval_step"])
+    idx = np.searchsorted(steps, evals)
+    if (idx >= steps.size).any() or not np.array_equal(steps[idx], evals):
+        raise ValueError("every history['eval_step'] must be one of history['step']")
+    sums = np.convolve(v, np.ones(window))[: v.size]
+    return (sums / np.minimum(np.arange(1, v.size + 1), window))[idx]
+
+
+def _is_gan(method: str) -> bool:
+    return get_method(method).name.startswith("gan-")
+
+
+def loss_quality_curves(
+    runs: Sequence[Mapping[str, Any]], labels: Sequence[str], window: int, quality: str = "w1_target"
+) -> List[dict]:
+    r"""Each run's own loss next to its sample quality, at the evaluation steps (WGAN Figs. 3-4).
+
+    The loss is the critic's :math:`W_1` estimate :math:`\hat W` for a WGAN method and the
+    discriminator's Jensen-Shannon estimate :math:`\log 2 - L_D / 2`
+    (:func:`wganbook.objectives.js_estimate`) for a GAN method (``gan-ns``, ``gan-mm``), each a
+    :func:`trailing_mean_at_evals` over ``window`` steps; the quality is the history's ``quality``
+    column (the :math:`W_1` of the samples to the target: lower is better).
+
+    Parameters
+    ----------
+    runs : list of dict
+        Records of :func:`wganbook.lab.sweeps.run_grid` (``"config"``, ``"seed"``, ``"history"``).
+    labels : list of str
+        One name per record (e.g. ``"clipped WGAN"``, ``"GAN"``).
+    window : int
+        Steps per trailing mean.
+    quality : str, optional
+        The evaluated metric.
+
+    Returns
+    -------
+    list of dict
+        ``{"name", "seed", "steps", "loss", "quality"}`` per run, the last three arrays.
+    """
+    if len(labels) != len(runs):
+        raise ValueError(f"labels must name every run: {len(labels)} labels for {len(runs)} runs")
+    curves = []
+    for r, name in zip(runs, labels):
+        h = r["history"]
+        loss = js_estimate(h["critic_loss"]) if _is_gan(r["config"]["method"]) else h["w1_estimate"]
+        curves.append(
+            {
+                "name": name,
+                "seed": r["seed"],
+                "steps": np.asarray(h["eval_step"]),
+                "loss": trailing_mean_at_evals(h, loss, window),
+                "quality": np.asarray(h[quality], dtype=np.float64),
+            }
+        )
+    return curves
+
+
+def plot_loss_vs_quality(
+    axes, curves: Sequence[Mapping[str, Any]], wgan: str = "clipped WGAN", gan: str = "GAN"
+) -> None:
+    r"""WGAN's Figures 3 and 4 side by side: each method's loss (top row) and the :math:`W_1` of its
+    samples to the target (bottom row), one line per seed; the WGAN (``wgan``) on the left, the GAN
+    (``gan``, with the JS maximum :math:`\log 2` marked) on the right. ``axes`` is a 2x2 array."""
+    for cv in curves:
+        col = 0 if cv["name"] == wgan else 1
+        axes[0, col].plot(cv["steps"], cv["loss"], label=f"seed {cv['seed']}")
+        axes[1, col].plot(cv["steps"], cv["quality"], label=f"seed {cv['seed']}")
+    axes[0, 1].axhline(np.log(2), color="k", ls=":", label="log 2")
+    axes[0, 0].set_ylabel("critic estimate $\\hat W$")
+    axes[0, 1].set_ylabel("JS estimate $\\log 2 - L_D/2$")
+    axes[0, 0].set_title(f"{wgan}: its loss", fontsize=10)
+    axes[0, 1].set_title(f"{gan}: its loss", fontsize=10)
+    for ax in axes[1]:
+        ax.set_xlabel("generator step")
+        ax.set_ylabel("$W_1$ to the target (quality)")
+    for ax in axes.flat:
+        ax.legend(fontsize=9)
+
+
+#: The three states of the best-response experiment, in order.
+BEST_RESPONSE_ARMS = ("start", "frozen critic", "critic retrained")
+
+
+def best_response_experiment(
+    runs: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+    steps: int,
+    dataset: str,
+    retrain: Iterable[str] = (),
+    n: int = 1024,
+    radius: float = 0.1,
+    n_w1: int = 512,
+    checkpoint_root: Optional[str] = None,
+) -> List[dict]:
+    r"""From each trained run, the generator's best response to its frozen critic, and (for the
+    runs named in ``retrain``) the same number of steps of the usual algorithm with the critic retrained.
+
+    For a run with seed :math:`s` (its ``"result"``, a ``TrainResult``, is not modified):
+
+    * ``"start"``: the trained generator;
+    * ``"frozen critic"``: a copy trained ``steps`` steps against a copy of the frozen critic by
+      :func:`wganbook.train.best_response` (the run's method, latent codes seeded by :math:`s`): for a
+      WGAN it minimises :math:`-\mathbb E f(G(z))`, whose optimum for a fixed :math:`f` puts all the
+      mass where :math:`f` is largest;
+    * ``"critic retrained"`` (labels in ``retrain`` only): copies of both trained ``steps`` more
+      generator steps by :func:`wganbook.train.train` with the run's configuration (seed
+      :math:`s + 1000`, no evaluations), the critic retrained :math:`n_\text{critic}` steps before
+      each generator step.
+
+    Each state's ``n`` samples (``metrics.generate``, seed :math:`s + 1`: the same latent codes in
+    every state) are scored by their concentration (:func:`wganbook.metrics.concentration` within
+    ``radius``: 1 for a delta) and by their exact :math:`W_1` to the target
+    (:func:`wganbook.metrics.w1_to_target`, ``n_w1`` points, seed :math:`s + 2`).
+
+    Parameters
+    ----------
+    runs : list of dict
+        Records of :func:`wganbook.lab.sweeps.run_grid` with ``keep_results=True``.
+    labels : list of str
+        One name per record (e.g. ``"clipped WGAN"``).
+    steps : int
+        Generator steps of both arms.
+    dataset : str
+        The 2-D toy the runs were trained on.
+    retrain : iterable of str, optional
+        The labels whose runs also get the retrained arm.
+    n, n_w1 : int, optional
+        Samples per state; points of the W1 to the target.
+    radius : float, optional
+        Radius of the concentration.
+    checkpoint_root : str, optional
+        Passed to :func:`wganbook.train.train` for the retrained arm (``None``: no checkpoints).
+
+    Returns
+    -------
+    list of dict
+        Per run: ``"method"`` (the label), ``"seed"``, and ``"samples"``, ``"concentration"``,
+        ``"w1_to_target"``, each a dict keyed by the states of :data:`BEST_RESPONSE_ARMS` it has.
+    """
+    steps, n, n_w1 = (check_value(k, v, Int(lo=1)) for k, v in (("steps", steps), ("n", n), ("n_w1", n_w1)))
+    if n_w1 > n:
+        raise ValueError(f"n_w1 must be <= n (the W1 to the target uses n_w1 of the n samples); got {n_w1} > {n}")
+    retrain = set(retrain)
+    if len(labels) != len(runs):
+        raise ValueError(f"labels must name every run: {len(labels)} labels for {len(runs)} runs")
+    unknown = retrain - set(labels)
+    if unknown:
+        raise ValueError(f"retrain names {sorted(unknown)} that label no run; labels are: {sorted(set(labels))}")
+    if any(r.get("result") is None for r in runs):
+        raise ValueError("every run needs its 'result' (run_grid(..., keep_results=True))")
+    rows = []
+    for r, label in zip(runs, labels):
+        res, s = r["result"], int(r["seed"])
+        samples = {"start": metrics.generate(res.generator, n, seed=s + 1)}
+        gen, critic = copy.deepcopy(res.generator), copy.deepcopy(res.critic)
+        best_response(res.config.method, critic, gen, steps=steps, seed=s)
+        samples["frozen critic"] = metrics.generate(gen, n, seed=s + 1)
+        if label in retrain:
+            config = dataclasses.replace(res.config, steps=steps, seed=s + 1000, eval_every=0)
+            cont = train(
+                config,
+                generator=copy.deepcopy(res.generator),
+                critic=copy.deepcopy(res.critic),
+                checkpoint_root=checkpoint_root,
+            )
+            samples["critic retrained"] = metrics.generate(cont.generator, n, seed=s + 1)
+        rows.append(
+            {
+                "method": label,
+                "seed": s,
+                "samples": samples,
+                "concentration": {k: metrics.concentration(x, radius) for k, x in samples.items()},
+                "w1_to_target": {k: metrics.w1_to_target(x, dataset, n=n_w1, seed=s + 2) for k, x in samples.items()},
+            }
+        )
+    return rows
+
+
+def best_response_summary(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    r"""The table and the ratios chapter 3 reports from :func:`best_response_experiment`.
+
+    Returns
+    -------
+    dict
+        ``"table"``: one row per run (its W1 to the target in each state, ``"—"`` where the state is
+        missing; the concentration and the median distance from the origin of the frozen-critic
+        samples); ``"grow"``: label -> ``{"<label> seed <s>": W1(frozen) / W1(start)}``; ``"keep"``:
+        label -> ``{"seed <s>": W1(retrained) / W1(start)}`` (labels with a retrained arm);
+        ``"concentration"``: the frozen-critic concentrations and ``"median_norm"``: the frozen-critic
+        median :math:`\lVert x \rVert`, both lists in row order.
+    """
+    table, grow, keep, conc, far = [], {}, {}, [], []
+    for row in rows:
+        m, s, w1 = row["method"], row["seed"], row["w1_to_target"]
+        median_norm = float(row["samples"]["frozen critic"].norm(dim=1).median())
+        table.append(
+            {
+                "method": m,
+                "seed": s,
+                "W1 to target, start": w1["start"],
+                "frozen critic": w1["frozen critic"],
+                "critic retrained": w1.get("critic retrained", "—"),
+                "conc., frozen critic": row["concentration"]["frozen critic"],
+                "median |x|, frozen": median_norm,
+            }
+        )
+        grow.setdefault(m, {})[f"{m} seed {s}"] = w1["frozen critic"] / w1["start"]
+        if "critic retrained" in w1:
+            keep.setdefault(m, {})[f"seed {s}"] = w1["critic retrained"] / w1["start"]
+        conc.append(row["concentration"]["frozen critic"])
+        far.append(median_norm)
+    return {"table": table, "grow": grow, "keep": keep, "concentration": conc, "median_norm": far}
