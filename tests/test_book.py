@@ -401,11 +401,9 @@ def test_papermill_parses_every_real_parameters_cell(caplog):
 
 
 def test_every_grid_of_a_chapter_is_run_from_its_declaration():
-    """Each chapter's grids are declared once (wganbook.bookkit.grids): every run_grid call of a real chapter
-    reads a declaration (``**chapters.grid("chNN", name, params)``) and every declaration is run."""
+    """Each chapter's grids are declared once (wganbook.bookkit.grids.chNN): every run_grid call of a real chapter
+    reads its own chapter's declaration (``**chNN.grid(name, params)``) and every declaration is run."""
     from pathlib import Path
-
-    from wganbook.bookkit import grids
 
     problems = []
     for path in chapters.chapter_notebooks(Path(__file__).resolve().parents[1] / "book"):
@@ -414,20 +412,22 @@ def test_every_grid_of_a_chapter_is_run_from_its_declaration():
         source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
         calls = re.findall(r"run_grid\((.*?)\)", source, re.S)
         problems += [
-            f"{path.stem}: run_grid({c.strip()[:40]}...) does not read chapters.grid(...)"
+            f"{path.stem}: run_grid({c.strip()[:40]}...) does not read {key}.grid(...)"
             for c in calls
-            if "chapters.grid(" not in c
+            if f"{key}.grid(" not in c
         ]
-        for name in grids.grid_names(key, presets.validate(key, {})):
-            if not re.search(rf"chapters\.grid\(\s*{key!r}\s*,\s*{name!r}", source.replace('"', "'")):
+        if calls and f"from wganbook.bookkit.grids import {key}" not in source:
+            problems.append(f"{path.stem}: does not import its declaration wganbook.bookkit.grids.{key}")
+        for name in chapters.grid_names(key, presets.validate(key, {})):
+            if not re.search(rf"{key}\.grid\(\s*{name!r}", source.replace('"', "'")):
                 problems.append(f"{path.stem}: the declared grid {name!r} is not run")
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("preset", ["quick", "full"])
 def test_declared_grids_resolve_the_settings_as_the_chapters_do(preset):
-    """grids.py resolves chapter 3's clipping settings and chapter 4's lambda itself (so that chapters 5-6 do not
-    depend on chapters 3-4's experiment modules); they must agree with the chapters' own helpers."""
+    """The declarations resolve chapter 3's clipping settings and chapter 4's lambda as the chapters' own helpers do
+    (both through objectives.resolve_hparams)."""
     from wganbook.lab import clipping, penalty
 
     p3 = presets.validate("ch03", {"preset": preset})

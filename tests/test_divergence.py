@@ -346,7 +346,7 @@ def test_real_reference_distance_uses_only_images_outside_the_reference():
     images, _ = data.load_images("digits")
     ref = metrics.reference_images("digits", 1000)
     flat = lambda x: x.reshape(x.shape[0], -1).double().numpy()  # noqa: E731 - pixel "features"
-    fd, n = wgandiv.real_reference_distance("digits", images, 1000, flat)
+    fd, n = metrics.real_reference_distance("digits", images, 1000, flat)
     assert n == images.shape[0] - 1000  # digits: the reference is 1000 of the 1797 images
     assert fd > 0
     # the same pixels compared with the reference itself give 0

@@ -22,7 +22,7 @@ The GAN parts:
 - :mod:`wganbook.models` -- MLP and DCGAN-style generators and critics (LayerNorm / spectral-norm options)
 - :mod:`wganbook.lipschitz` -- weight clipping, gradient and div penalties, sampling strategies, Lipschitz measurements, spectra and stable rank
 - :mod:`wganbook.objectives` -- the ``METHODS`` registry with the papers' defaults, critic and generator losses, optimisers
-- :mod:`wganbook.metrics` -- Fréchet distance, Inception and classifier features, sample quality, toy mode coverage
+- :mod:`wganbook.metrics` -- Fréchet distance, Inception and classifier features, sample quality and its real-data reference, toy mode coverage
 - :mod:`wganbook.schema` -- every named parameter (training settings and chapter knobs) with its type and allowed values
 
 ``wganbook.train``: training:
@@ -50,8 +50,12 @@ The GAN parts:
 ``wganbook.bookkit``: the book's machinery:
 
 - :mod:`wganbook.bookkit.presets` -- each chapter's ``quick``/``full`` presets and ``validate``, the one check of a chapter's parameters
-- :mod:`wganbook.bookkit.grids` -- each chapter's training runs, declared once
-- :mod:`wganbook.bookkit.chapters` -- ``grid()`` for the notebooks and the run plan, both read from the declarations
+- :mod:`wganbook.bookkit.grids` -- the declarations' parts: a ``Grid`` (one ``run_grid`` call) and ``Runs`` (runs made otherwise)
+- :mod:`wganbook.bookkit.grids.ch03` -- chapter 3's training runs, declared once (read by the notebook and the run plan)
+- :mod:`wganbook.bookkit.grids.ch04` -- chapter 4's training runs, declared once
+- :mod:`wganbook.bookkit.grids.ch05` -- chapter 5's training runs, declared once
+- :mod:`wganbook.bookkit.grids.ch06` -- chapter 6's training runs, declared once
+- :mod:`wganbook.bookkit.chapters` -- every chapter's declaration, ``grid()`` and the run plan ``RUN_PLAN``, read from the declarations
 - :mod:`wganbook.bookkit.toc` -- the chapter notebooks of a book folder, their keys and parameters cells
 - :mod:`wganbook.bookkit.digest` -- a chapter's scoped digest (its code cells and the modules it imports) and ``python -m wganbook stale``
 - :mod:`wganbook.bookkit.claims` -- ``claim``, ``report`` (named, checked claims of the text) and the ledger (``python -m wganbook claims``)

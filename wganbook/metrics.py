@@ -39,6 +39,7 @@ from wganbook.models import resolve_device, sample_noise
 from wganbook.transport import w1
 
 __all__ = [
+    "real_reference_distance",
     "MODE_DATASETS",
     "gaussian_frechet",
     "feature_statistics",
@@ -870,3 +871,42 @@ def concentration(samples: torch.Tensor, radius: float) -> float:
     x = samples.detach().to("cpu", torch.float64).reshape(samples.shape[0], -1)
     d = torch.cdist(x, x)
     return float((d <= float(radius)).double().mean(1).max())
+
+
+def real_reference_distance(dataset: str, images: torch.Tensor, n: int, features, seed: int = 1):
+    r"""Fréchet distance of real images *not* in the reference set to the reference set.
+
+    ``wganbook.metrics.sample_quality`` compares ``n`` generated images with
+    ``reference_images(dataset, n)``. This computes the same distance for up to ``n`` real images
+    of ``images`` that do not occur in that reference (exact pixel match), drawn in a seeded random
+    order: the score of a generator that samples the data distribution perfectly, up to the
+    sample-size bias of the Fréchet distance. For ``digits`` (whose reference is drawn from the
+    same 1797 images) only the images left over are available.
+
+    Parameters
+    ----------
+    dataset : str
+        Image dataset name.
+    images : torch.Tensor
+        Real images ``(N, C, H, W)`` (e.g. ``load_images(dataset)[0]``).
+    n : int
+        Size of the reference set (as in ``sample_quality``).
+    features : callable
+        ``images -> (N, d)`` features.
+    seed : int, optional
+        Seed of the random order.
+
+    Returns
+    -------
+    (float, int)
+        The distance and the number of real images used.
+    """
+
+    ref = reference_images(dataset, n)
+    keys = {row.numpy().tobytes() for row in ref.reshape(ref.shape[0], -1).float()}
+    flat = images.reshape(images.shape[0], -1).float()
+    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
+    idx = [int(i) for i in order if flat[i].numpy().tobytes() not in keys][:n]
+    if len(idx) < 2:
+        raise ValueError(f"fewer than 2 images of {dataset!r} lie outside its reference set")
+    return frechet_distance(features(images[idx]), features(ref)), len(idx)

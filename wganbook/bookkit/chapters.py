@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping
 
-from wganbook.bookkit.grids import DECLARATIONS, Grid, Runs, declare
+from wganbook.bookkit.grids import Entry, Grid, Runs, ch03, ch04, ch05, ch06, pick
 from wganbook.bookkit.toc import chapter_key, chapter_notebooks, chapter_parameters
 
 __all__ = [
@@ -13,26 +13,64 @@ __all__ = [
     "chapter_key",
     "chapter_parameters",
     "grid",
+    "grid_names",
+    "declare",
+    "DECLARATIONS",
     "Runs",
     "RUN_PLAN",
 ]
 
 
 # ---------------------------------------------------------------------------------------------
-# Each chapter's grids and the plan (dry run), read from the declarations in grids.py
+# Each chapter's grids and the plan (dry run), read from the declarations in grids/
 # ---------------------------------------------------------------------------------------------
+def _none(p: Mapping[str, Any]) -> List[Entry]:
+    return []
+
+
+#: Chapter key -> its declaration: a function of the resolved parameters returning the chapter's
+#: training runs in order (:class:`~wganbook.bookkit.grids.Grid` and :class:`Runs` entries).
+DECLARATIONS: Dict[str, Callable[[Mapping[str, Any]], List[Entry]]] = {
+    "ch01": _none,
+    "ch02": _none,
+    "ch03": ch03.declare,
+    "ch04": ch04.declare,
+    "ch05": ch05.declare,
+    "ch06": ch06.declare,
+    "ch07": _none,
+}
+
+
+def declare(chapter: str, params: Mapping[str, Any]) -> List[Entry]:
+    """The training runs of a chapter, in order (its module's ``declare``).
+
+    Raises
+    ------
+    ValueError
+        For a chapter without a declaration (naming the chapters that have one).
+    """
+    if chapter not in DECLARATIONS:
+        raise ValueError(f"unknown chapter {chapter!r}; chapter must be one of: {', '.join(DECLARATIONS)}")
+    return DECLARATIONS[chapter](params)
+
+
+def grid_names(chapter: str, params: Mapping[str, Any]) -> List[str]:
+    """The names of a chapter's grids, in order."""
+    return [e.name for e in declare(chapter, params) if isinstance(e, Grid)]
+
+
 def grid(chapter: str, name: str, params: Mapping[str, Any]) -> Dict[str, Any]:
     """The keyword arguments ``base``, ``grid`` and ``seeds`` of one of a chapter's ``run_grid`` calls.
 
-    The chapter's notebook runs it as ``sweeps.run_grid(**chapters.grid("ch04", "toy", params),
-    n_eval=..., keep_results=...)``; the plan (:data:`RUN_PLAN`) counts the same declaration.
+    The chapter's notebook runs the same as ``sweeps.run_grid(**ch04.grid("toy", params), ...)``
+    (``from wganbook.bookkit.grids import ch04``); the plan (:data:`RUN_PLAN`) counts the same declaration.
 
     Parameters
     ----------
     chapter : str
         ``"ch03"`` ... ``"ch06"``.
     name : str
-        The grid's name within the chapter (see :func:`wganbook.bookkit.grids.grid_names`).
+        The grid's name within the chapter (see :func:`grid_names`).
     params : mapping
         The chapter's resolved parameters (``presets.validate(chapter, globals())``).
 
@@ -46,12 +84,7 @@ def grid(chapter: str, name: str, params: Mapping[str, Any]) -> Dict[str, Any]:
     ValueError
         An unknown chapter or grid name (naming the allowed ones).
     """
-    entries = [e for e in declare(chapter, params) if isinstance(e, Grid)]
-    for entry in entries:
-        if entry.name == name:
-            return entry.kwargs()
-    names = ", ".join(e.name for e in entries) or "none (it has no grid)"
-    raise ValueError(f"unknown grid {name!r} of {chapter}; name must be one of: {names}")
+    return pick(declare(chapter, params), name, chapter)
 
 
 def _plan(chapter: str) -> Callable[[Mapping[str, Any]], List[Runs]]:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wganbook import lipschitz, metrics, models, objectives
+from wganbook import lipschitz, models, objectives
 from wganbook.data import image_shape, seed_everything
 from wganbook.divergence import GaussianMixture1D
 from wganbook.lab.sweeps import _lookup, summarize
@@ -33,7 +33,6 @@ __all__ = [
     "PAPER_FID",
     "PAPER_FID_DATASETS",
     "plot_strategy_ablation",
-    "real_reference_distance",
     "critic_gap_ratio",
 ]
 
@@ -480,7 +479,7 @@ def plot_strategy_ablation(
     methods, strategies : list of str, optional
         Order of the groups (default: order of first appearance).
     reference : float, optional
-        A horizontal reference line (e.g. the metric of real data, :func:`real_reference_distance`).
+        A horizontal reference line (e.g. the metric of real data, :func:`wganbook.metrics.real_reference_distance`).
     ylabel : str, optional
         Label of the y axis (default: the metric name).
     reference_label : str, optional
@@ -515,45 +514,6 @@ def plot_strategy_ablation(
     ax.set_ylabel(ylabel or metric)
     ax.legend(fontsize="small")
     return ax
-
-
-def real_reference_distance(dataset: str, images: torch.Tensor, n: int, features, seed: int = 1):
-    r"""Fréchet distance of real images *not* in the reference set to the reference set.
-
-    ``wganbook.metrics.sample_quality`` compares ``n`` generated images with
-    ``reference_images(dataset, n)``. This computes the same distance for up to ``n`` real images
-    of ``images`` that do not occur in that reference (exact pixel match), drawn in a seeded random
-    order: the score of a generator that samples the data distribution perfectly, up to the
-    sample-size bias of the Fréchet distance. For ``digits`` (whose reference is drawn from the
-    same 1797 images) only the images left over are available.
-
-    Parameters
-    ----------
-    dataset : str
-        Image dataset name.
-    images : torch.Tensor
-        Real images ``(N, C, H, W)`` (e.g. ``load_images(dataset)[0]``).
-    n : int
-        Size of the reference set (as in ``sample_quality``).
-    features : callable
-        ``images -> (N, d)`` features.
-    seed : int, optional
-        Seed of the random order.
-
-    Returns
-    -------
-    (float, int)
-        The distance and the number of real images used.
-    """
-
-    ref = metrics.reference_images(dataset, n)
-    keys = {row.numpy().tobytes() for row in ref.reshape(ref.shape[0], -1).float()}
-    flat = images.reshape(images.shape[0], -1).float()
-    order = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
-    idx = [int(i) for i in order if flat[i].numpy().tobytes() not in keys][:n]
-    if len(idx) < 2:
-        raise ValueError(f"fewer than 2 images of {dataset!r} lie outside its reference set")
-    return metrics.frechet_distance(features(images[idx]), features(ref)), len(idx)
 
 
 def critic_gap_ratio(records, numerator, denominator, metric: str = "w1_estimate", method: str = "wgan-div") -> float:
