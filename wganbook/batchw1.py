@@ -18,11 +18,11 @@ come from :func:`wganbook.transport.w1`, POT's network simplex in float64):
   :math:`R` to an independent real batch, to ``m`` copies of the dataset mean, to ``m`` k-means
   centroids and to a blurred real batch, over many batches and batch sizes, and the batch size
   above which real data wins;
-* :func:`train_exact_w1_generator` -- a generator trained on the exact batch W1 itself (the optimal
+* :func:`~wganbook.lab.paradox.train_exact_w1_generator` -- a generator trained on the exact batch W1 itself (the optimal
   plan is held constant, the gradient flows through the Euclidean cost, which is the gradient of
   :math:`W_1` by the envelope theorem), and :func:`nearest_distances` to compare its samples with
   k-means centroids and with real images;
-* :func:`evaluate_estimates` -- a frozen critic's W1 estimate against the exact batch W1 on fresh
+* :func:`~wganbook.lab.paradox.evaluate_estimates` -- a frozen critic's W1 estimate against the exact batch W1 on fresh
   batch pairs (the c-transform estimate is computed in float64, so weak duality holds to rounding).
 """
 

@@ -31,7 +31,7 @@ with no Lipschitz constraint. This module holds what chapter 5 needs beyond the 
 - The penalties of the three published WGAN-div codes, transcribed line by line
   (:func:`reference_penalty`), and :data:`PUBLISHED_VARIANTS` (their settings for
   ``TrainConfig``).
-- :class:`Negated` (the critic :math:`-f`) and :func:`linear_critic` (an affine critic with a
+- :class:`~wganbook.lab.wgandiv.Negated` (the critic :math:`-f`) and :func:`~wganbook.lab.wgandiv.linear_critic` (an affine critic with a
   given weight vector) for penalty identities.
 """
 

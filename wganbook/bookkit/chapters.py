@@ -28,8 +28,8 @@ def _none(p: Mapping[str, Any]) -> List[Entry]:
     return []
 
 
-#: Chapter key -> its declaration: a function of the resolved parameters returning the chapter's
-#: training runs in order (:class:`~wganbook.bookkit.grids.Grid` and :class:`Runs` entries).
+#: Each chapter's declaration, by chapter key, is a function of the resolved parameters returning the
+#: chapter's training runs in order, as :class:`~wganbook.bookkit.grids.Grid` and :class:`Runs` entries.
 DECLARATIONS: Dict[str, Callable[[Mapping[str, Any]], List[Entry]]] = {
     "ch01": _none,
     "ch02": _none,
@@ -101,7 +101,7 @@ def _plan(chapter: str) -> Callable[[Mapping[str, Any]], List[Runs]]:
 #: Training runs of each chapter as a function of its resolved parameters (a list of
 #: :class:`Runs`), derived from the chapters' declarations (:mod:`wganbook.bookkit.grids`): each grid
 #: counts its combinations x seeds (one entry per step count), the other runs come as declared.
-#: ``tests/test_full_preset.py`` checks its :func:`wganbook.train.train` runs against those every
+#: ``tests/test_full_preset.py`` checks its :func:`~wganbook.train.loop.train` runs against those every
 #: chapter really makes. Critic fits against fixed samples are not training runs (their step counts
 #: are in the plan's step counts).
 RUN_PLAN: Dict[str, Callable[[Mapping[str, Any]], List[Runs]]] = {key: _plan(key) for key in DECLARATIONS}

@@ -66,9 +66,9 @@ def _mode_toys() -> Tuple[str, ...]:
     return tuple(MODE_DATASETS)
 
 
-#: Constraints that hold for one chapter only, tighter than the schema's shared ones: what each
+#: The constraints that hold for one chapter only (tighter than the schema's shared ones), from what each
 #: chapter's code does with the parameter (e.g. chapter 3 trains its image run on ``dataset`` and
-#: counts the modes of ``toy_dataset``). They come before ``SCHEMA`` in :func:`spec_for`.
+#: counts the modes of ``toy_dataset``). They come before ``SCHEMA`` in ``spec_for``.
 CHAPTER_SPECS = {
     "ch03": {"dataset": Choice(_images), "toy_dataset": Choice(_mode_toys)},
     "ch04": {

@@ -366,7 +366,7 @@ def plan_book(
     -------
     list of dict
         Per chapter: ``chapter``, ``parameters`` (papermill's), ``runs`` and ``generator_steps``
-        (``None`` when :data:`RUN_PLAN` has no entry), ``step_counts`` (every ``steps`` /
+        (``None`` when :data:`~wganbook.bookkit.chapters.RUN_PLAN` has no entry), ``step_counts`` (every ``steps`` /
         ``*_steps`` parameter, after ``step_scale``), ``datasets`` and ``gpu_minutes``
         (``None`` without a measured throughput for the chapter).
     """

@@ -243,11 +243,11 @@ def best_response_experiment(
 
     * ``"start"``: the trained generator;
     * ``"frozen critic"``: a copy trained ``steps`` steps against a copy of the frozen critic by
-      :func:`wganbook.train.best_response` (the run's method, latent codes seeded by :math:`s`): for a
+      :func:`~wganbook.train.critic.best_response` (the run's method, latent codes seeded by :math:`s`): for a
       WGAN it minimises :math:`-\mathbb E f(G(z))`, whose optimum for a fixed :math:`f` puts all the
       mass where :math:`f` is largest;
     * ``"critic retrained"`` (labels in ``retrain`` only): copies of both trained ``steps`` more
-      generator steps by :func:`wganbook.train.train` with the run's configuration (seed
+      generator steps by :func:`~wganbook.train.loop.train` with the run's configuration (seed
       :math:`s + 1000`, no evaluations), the critic retrained :math:`n_\text{critic}` steps before
       each generator step.
 
@@ -273,7 +273,7 @@ def best_response_experiment(
     radius : float, optional
         Radius of the concentration.
     checkpoint_root : str, optional
-        Passed to :func:`wganbook.train.train` for the retrained arm (``None``: no checkpoints).
+        Passed to :func:`~wganbook.train.loop.train` for the retrained arm (``None``: no checkpoints).
 
     Returns
     -------

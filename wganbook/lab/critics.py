@@ -93,7 +93,7 @@ class StaticFit:
     critic : torch.nn.Module
         The fitted critic (in ``eval`` mode).
     history : dict
-        What :func:`wganbook.train.fit_critic` recorded.
+        What :func:`~wganbook.train.critic.fit_critic` recorded.
     real, fake : torch.Tensor
         Fresh evaluation samples of the two distributions, ``(n_points, 2)``.
     hparams : dict
@@ -204,7 +204,7 @@ def fit_static_critics(
     device : str, optional
         Device of the fits (default CPU).
     workers : int, optional
-        Worker processes for the fits, which are independent (:func:`map_runs`; ``None``: the
+        Worker processes for the fits, which are independent (:func:`~wganbook.lab.sweeps.map_runs`; ``None``: the
         usable cores, ``1``: one after the other here). The fits are the same either way.
 
     Returns
@@ -353,7 +353,7 @@ def _fit_static(t: _StaticTask) -> StaticFit:
 # Samples during training
 # ---------------------------------------------------------------------------------------------
 class SampleSnapshots:
-    r"""An ``eval_fn`` for :class:`wganbook.train.TrainConfig` that keeps samples along training.
+    r"""An ``eval_fn`` for :class:`~wganbook.train.config.TrainConfig` that keeps samples along training.
 
     At every generator step in ``at`` it stores :math:`G(z_1), \dots, G(z_n)` for one fixed set of
     latent codes (``wganbook.metrics.generate(generator, n, seed)``), so that snapshots differ only
@@ -469,7 +469,7 @@ def method_variants(
     lam: Optional[float] = None,
     labels: Optional[Mapping[str, str]] = None,
 ) -> List[dict]:
-    r"""Grid entries (for :func:`run_grid`) of several methods at their published learning rates.
+    r"""Grid entries (for :func:`~wganbook.lab.sweeps.run_grid`) of several methods at their published learning rates.
 
     Method :math:`m` gets ``{"name": label, "method": m, "lr": lr_m * lr_scale}`` with
     :math:`lr_m` its published learning rate (``objectives.get_method(m).defaults["lr"]``), and
@@ -567,7 +567,7 @@ def critic_overfitting(
     n_fake : int, optional
         Generated samples per evaluation.
     checkpoint_root : str or path-like, optional
-        Passed to :func:`wganbook.train.train`: the run checkpoints in a folder of its own under it
+        Passed to :func:`~wganbook.train.loop.train`: the run checkpoints in a folder of its own under it
         and resumes there when called again.
 
     Returns

@@ -220,7 +220,7 @@ def train_variant(config_kwargs: dict, data=None, **kwargs):
     data : optional
         Preloaded training data.
     **kwargs
-        Passed to :func:`wganbook.train.train`.
+        Passed to :func:`~wganbook.train.loop.train`.
 
     Returns
     -------

@@ -82,7 +82,7 @@ def ratio_curve(history: Mapping[str, Sequence], window: int = 5) -> Tuple[np.nd
     Parameters
     ----------
     history : dict
-        A :func:`wganbook.train.fit_critic` history recorded with ``exact_w1=True``.
+        A :func:`~wganbook.train.critic.fit_critic` history recorded with ``exact_w1=True``.
     window : int, optional
         Records per running mean (fewer when the history is shorter).
 

@@ -479,7 +479,7 @@ def run_grid(
         Passed to ``train(..., data=data)`` (e.g. preloaded images), so it is loaded once.
     train_fn : callable, optional
         ``train_fn(config_kwargs: dict, data=...) -> result``; default builds
-        ``TrainConfig(**config_kwargs)`` and calls :func:`wganbook.train.train`. Tests inject a
+        ``TrainConfig(**config_kwargs)`` and calls :func:`~wganbook.train.loop.train`. Tests inject a
         fake here.
     keep_results : bool, optional
         Keep each run's result object (generator, critic) in ``record["result"]``; default
@@ -491,7 +491,7 @@ def run_grid(
     features : callable, optional
         Image feature extractor for the Fréchet distance.
     on_diverge : {"raise", "record"}, optional
-        What to do when a run raises :class:`wganbook.train.TrainingDiverged` (a NaN loss):
+        What to do when a run raises :class:`~wganbook.train.history.TrainingDiverged` (a NaN loss):
         re-raise, or keep a record with empty ``"metrics"`` and ``"diverged"`` = the step (such
         runs count as ``missing`` in :func:`summarize`).
     verbose : bool, optional
@@ -506,7 +506,7 @@ def run_grid(
         Passed to every run, ``train_fn(config_kwargs, data=..., checkpoint_root=...)`` (also in
         worker processes; not passed when None): each run checkpoints in its own folder under it,
         named by a digest of the run, and an interrupted grid resumes its runs when called again
-        (see :func:`wganbook.train.train`).
+        (see :func:`~wganbook.train.loop.train`).
 
     Returns
     -------

@@ -405,7 +405,7 @@ def kp_summary(records, metric: str = "fd", centre: Tuple[float, float] = (2.0, 
 
     A record's :math:`(k, p)` is read from its ``config``; ``None`` (the method's default) counts
     as ``centre`` (the WGAN-div defaults :math:`k = 2`, :math:`p = 6`), so runs of an ablation at
-    the default settings and runs of a :func:`kp_grid` sweep summarise together.
+    the default settings and runs of a :func:`~wganbook.divergence.kp_grid` sweep summarise together.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """The training loop's callbacks: exact-W1 tracking, metric evaluation, checkpoints and progress.
 
-:func:`wganbook.train.train` runs one loop (:func:`wganbook.train.loop.run_loop`) that knows
+:func:`~wganbook.train.loop.train` runs one loop (:func:`wganbook.train.loop.run_loop`) that knows
 only the critic and generator updates and the statistics recorder; everything else it does at a
 generator step is a callback, an object with three methods (subclass :class:`Callback`, whose
 methods do nothing):
@@ -100,7 +100,7 @@ class Evaluate(Callback):
 class Checkpointer(Callback):
     """Write the run's checkpoint (``state.checkpoint_path``) every ``every`` steps (0: only at the
     end) and after the last step; the statistics are flushed first (an exploded state raises
-    :class:`~wganbook.train.TrainingDiverged` and is not saved). The write is atomic and holds
+    :class:`~wganbook.train.history.TrainingDiverged` and is not saved). The write is atomic and holds
     SIGINT/SIGTERM back; ``state.checkpoint_step`` names the step on disk."""
 
     def __init__(self, every: int):

@@ -65,7 +65,7 @@ _RESUME_KEYS = (
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Raised by :func:`train` on Ctrl-C (``KeyboardInterrupt``) during training.
+    """Raised by :func:`~wganbook.train.loop.train` on Ctrl-C (``KeyboardInterrupt``) during training.
 
     Attributes
     ----------
@@ -178,7 +178,7 @@ def run_folder_name(
     The digest (SHA-256, 16 hexadecimal characters) covers everything that decides the run: the
     configuration's ``to_dict()`` without the fields that only say how it is watched or saved
     (``checkpoint_dir``, ``checkpoint_every``, ``log_every``, ``progress``), the ``eval_fn``, and the
-    ``data``, ``generator`` and ``critic`` given to :func:`~wganbook.train.train` (a tensor by its
+    ``data``, ``generator`` and ``critic`` given to :func:`~wganbook.train.loop.train` (a tensor by its
     bytes, a model by its class and initial parameters, a function by its name and code -- not by
     the state it closes over --, another object by its class and attributes). Two
     calls of the same run get the same name (in any process); a run that differs in any setting
@@ -433,7 +433,7 @@ def _checkpoint_error(path: Path, why: str, todo: str = "") -> CheckpointError:
 
 
 def load_checkpoint(checkpoint_dir: Union[str, os.PathLike], map_location="cpu") -> dict:
-    """Load the checkpoint written by :func:`train` in ``checkpoint_dir``.
+    """Load the checkpoint written by :func:`~wganbook.train.loop.train` in ``checkpoint_dir``.
 
     Read with ``torch.load(weights_only=True)``: only tensors and plain Python types, never
     code. Every failure -- a truncated, empty or garbage file, a file that is not a wganbook

@@ -297,7 +297,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns.
+    """What :func:`~wganbook.train.loop.train` returns.
 
     Attributes
     ----------
@@ -308,7 +308,7 @@ class TrainResult:
         ``"grad_norm"`` (one entry per generator step); ``"w1_step"``, ``"w1_exact"``;
         ``"eval_step"`` and one column per metric.
     config : TrainConfig
-        The configuration, as given: a checkpoint folder that :func:`train` assigned itself (under
+        The configuration, as given: a checkpoint folder that :func:`~wganbook.train.loop.train` assigned itself (under
         its ``checkpoint_root``) is not in it, so ``dataclasses.replace(result.config, ...)``
         starts a new run in a folder of its own instead of overwriting or resuming this one's.
     hparams : dict

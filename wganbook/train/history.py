@@ -158,7 +158,7 @@ DIVERGENCE_THRESHOLD = 1e12
 
 
 class TrainingDiverged(RuntimeError):
-    """Raised by :func:`train` / :func:`fit_critic` when a loss becomes NaN or infinite, or when
+    """Raised by :func:`~wganbook.train.loop.train` / :func:`~wganbook.train.critic.fit_critic` when a loss becomes NaN or infinite, or when
     a loss or the W1 estimate exceeds ``DIVERGENCE_THRESHOLD`` in absolute value (``value``)."""
 
     def __init__(self, step: int, what: str, method: str = "", value: Optional[float] = None):
@@ -211,7 +211,7 @@ def _empty_history() -> Dict[str, list]:
 class _Recorder:
     """Per-step statistics kept on the device, copied to the host (and guarded) at :meth:`flush`.
 
-    The one recorder of :func:`wganbook.train.train` and :func:`wganbook.train.fit_critic`: each
+    The one recorder of :func:`~wganbook.train.loop.train` and :func:`~wganbook.train.critic.fit_critic`: each
     :meth:`add` keeps a row of scalar tensors (no host-device synchronisation); :meth:`flush` copies
     all rows in one transfer, appends them to ``history["step"]`` and ``history[column]``, and then
     applies the divergence guard: a non-finite value in any column but ``grad_norm``, or a loss or

@@ -22,7 +22,7 @@ steps) and a sample-quality metric (every ``eval_every`` steps).
 
 Statistics stay on the device and are copied to the host every ``log_every`` steps (no
 host-device synchronisation per step); a non-finite loss, or a loss or W1 estimate beyond
-``DIVERGENCE_THRESHOLD`` in absolute value, stops training with :class:`TrainingDiverged` at the
+``DIVERGENCE_THRESHOLD`` in absolute value, stops training with :class:`~wganbook.train.history.TrainingDiverged` at the
 next copy (the exploded state is not checkpointed). Checkpoints hold everything needed to continue
 bit-identically on a CPU: models, optimisers, all random-number-generator states, the data
 order, the step and the history -- in plain types and tensors only, so that they are read with
@@ -157,13 +157,13 @@ class TrainState:
     opt_g, opt_c : torch.optim.Optimizer
     stream : object
         The real-data minibatches (``next()``, ``state()``, ``load()``).
-    gens : dict of str to torch.Generator
+    gens : dict
         ``"data"`` and ``"noise"`` random-number generators (saved in checkpoints).
     history : dict
         The history being recorded.
-    recorder : _Recorder
+    recorder : object
         The per-step statistics and the divergence guard.
-    loss_fn, post_step : callable
+    loss_fn, post_step : object
         The critic loss ``(real, fake) -> (loss, stats)`` and the post-step (clipping) or None.
     start : int
         The step the run starts from (a checkpoint's step, else 0).
@@ -171,7 +171,8 @@ class TrainState:
         The current generator step (set before the callbacks run).
     done : int
         The last step whose callbacks all ran.
-    checkpoint_path : Path or None
+    checkpoint_path : object
+        The checkpoint file (a ``pathlib.Path``), or None without checkpoints.
     checkpoint_step : int or None
         The step of the checkpoint on disk (None: none).
     real, fake : torch.Tensor

@@ -29,7 +29,7 @@ class Runs(NamedTuple):
     """One group of training runs of a chapter's plan.
 
     ``what`` (a description), ``runs`` (how many), ``steps`` (generator steps of each) and
-    ``via_train`` (``True`` for runs of :func:`wganbook.train.train`, which checkpoint under the
+    ``via_train`` (``True`` for runs of :func:`~wganbook.train.loop.train`, which checkpoint under the
     chapter's ``checkpoint_root``; ``False`` for generators trained by other loops, e.g. chapter 6's
     exact-W1 generators).
     """
