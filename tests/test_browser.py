@@ -349,3 +349,99 @@ def test_the_checks_find_what_they_look_for(browser):
         assert page.evaluate(_MATH_ERRORS_JS) == []
     finally:
         page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The story in front, the audit behind (chapters 1-6 as a reader sees them)
+# ---------------------------------------------------------------------------------------------
+STORY_CHAPTERS = [d for d in _toc_pages() if Path(d).name[:2] in {"01", "02", "03", "04", "05", "06"}]
+#: The reading path's limits: visible words and visible lines of code over chapters 1-6.
+MAX_WORDS, MAX_CODE_LINES = 24000, 300
+#: Claim lines and audit/history phrases that must not be visible in a chapter.
+_AUDIT = (
+    r"✔ claim|✘ claim|reported ch\d|\(measured:|(?:previous|earlier|older) version|this version of the|"
+    r"claims? ledger|the ledger|another CPU's rounding|asserted, not|reported, not asserted|WGANBOOK_CLAIMS"
+)
+
+# What a reader sees of an article: its rendered text (closed drop-downs and folded code are not rendered),
+# the lines of code cells that are visible, the Key idea box, the Takeaways heading, the check marks.
+_STORY_JS = """() => {
+  const art = document.querySelector('article.bd-article') || document.querySelector('article');
+  const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const code = Array.from(art.querySelectorAll('.cell_input pre')).filter(shown)
+    .map(p => p.innerText.split('\\n').filter(l => l.trim()).length).reduce((a, b) => a + b, 0);
+  const titles = Array.from(art.querySelectorAll('.admonition > .admonition-title')).map(t => t.textContent.trim());
+  const heads = Array.from(art.querySelectorAll('h2, h3')).map(h => h.textContent.replace(/[#¶]/g, '').trim());
+  // a typeset formula counts as one word, however many symbols MathJax renders for it
+  const words = e => e.innerText.split(/\\s+/).filter(Boolean).length;
+  const formulas = Array.from(art.querySelectorAll('mjx-container')).filter(shown);
+  const nwords = words(art) - formulas.reduce((a, m) => a + words(m), 0) + formulas.length;
+  return {text: art.innerText, words: nwords, code: code, titles: titles, heads: heads,
+          checks: art.querySelectorAll('a.wganbook-check').length}; }"""
+
+# Move every precomputed-frame slider (matplotlib's to_jshtml) of a page: the picture must change.
+_SLIDERS_JS = """async () => {
+  const out = [];
+  for (const input of document.querySelectorAll('article input[type=range]')) {
+    const box = input.closest('.animation') || input.parentElement.parentElement;
+    const img = box.querySelector('img') || document.querySelector('article .animation img');
+    const before = img ? img.src : null;
+    const target = Math.max(Number(input.min || 0), Math.floor(Number(input.max) * 0.7));
+    input.value = String(target);
+    input.dispatchEvent(new Event('input', {bubbles: true}));
+    input.dispatchEvent(new Event('change', {bubbles: true}));
+    await new Promise(r => setTimeout(r, 150));
+    out.push({max: Number(input.max), changed: !!img && img.src !== before,
+              width: img ? img.getBoundingClientRect().width : 0});
+  }
+  return out; }"""
+
+
+def test_chapters_tell_the_story_and_keep_the_audit_behind(browser, server):
+    """Chapters 1-6 as a reader sees them: a Key idea box and a Takeaways section each, no claim line or
+    audit/history phrase, at most 24 000 visible words and 300 visible lines of code in all, and at least
+    two sliders that change their picture when moved (at 1280 and at 390 px). The numbers are written to
+    ``artifacts/story_metrics.json`` (the README quotes them).
+
+    Visible words: the whitespace-separated words of the rendered article at 1280 px (figure captions,
+    tables, outputs and the code toggles' labels included; closed drop-downs and folded code are not
+    rendered, so not counted), each typeset formula counted as one word."""
+    import json
+    import re
+
+    metrics, sliders = {}, []
+    for docname in STORY_CHAPTERS:
+        for width in (1280, 390):
+            page, response, errors = _visit(browser, urljoin(server, docname + ".html"), width=width)
+            try:
+                if width == 1280:
+                    if page.locator(".math").count():
+                        page.wait_for_function(
+                            "() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000
+                        )
+                        page.evaluate("() => MathJax.startup.promise")
+                    got = page.evaluate(_STORY_JS)
+                    words = got["words"]
+                    bad = sorted(set(re.findall(_AUDIT, got["text"])))
+                    assert not bad, f"{docname}: claim lines or audit words visible: {bad}"
+                    assert "Key idea" in got["titles"][:2], (
+                        f"{docname}: no Key idea box at the top ({got['titles'][:3]})"
+                    )
+                    assert any(h.endswith("Takeaways") for h in got["heads"]), f"{docname}: no Takeaways section"
+                    metrics[Path(docname).name] = {"words": words, "code_lines": got["code"], "checks": got["checks"]}
+                moved = page.evaluate(_SLIDERS_JS)
+                for m in moved:
+                    assert m["changed"], f"{docname} at {width} px: moving the slider does not change the picture"
+                    assert m["width"] <= width, f"{docname}: a slider's picture is wider than {width} px"
+                sliders += [(docname, width)] * len(moved)
+            finally:
+                page.close()
+    total_words = sum(m["words"] for m in metrics.values())
+    total_code = sum(m["code_lines"] for m in metrics.values())
+    out = ROOT / "artifacts" / "story_metrics.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    summary = {"chapters": metrics, "words": total_words, "code_lines": total_code, "sliders": len(sliders) // 2}
+    out.write_text(json.dumps(summary, indent=1) + "\n")
+    assert total_words <= MAX_WORDS, f"{total_words} visible words in chapters 1-6 (at most {MAX_WORDS}): {metrics}"
+    assert total_code <= MAX_CODE_LINES, f"{total_code} visible code lines (at most {MAX_CODE_LINES}): {metrics}"
+    assert len(sliders) // 2 >= 2, f"fewer than two working sliders in chapters 1-6: {sliders}"

@@ -153,9 +153,9 @@ def test_summarise_min_median_max_and_held():
     assert c["values"] == {"0": 0.6, "1": 0.4, "2": 0.9, "3": 0.7, "4": 0.5} and c["digest"] == "abc"
     assert (r["min"], r["median"], r["max"], r["paper"]) == (4.0, 6.0, 9.0, 3.0)
     page = claims.render_page(claims.build_ledger({"01_distances": out}))
-    assert "| `ch1.a` | a | this book | 0.6 | 0.4 | 0.6 | 0.9 | 4/5 |" in page
+    assert '| <span id="claim-ch1-a"></span>`ch1.a` | a | – | this book | 0.6 | 0.4 | 0.6 | 0.9 | 4/5 |' in page
     assert "0 of 1 asserted claims hold for all 5 seeds" in page
-    assert "## Chapter 1: distances" in page and "| `ch1.r` | r |" in page
+    assert "## Chapter 1: distances" in page and "`ch1.r` | r |" in page
 
 
 def _tiny_chapter(folder: Path) -> Path:
@@ -195,7 +195,12 @@ def test_ledger_end_to_end_on_a_tiny_chapter(tmp_path, monkeypatch):
     assert c["digest"] == r["digest"] == digest.notebook_digest(path)  # the one digest of the chapter
     written = json.loads((tmp_path / "book" / "claims.json").read_text())
     assert written["claims"] == ledger["claims"]
-    assert (tmp_path / "book" / "claims.md").read_text() == claims.render_page(written)
+    page = (tmp_path / "book" / "claims.md").read_text()
+    assert page == claims.render_page(written, claims.claim_sections([path]))
+    # each row has the anchor the chapter's check mark links to, and links back to the claim's place
+    assert f'<span id="{claims.anchor(c["id"])}"></span>' in page
+    assert f'href="{path.stem}.html#{claims.anchor(c["id"], "check")}"' in page
+    assert f'href="{path.stem}.html#{claims.anchor(r["id"], "report")}"' in page
     # incremental: nothing changed, nothing runs
     logs.clear()
     claims.run_ledger(tmp_path / "book", seeds=(0, 1, 2), out_dir=tmp_path / "runs", log=logs.append)
@@ -275,7 +280,49 @@ def test_every_asserted_claim_holds_for_all_ledger_seeds():
 
 def test_claims_page_renders_the_ledger():
     ledger = claims.load_ledger(BOOK / "claims.json")
-    assert (BOOK / "claims.md").read_text() == claims.render_page(ledger), "run `make claims` to refresh book/claims.md"
+    where = claims.claim_sections(sorted(BOOK.glob("0*.ipynb")))
+    page = claims.render_page(ledger, where)
+    assert (BOOK / "claims.md").read_text() == page, "run `make claims` (or `python -m wganbook claims --page`)"
+    # every claim and reported number of the ledger is reachable from its chapter and back
+    missing = [e["id"] for e in ledger["claims"] + ledger["reported"] if e["id"] not in where]
+    assert not missing, f"ledger entries no chapter records: {missing}"
+
+
+def test_a_claim_shows_only_a_check_mark_that_links_to_its_row():
+    rich = claims._mark("ch4.gp-quality", "WGAN-GP < 3 std", True)
+    assert 'href="claims.html#claim-ch4-gp-quality"' in rich and 'id="check-ch4-gp-quality"' in rich
+    assert rich.endswith(">✓</a>") and "&lt; 3 std" in rich  # the statement only in the tooltip, escaped
+    assert claims._mark("ch4.x", "s", False).endswith(">✘</a>")
+
+
+def test_claim_sections_finds_the_heading_above_each_record(tmp_path):
+    rec = {"id": "ch1.a", "statement": "s", "value": 1.0, "held": True, "details": {}, "source": "this book"}
+    out = {
+        "output_type": "display_data",
+        "data": {"text/plain": "x"},
+        "metadata": {claims.METADATA_KEY: {"claim": rec}},
+    }
+    rep = dict(rec, id="ch1.b")
+    out2 = {
+        "output_type": "display_data",
+        "data": {"text/plain": "y"},
+        "metadata": {claims.METADATA_KEY: {"reported": rep}},
+    }
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": "# Title\n\ntext"},
+            {"cell_type": "code", "source": "", "outputs": [out]},
+            {"cell_type": "markdown", "source": ["## First\n", "### The slope law\n"]},
+            {"cell_type": "code", "source": "", "outputs": [out2]},
+        ]
+    }
+    path = tmp_path / "01_distances.ipynb"
+    path.write_text(json.dumps(nb))
+    where = claims.claim_sections([path])
+    assert where == {
+        "ch1.a": {"page": "01_distances.html", "section": "Chapter 1: distances"},
+        "ch1.b": {"page": "01_distances.html", "section": "The slope law"},
+    }
 
 
 def test_the_returned_record_displays_nothing_as_a_cells_last_value():

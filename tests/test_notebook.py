@@ -68,3 +68,19 @@ def test_setup_notebook(monkeypatch):
         assert matplotlib.rcParams["figure.dpi"] == notebook.DPI
         assert tuple(matplotlib.rcParams["figure.figsize"]) == notebook.FIGSIZE
     assert torch.initial_seed() == 3
+
+
+def test_settings_box_lists_the_run_without_none_and_collapsed():
+    from wganbook.bookkit import notebook, presets
+
+    params = presets.validate("ch03", {"preset": "quick"})
+    box = notebook.settings_box(params, clip=0.01)
+    text, page = repr(box), box._repr_html_()
+    assert text.startswith("Settings of this run (preset quick): seed = 0")
+    assert "None" not in text and "checkpoint_root" not in text and "clip = 0.01" in text
+    assert page.startswith('<details class="wganbook-settings"><summary>Settings of this run</summary>')
+    assert "<details open" not in page  # closed: one click away
+    big = notebook.settings_box({"preset": "full", "steps": 100000, "lr": 5e-5, "seeds": [0, 1], "x": None})
+    assert repr(big) == "Settings of this run (preset full): steps = 100\u2009000, lr = 5e-05, seeds = 0, 1"
+    with pytest.raises(TypeError, match="params must be a mapping"):
+        notebook.settings_box([("seed", 0)])

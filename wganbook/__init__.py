@@ -46,6 +46,8 @@ The GAN parts:
 - :mod:`wganbook.lab.penalty` -- chapter 4: penalty settings, estimate/exact ratio curves, the toy GAN's summary
 - :mod:`wganbook.lab.wgandiv` -- chapter 5: WGAN-GP and WGAN-div with each sampling strategy, their summaries, the published tables
 - :mod:`wganbook.lab.paradox` -- chapter 6: exact-W1 generators, critics' estimates against exact W1, the batch-W1 paradox on images
+- :mod:`wganbook.lab.schematics` -- pictures of the intuition: W1 as moving sand with its optimal plan (ch. 1), discriminator against critic (ch. 2), three ways to a Lipschitz critic (ch. 4), what a trained critic tracks (ch. 6)
+- :mod:`wganbook.lab.interactive` -- figures a reader moves in the static page (precomputed frames, offline): a θ slider over the parallel lines (ch. 1), a λ slider for the penalised critic's slope (ch. 4)
 
 ``wganbook.bookkit``: the book's machinery:
 

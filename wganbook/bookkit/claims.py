@@ -60,6 +60,9 @@ __all__ = [
     "summarise",
     "build_ledger",
     "render_page",
+    "claim_sections",
+    "write_page",
+    "anchor",
     "stale_chapters",
     "run_ledger",
 ]
@@ -156,6 +159,23 @@ class _Recorded(dict):
         pass
 
 
+def anchor(claim_id: str, kind: str = "claim") -> str:
+    """The HTML id of a claim's row in the Claims appendix (``kind="claim"``), of its check mark in
+    the chapter (``"check"``) or of a reported number's place in the chapter (``"report"``)."""
+    return f"{kind}-{claim_id.replace('.', '-')}"
+
+
+def _mark(claim_id: str, statement: str, holds: bool) -> str:
+    """The only thing a claim shows in the chapter page: a small check mark that links to its row in
+    the Claims appendix (the row links back here)."""
+    sign, label = ("✓", "checked claim") if holds else ("✘", "claim that does NOT hold")
+    return (
+        f'<a class="wganbook-check{"" if holds else " wganbook-failed"}" id="{anchor(claim_id, "check")}" '
+        f'href="claims.html#{anchor(claim_id)}" title="{html.escape(label)}: {html.escape(statement)}" '
+        f'aria-label="{html.escape(label)} {claim_id}, see the Claims appendix">{sign}</a>'
+    )
+
+
 def _emit(obj: _Record) -> None:
     try:
         from IPython import get_ipython
@@ -234,10 +254,7 @@ def claim(
     }
     mark = "✔" if holds else "✘ does NOT hold:"
     plain = f"{mark} claim {claim_id}: {statement}"
-    rich = (
-        f'<p class="wganbook-claim"><b>{"✔" if holds else "✘"} claim <code>{claim_id}</code></b>: '
-        f"{html.escape(statement)} <span>(measured: {html.escape(fmt(v))})</span></p>"
-    )
+    rich = _mark(claim_id, statement, holds)
     if not quiet:
         _emit(_Record("claim", record, plain, rich))
     if not holds and mode == "assert":
@@ -293,11 +310,8 @@ def report(
         "source": source,
     }
     plain = f"reported {claim_id}: {statement}"
-    paper_txt = f"; paper: {html.escape(fmt(paper))}" if paper is not None else ""
-    rich = (
-        f'<p class="wganbook-report">reported <code>{claim_id}</code>: {html.escape(statement)} '
-        f"<span>(measured: {html.escape(fmt(v))}{paper_txt})</span></p>"
-    )
+    rich = f'<span class="wganbook-report" id="{anchor(claim_id, "report")}"></span>'
+
     if not quiet:
         _emit(_Record("reported", record, plain, rich))
     return _Recorded(record)
@@ -443,8 +457,52 @@ def _title(chapter: str) -> str:
     return f"Chapter {int(num)}: {rest.replace('_', ' ')}" if num.isdigit() else chapter
 
 
-def render_page(ledger: Mapping[str, Any]) -> str:
-    """The Markdown of the appendix page "Claims" (``book/claims.md``) for a ledger."""
+_HEADING = re.compile(r"^(#{2,6})\s+(.+?)\s*$", re.M)
+
+
+def claim_sections(notebooks: Iterable[Union[str, os.PathLike]]) -> Dict[str, Dict[str, str]]:
+    """Where each claim and reported number is made: ``{id: {"page", "section"}}``.
+
+    ``page`` is the chapter's HTML page (``04_gradient_penalty.html``), ``section`` the text of the last
+    heading (level 2 or deeper) above the cell that records it (the chapter's title before the first one).
+
+    Parameters
+    ----------
+    notebooks : iterable of path
+        The stored chapter notebooks.
+    """
+    where: Dict[str, Dict[str, str]] = {}
+    for path in notebooks:
+        path = Path(path)
+        nb = json.loads(path.read_text())
+        section = _title(path.stem)
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "markdown":
+                source = "".join(cell.get("source", []))
+                headings = _HEADING.findall(source)
+                if headings:
+                    section = headings[-1][1]
+                continue
+            records = collect({"cells": [cell]})
+            for rec in records["claims"] + records["reported"]:
+                where[rec["id"]] = {"page": f"{path.stem}.html", "section": section}
+    return where
+
+
+def _back_link(entry: Mapping[str, Any], kind: str, where: Mapping[str, Mapping[str, str]]) -> str:
+    place = where.get(entry["id"])
+    if not place:
+        return "–"
+    return f'<a href="{place["page"]}#{anchor(entry["id"], kind)}">{_cell(place["section"])}</a>'
+
+
+def render_page(ledger: Mapping[str, Any], where: Optional[Mapping[str, Mapping[str, str]]] = None) -> str:
+    """The Markdown of the appendix page "Claims" (``book/claims.md``) for a ledger.
+
+    ``where`` (:func:`claim_sections`) gives each row its link back to the section that makes the
+    claim; every row has an anchor (:func:`anchor`) that the chapter's check mark links to.
+    """
+    where = where or {}
     seeds = ", ".join(str(s) for s in ledger["seeds"])
     n_claims = len(ledger["claims"])
     n_robust = sum(1 for c in ledger["claims"] if c["held"] == c["runs"] == len(ledger["seeds"]))
@@ -452,8 +510,11 @@ def render_page(ledger: Mapping[str, Any]) -> str:
         "(claims)=",
         "# Claims",
         "",
-        "Every finding the book **asserts** is a named claim: one call in the chapter's notebook gives it an",
-        "id, a one-line statement and its measured value, and fails the notebook when it does not hold.",
+        "This appendix is how the book checks itself. Every finding a chapter **asserts** is a named claim:",
+        "one call in the chapter's notebook gives it an id, a one-line statement and its measured value, and",
+        "fails the notebook when it does not hold. In the chapter, a claim shows only as a small check mark",
+        "(✓) that links to its row here; each row links back to the section that makes the claim.",
+        "",
         f"The ledger below was made by `make claims`: each chapter ran with its quick preset for seeds {seeds}",
         "(seed 0 is the stored notebook; the other runs set `seed` and shift every list of seeds to unused",
         "seeds), and each claim's value was recorded in every run. Only claims that hold for all five runs",
@@ -461,9 +522,10 @@ def render_page(ledger: Mapping[str, Any]) -> str:
         "beside the papers' values where the papers give one.",
         "",
         f"{n_robust} of {n_claims} asserted claims hold for all {len(ledger['seeds'])} seeds.",
-        "The values come out of training on a CPU and differ in their last digits from machine to machine;",
-        "whether each claim holds does not (the book's tests replay every chapter with torch's unvectorised",
-        "kernels as well, `ATEN_CPU_CAPABILITY=default`).",
+        "The values come out of training on a CPU and change from machine to machine: another CPU or torch",
+        "build rounds differently, which can move a stored value by as much as the spread between seeds.",
+        "The book's tests therefore replay every chapter twice, as stored and with torch's unvectorised",
+        "kernels (`ATEN_CPU_CAPABILITY=default`), and every asserted claim must hold in both replays.",
         "",
     ]
     chapters: List[str] = []
@@ -475,12 +537,13 @@ def render_page(ledger: Mapping[str, Any]) -> str:
         claims = [c for c in ledger["claims"] if c["chapter"] == chapter]
         if claims:
             lines += [
-                "| claim | statement | source | stored | min | median | max | held |",
-                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+                "| claim | statement | where | source | stored | min | median | max | held |",
+                "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
             ]
             for c in claims:
                 lines.append(
-                    f"| `{c['id']}` | {_cell(c['statement'])} | {_cell(c['source'])} | {fmt(c['stored'])} "
+                    f'| <span id="{anchor(c["id"])}"></span>`{c["id"]}` | {_cell(c["statement"])} '
+                    f"| {_back_link(c, 'check', where)} | {_cell(c['source'])} | {fmt(c['stored'])} "
                     f"| {fmt(c['min'])} | {fmt(c['median'])} | {fmt(c['max'])} | {c['held']}/{c['runs']} |"
                 )
             lines.append("")
@@ -489,13 +552,14 @@ def render_page(ledger: Mapping[str, Any]) -> str:
             lines += [
                 "Reported, not asserted:",
                 "",
-                "| number | what it is | source | stored | min | median | max | paper |",
-                "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+                "| number | what it is | where | source | stored | min | median | max | paper |",
+                "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
             ]
             for r in reported:
                 paper = "–" if r.get("paper") is None else fmt(r["paper"])
                 lines.append(
-                    f"| `{r['id']}` | {_cell(r['statement'])} | {_cell(r['source'])} | {fmt(r['stored'])} "
+                    f'| <span id="{anchor(r["id"])}"></span>`{r["id"]}` | {_cell(r["statement"])} '
+                    f"| {_back_link(r, 'report', where)} | {_cell(r['source'])} | {fmt(r['stored'])} "
                     f"| {fmt(r['min'])} | {fmt(r['median'])} | {fmt(r['max'])} | {_cell(paper)} |"
                 )
             lines.append("")
@@ -697,7 +761,7 @@ def run_ledger(
         times.update({stem: wall for stem in todo})
         new["wall_time_s"] = {k: times[k] for k in sorted(times) if k in by_stem}
         atomic_write(book_dir / "claims.json", json.dumps(new, indent=1, ensure_ascii=False) + "\n")
-        atomic_write(book_dir / "claims.md", render_page(new))
+        atomic_write(book_dir / "claims.md", render_page(new, claim_sections(notebooks)))
     log(
         f"ledger written: {len(new['claims'])} claims, {len(new['reported'])} reported numbers "
         f"({wall:.0f} s for this run)"
@@ -735,6 +799,11 @@ def add_claims_subcommand(subparsers) -> None:
         "with its quick preset for seeds 1-4 (seed 0 is the stored notebook).",
     )
     p.add_argument("--all", action="store_true", help="re-run every chapter, stale or not")
+    p.add_argument(
+        "--page",
+        action="store_true",
+        help="only write book/claims.md again from book/claims.json (after the chapters' headings changed)",
+    )
     p.add_argument("--chapters", nargs="+", metavar="N", help="only these chapters (e.g. 04 ch06)")
     p.add_argument("--jobs", type=int, default=2, help="notebooks executed at a time (default 2)")
     p.add_argument("--book-dir", default="book", help="the book folder (default: book)")
@@ -742,8 +811,27 @@ def add_claims_subcommand(subparsers) -> None:
     p.set_defaults(func=_run_claims_command)
 
 
+def write_page(book_dir: Union[str, os.PathLike] = "book") -> str:
+    """Write the appendix page ``claims.md`` again from ``claims.json`` and the stored chapters (no run).
+
+    Returns
+    -------
+    str
+        The page written.
+    """
+    book_dir = Path(book_dir)
+    if not (book_dir / "claims.json").exists():
+        raise ValueError(f"{book_dir / 'claims.json'} does not exist; run `make claims` first")
+    page = render_page(load_ledger(book_dir / "claims.json"), claim_sections(_chapters(book_dir, None)))
+    atomic_write(book_dir / "claims.md", page)
+    return page
+
+
 def _run_claims_command(args) -> int:
     try:
+        if args.page:
+            write_page(args.book_dir)
+            return 0
         run_ledger(args.book_dir, chapters=args.chapters, everything=args.all, jobs=args.jobs, out_dir=args.out)
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

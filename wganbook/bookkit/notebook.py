@@ -7,10 +7,11 @@ stored as ``text/plain`` strings (rounded) only.
 
 from __future__ import annotations
 
+import html
 import numbers
 import os
 import warnings
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from wganbook.data import seed_everything
 
@@ -20,6 +21,7 @@ __all__ = [
     "setup_notebook",
     "format_value",
     "glue",
+    "settings_box",
 ]
 
 #: Default figure size (inches) and resolution of the book's figures.
@@ -156,3 +158,77 @@ def glue(name: str, value: Any, fmt: Optional[str] = None, display: bool = False
         return text
     _glue(name, _Text(text), display=display)
     return text
+
+
+#: Parameters the settings box never lists (where the runner puts checkpoints is not a setting).
+_NOT_SETTINGS = ("checkpoint_root",)
+
+
+class _Settings:
+    """The "Settings of this run" box: collapsed HTML in the book, a one-line list as plain text."""
+
+    def __init__(self, preset: str, rows: list):
+        self.preset, self.rows = preset, rows
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k} = {v}" for k, v in self.rows)
+        return f"Settings of this run (preset {self.preset}): {shown}"
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><td><code>{html.escape(k)}</code></td><td>{html.escape(v)}</td></tr>" for k, v in self.rows
+        )
+        return (
+            '<details class="wganbook-settings"><summary>Settings of this run</summary>'
+            f"<p>Preset <code>{html.escape(self.preset)}</code>. Any of these can be changed when the chapter "
+            "is run again, e.g. <code>papermill -p preset full</code>.</p>"
+            f'<table class="wganbook-settings-table"><tbody>{body}</tbody></table></details>'
+        )
+
+
+def settings_box(params: Mapping[str, Any], **effective: Any) -> _Settings:
+    """The settings a chapter ran with, for one collapsed box near its top.
+
+    Every resolved parameter (``presets.validate``) is listed in the preset's order, except
+    ``checkpoint_root`` and the values that are ``None`` (a ``None`` means "the method's default",
+    which the chapter resolves itself: pass the resolved value as a keyword, e.g.
+    ``settings_box(params, clip=0.01)``, and it is listed in place of the ``None``).
+
+    Parameters
+    ----------
+    params : mapping
+        The chapter's resolved parameters; ``params["preset"]`` names the preset.
+    **effective
+        Values that replace parameters the chapter resolves itself (a name that is not a parameter
+        is added at the end).
+
+    Returns
+    -------
+    object
+        A display object: a closed ``<details>`` box in HTML, a one-line list as plain text (the
+        last expression of a cell shows it).
+
+    Raises
+    ------
+    TypeError
+        When ``params`` is not a mapping.
+    """
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping (the result of presets.validate), got {type(params).__name__}")
+    values = {k: v for k, v in params.items() if k != "preset" and k not in _NOT_SETTINGS}
+    for k, v in effective.items():
+        values[k] = v
+    rows = [(k, _setting_text(v)) for k, v in values.items() if v is not None]
+    return _Settings(str(params.get("preset", "quick")), rows)
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_setting_text(v) for v in value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}".replace(",", "\u2009")
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return f"{int(value):,}".replace(",", "\u2009")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return format(float(value), "g")
+    return str(value)
