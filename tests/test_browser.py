@@ -264,9 +264,15 @@ _SIDEBAR_JS = """() => {
 
 @pytest.mark.parametrize("docname", _toc_pages())
 def test_phone_sidebar_button_opens_the_chapter_list(browser, server, docname):
-    """At 390 px the visible sidebar button opens the chapter list, and every chapter is in it."""
+    """At 390 px the page is no wider than the phone (long signatures and inline code wrap, equations and
+    tables scroll in their own box), and the visible sidebar button opens the chapter list with every chapter."""
     page, response, errors = _visit(browser, urljoin(server, docname + ".html"), width=390)
     try:
+        if page.locator(".math").count():
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30000)
+            page.evaluate("() => MathJax.startup.promise")
+        wide = page.evaluate("() => document.documentElement.scrollWidth")
+        assert wide <= 390, f"{docname}: the page is {wide} px wide on a 390 px phone"
         buttons = [b for b in page.query_selector_all(".primary-toggle") if b.is_visible()]
         assert buttons, f"{docname}: no visible sidebar button at 390 px"
         buttons[0].click()
