@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import threading
 import warnings
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
+import _chromium
 import pytest
 import yaml
 
@@ -26,21 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 MATHJAX = ROOT / ".cache" / "mathjax" / "node_modules" / "mathjax" / "es5"
 SHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _missing():
     if not (HTML / "book" / "intro.html").exists():
         return "the book is not built (run `make book`)"
-    if CHROMIUM is None:
-        return "no chromium on PATH (run `bash scripts/install_browser_deps.sh`)"
     if not (MATHJAX / "tex-mml-chtml.js").exists():
         return "no local MathJax copy (run `bash scripts/install_browser_deps.sh`)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    return None
+    return _chromium.missing()
 
 
 def _toc_pages():
@@ -59,9 +52,7 @@ def _config():
 def server():
     reason = _missing()
     if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(f"browser test skipped: {reason}")
+        _chromium.skip_or_fail(reason)
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -77,23 +68,8 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+    with _chromium.launched() as b:
         yield b
-        b.close()
 
 
 def _route(route):

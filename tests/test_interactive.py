@@ -8,10 +8,9 @@ Locally it is skipped with a message when Chromium or playwright is missing; in 
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
 
+import _chromium
 import numpy as np
 import pytest
 from IPython.display import HTML
@@ -19,8 +18,6 @@ from scipy import integrate, stats
 
 from wganbook import divergence
 from wganbook.lab import gaussians1d, interactive
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,32 +164,10 @@ def test_html_is_deterministic_and_ids_differ_per_figure():
 # ---------------------------------------------------------------------------------------------
 # A real browser, offline
 # ---------------------------------------------------------------------------------------------
-def _browser_missing():
-    if CHROMIUM is None:
-        return "no chromium on PATH (run `bash scripts/install_browser_deps.sh`)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed"
-    return None
-
-
 @pytest.fixture(scope="module")
 def chromium():
-    reason = _browser_missing()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(f"browser test skipped: {reason}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-        )
+    with _chromium.launched() as b:
         yield b
-        b.close()
 
 
 # Move the slider the way a reader does (value + 'input' event, which to_jshtml's oninput handler listens to)
