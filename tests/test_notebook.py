@@ -2,6 +2,7 @@
 
 import builtins
 import os
+import re
 
 import matplotlib
 
@@ -19,14 +20,29 @@ from wganbook.bookkit import notebook  # noqa: E402
     "value, fmt, text",
     [
         (0.123456, None, "0.123"),  # floats: 3 significant digits
-        (123456.0, None, "1.23e+05"),
+        (123456.0, None, "123,000"),  # from 1 000 up: rounded to 3 digits, written out
+        (3e6, None, "3,000,000"),  # not "3e+06" (nor "3000000.0")
+        (52000.0, None, "52,000"),
+        (999.4, None, "999"),
+        (-2.5e4, None, "-25,000"),
+        (1.2e-05, None, "1.2 \u00d7 10\u207b\u2075"),  # small: a power of ten
+        (1e-05, None, "10\u207b\u2075"),
         (np.float32(2.0), None, "2"),  # numpy and torch scalars are unwrapped
         (torch.tensor(1.5), None, "1.5"),
-        (np.int64(7), None, "7"),  # integers exactly
+        (np.int64(7), None, "7"),  # integers exactly, with separators
         (7, None, "7"),
+        (100000, None, "100,000"),
+        (7780000, None, "7,780,000"),
         (True, None, "True"),
-        (0.25, ".1%", "25.0%"),  # a format spec
+        (0.25, ".1%", "25%"),  # a format spec, no stray ".0"
+        (0.255, ".1%", "25.5%"),
+        (1.0, ".2f", "1"),
+        (0.5, ".2f", "0.50"),  # significant zeros after other digits stay
+        (1.05, ".2f", "1.05"),
+        (3e-5, ".0e", "3 \u00d7 10\u207b\u2075"),
+        (100000, "{:,}", "100,000"),
         (0.25, "{:.2f}", "0.25"),  # or a format string
+        (float("inf"), None, "\u221e"),
         ("text", None, "text"),
     ],
 )
@@ -57,7 +73,42 @@ def test_glue_with_myst_nb_stores_text_plain_only(monkeypatch):
 
     monkeypatch.setattr(myst_nb, "glue", fake_glue)
     assert notebook.glue("acc", 0.98765, fmt=".2f") == "0.99"
-    assert seen["acc"] == {"text/plain": "0.99"}
+    assert seen["acc"] == {"text/plain": "'0.99'"}  # a string literal: MyST-NB literal_evals it
+
+
+@pytest.mark.parametrize("value, fmt", [(100000, None), (3e6, None), (7780000, "{:,}"), (0.99, ".1%"), (1e-5, None)])
+def test_glued_text_shows_as_it_is_in_the_book(monkeypatch, value, fmt):
+    """What MyST-NB's {glue:text} role shows is the formatted text itself, never a tuple or a float."""
+    from myst_nb.core.variables import format_plain_text
+
+    seen = {}
+
+    def fake_glue(name, variable, display=True):
+        from IPython.core.formatters import format_display_data
+
+        seen[name] = format_display_data(variable)[0]["text/plain"]
+
+    monkeypatch.setattr(myst_nb, "glue", fake_glue)
+    text = notebook.glue("x", value, fmt=fmt)
+    assert format_plain_text(seen["x"], "") == text
+    assert not re.fullmatch(r"\(.*\)|-?\d+\.0+|.*e[+-]\d+", text)
+
+
+def test_glued_values_read_back_numbers_and_texts():
+    from wganbook.bookkit.runner import glued_values
+
+    def out(name, text):
+        return {"output_type": "display_data", "metadata": {"scrapbook": {"name": name}}, "data": {"text/plain": text}}
+
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [out("a", "'0.25'"), out("b", "'100,000'"), out("c", "'12'"), out("d", "0.5")],
+            }
+        ]
+    }
+    assert glued_values(nb) == {"a": 0.25, "b": "100,000", "c": 12, "d": 0.5}
 
 
 def test_setup_notebook(monkeypatch):

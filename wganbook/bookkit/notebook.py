@@ -8,12 +8,15 @@ stored as ``text/plain`` strings (rounded) only.
 from __future__ import annotations
 
 import html
+import math
 import numbers
 import os
+import re
 import warnings
 from typing import Any, Mapping, Optional
 
 from wganbook.data import seed_everything
+from wganbook.lab import plotting as _plotting
 
 __all__ = [
     "FIGSIZE",
@@ -25,8 +28,9 @@ __all__ = [
 ]
 
 #: Default figure size (inches) and resolution of the book's figures.
-FIGSIZE = (6.4, 4.0)
-DPI = 80
+#: Default figure size and resolution of the chapters (the book's style, :data:`wganbook.lab.plotting.STYLE`).
+FIGSIZE = _plotting.STYLE["figure.figsize"]
+DPI = _plotting.FIG_DPI
 
 
 def setup_notebook(seed: Optional[int] = None) -> None:
@@ -34,8 +38,8 @@ def setup_notebook(seed: Optional[int] = None) -> None:
 
     * ``TQDM_DISABLE=1`` (progress bars stay out of stored outputs),
     * warnings filtered (``DeprecationWarning``, ``UserWarning``, ``FutureWarning``, ``RuntimeWarning``),
-    * matplotlib: inline PNG (no SVG), ``figure.dpi`` = 80, figure size 6.4 x 4.0 in,
-      ``savefig.bbox = "tight"``,
+    * matplotlib: inline PNG (no SVG) in the book's figure style (:data:`wganbook.lab.plotting.STYLE`:
+      160 dpi, 5.0 in wide, fonts of at least 10 points), ``savefig.bbox = "tight"``,
     * if ``seed`` is given, ``wganbook.data.seed_everything(seed)``.
 
     * without a GPU, torch uses one CPU thread: the stored outputs then do not depend on the
@@ -60,17 +64,8 @@ def setup_notebook(seed: Optional[int] = None) -> None:
         warnings.filterwarnings("ignore", category=cat)
     import matplotlib
 
-    matplotlib.rcParams.update(
-        {
-            "figure.dpi": DPI,
-            "savefig.dpi": DPI,
-            "figure.figsize": FIGSIZE,
-            "savefig.bbox": "tight",
-            "svg.fonttype": "none",
-            "axes.grid": False,
-            "image.interpolation": "nearest",
-        }
-    )
+    _plotting.use_book_style()
+    matplotlib.rcParams["savefig.bbox"] = "tight"
     try:  # inline backend, PNG only (IPython only; silently skipped elsewhere)
         from IPython import get_ipython
 
@@ -85,15 +80,46 @@ def setup_notebook(seed: Optional[int] = None) -> None:
                 ip.run_line_magic("matplotlib", "inline")
             except Exception:  # pragma: no cover
                 pass
-            matplotlib.rcParams.update({"figure.dpi": DPI, "figure.figsize": FIGSIZE})
+            _plotting.use_book_style()  # the inline backend sets its own figure size and resolution
+            matplotlib.rcParams["savefig.bbox"] = "tight"
     except ImportError:  # pragma: no cover - no IPython
         pass
     if seed is not None:
         seed_everything(seed)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+_E_NOTATION = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?)e([+-])0*(\d+)\b")
+_STRAY_ZEROS = re.compile(r"(?<![\w.])(-?[\d,]+)\.0+(?![\d])")
+
+
+def _power_of_ten(match: "re.Match") -> str:
+    mantissa, sign, exponent = match.groups()
+    power = ("-" if sign == "-" else "") + exponent
+    if mantissa in ("1", "-1"):
+        return ("\u2212" if mantissa == "-1" else "") + "10" + power.translate(_SUPERSCRIPT)
+    return f"{mantissa} \u00d7 10{power.translate(_SUPERSCRIPT)}"
+
+
+def _tidy(text: str) -> str:
+    """No stray ``.0`` (``"99.0%"`` -> ``"99%"``) and powers of ten instead of ``e`` notation."""
+    text = _STRAY_ZEROS.sub(r"\1", text)
+    return _E_NOTATION.sub(_power_of_ten, text)
+
+
 def format_value(value: Any, fmt: Optional[str] = None) -> str:
-    """Format a value for the prose: ``fmt`` if given, else floats with 3 significant digits.
+    """Format a number for the prose, as a reader expects to see it.
+
+    * integers exactly, with thousands separators (``100000`` -> ``"100,000"``);
+    * other numbers with 3 significant digits (``0.123456`` -> ``"0.123"``); from 1 000 up rounded to
+      3 significant digits and written out with separators (``3e6`` -> ``"3,000,000"``); below 0.001 as
+      a power of ten (``1.2e-05`` -> ``"1.2 × 10⁻⁵"``);
+    * ``fmt`` (a format spec such as ``".2f"`` or a format string such as ``"{:.1%}"``) when given;
+    * in every case without a stray ``.0`` (``"1.0"`` -> ``"1"``, ``"99.0%"`` -> ``"99%"``) and without
+      ``e`` notation.
+
+    The text never looks like a tuple or a float literal, so MyST-NB (which ``literal_eval``-s the
+    stored text) shows it as it is (see :func:`glue`).
 
     Parameters
     ----------
@@ -110,11 +136,19 @@ def format_value(value: Any, fmt: Optional[str] = None) -> str:
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
         value = value.item()  # numpy / torch scalars
     if fmt is not None:
-        return fmt.format(value) if "{" in fmt else format(value, fmt)
-    if isinstance(value, bool) or isinstance(value, numbers.Integral):
+        return _tidy(fmt.format(value) if "{" in fmt else format(value, fmt))
+    if isinstance(value, bool):
         return str(value)
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
     if isinstance(value, numbers.Real):
-        return format(float(value), ".3g")
+        x = float(value)
+        if not math.isfinite(x):
+            return {math.inf: "\u221e", -math.inf: "\u2212\u221e"}.get(x, "nan")
+        rounded = float(format(x, ".3g"))
+        if abs(rounded) >= 1000:
+            return f"{int(round(rounded)):,}"
+        return _tidy(format(x, ".3g"))
     return str(value)
 
 
@@ -125,14 +159,18 @@ class _Text:
         self.text = text
 
     def __repr__(self) -> str:
-        return self.text
+        # A Python string literal: MyST-NB ``literal_eval``s the stored text, and "100,000" would
+        # become the tuple (100, 0) and "3e+06" the float 3000000.0; a quoted string stays as it is.
+        return repr(self.text)
 
 
 def glue(name: str, value: Any, fmt: Optional[str] = None, display: bool = False) -> str:
     """Store a value under ``name`` for ``{glue:text}`` roles in the prose (MyST-NB).
 
     The value is formatted to a string first (:func:`format_value`), so the stored output is
-    ``text/plain`` only and stable under ``nbval``. Without ``myst_nb`` the text is printed.
+    ``text/plain`` only and stable under ``nbval``; it is stored as a Python string literal
+    (``'100,000'``), which MyST-NB's ``literal_eval`` turns back into the same text (unquoted, the text
+    ``100,000`` would show as ``(100, 0)``). Without ``myst_nb`` the text is printed.
 
     Parameters
     ----------

@@ -35,6 +35,7 @@ raises instead.
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import json
 import os
@@ -419,6 +420,21 @@ def plan_table(rows: Iterable[Dict[str, object]]) -> str:
     return "\n".join(out)
 
 
+def _plain_value(text: str) -> object:
+    """A glued text as a value: a number where it is one (``'0.25'`` -> 0.25), else the text."""
+    try:
+        value = ast.literal_eval(text)  # glue stores a string literal; older notebooks the bare text
+    except (SyntaxError, ValueError):
+        value = text
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = value if isinstance(value, str) else text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text.strip("'\"")
+
+
 def glued_values(nb) -> Dict[str, object]:
     """Values a notebook glued with :func:`wganbook.bookkit.notebook.glue` (name -> plain value)."""
     values = {}
@@ -434,10 +450,7 @@ def glued_values(nb) -> Dict[str, object]:
                     text = val if isinstance(val, str) else "".join(val)
             if text is None:
                 continue
-            try:
-                values[name] = json.loads(text)
-            except ValueError:
-                values[name] = text.strip("'\"")
+            values[name] = _plain_value(text)
     return values
 
 

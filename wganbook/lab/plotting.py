@@ -15,6 +15,12 @@ from torch import nn
 from wganbook.train.history import estimate_vs_exact as _pairs
 
 __all__ = [
+    "FIG_WIDTH",
+    "FIG_DPI",
+    "MIN_FONT_PT",
+    "STYLE",
+    "use_book_style",
+    "figsize",
     "REAL_COLOR",
     "FAKE_COLOR",
     "value_surface",
@@ -27,6 +33,90 @@ __all__ = [
     "estimate_vs_exact",
     "eval_curves",
 ]
+
+#: Width of every figure of the book, in inches. On a 390 px phone the article column is about 342 px
+#: wide; a figure of width ``w`` inches drawn there shows its 10-point text at ``10 * 342 / (72 * w)``
+#: points, at least 9 points for ``w`` up to 5.28 in. 5.0 in leaves room for a legend or a colour bar that
+#: the tight bounding box adds. Two panels side by side at most; more panels stack in rows.
+FIG_WIDTH = 5.0
+#: Resolution of the book's PNG figures (sharp on a high-density screen: 800 px across).
+FIG_DPI = 160
+#: The smallest font of the book's figures, in points (ticks, legends and annotations included).
+MIN_FONT_PT = 10
+
+#: The figure style of the whole book (matplotlib rcParams): applied by
+#: :func:`wganbook.bookkit.notebook.setup_notebook` and by the schematics and sliders.
+STYLE = {
+    "figure.dpi": FIG_DPI,
+    "savefig.dpi": FIG_DPI,
+    "figure.figsize": (FIG_WIDTH, 3.2),
+    "figure.constrained_layout.use": True,
+    "figure.facecolor": "white",
+    "savefig.facecolor": "white",
+    "font.size": MIN_FONT_PT,
+    "axes.titlesize": MIN_FONT_PT + 1,
+    "axes.labelsize": MIN_FONT_PT,
+    "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT,
+    "legend.fontsize": MIN_FONT_PT,
+    "legend.title_fontsize": MIN_FONT_PT,
+    "figure.titlesize": MIN_FONT_PT + 2,
+    "figure.labelsize": MIN_FONT_PT,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": False,
+    "lines.linewidth": 1.6,
+    "image.interpolation": "nearest",
+    "svg.fonttype": "none",
+}
+
+
+def use_book_style() -> None:
+    """Apply :data:`STYLE` to matplotlib's global rcParams (the chapters' figures).
+
+    Returns
+    -------
+    None
+    """
+    import matplotlib
+
+    matplotlib.rcParams.update(STYLE)
+
+
+def figsize(rows: int = 1, cols: int = 1, panel_height: Optional[float] = None) -> tuple:
+    """The size of a figure of ``rows`` x ``cols`` panels in the book's style: :data:`FIG_WIDTH` wide.
+
+    Parameters
+    ----------
+    rows : int, optional
+        Rows of panels (>= 1).
+    cols : int, optional
+        Panels side by side: 1 or 2 (more would show their text below 9 points on a phone).
+    panel_height : float, optional
+        Height of one row in inches; by default square panels for two columns (``FIG_WIDTH / 2`` plus
+        room for labels) and ``0.62 * FIG_WIDTH`` for one.
+
+    Returns
+    -------
+    tuple of float
+        ``(width, height)`` in inches.
+
+    Raises
+    ------
+    ValueError
+        If ``cols`` is not 1 or 2, or ``rows`` < 1, or ``panel_height`` <= 0.
+    """
+    if cols not in (1, 2):
+        raise ValueError(f"cols must be 1 or 2 (panels side by side on a phone), got {cols!r}")
+    if not isinstance(rows, int) or rows < 1:
+        raise ValueError(f"rows must be a positive integer, got {rows!r}")
+    if panel_height is None:
+        panel_height = FIG_WIDTH / 2 + 0.3 if cols == 2 else 0.62 * FIG_WIDTH
+    if panel_height <= 0:
+        raise ValueError(f"panel_height must be > 0, got {panel_height!r}")
+    return (FIG_WIDTH, round(rows * panel_height, 3))
+
 
 #: Colour of real points (orange, as in the plots of gan_toy.py).
 REAL_COLOR = "orange"
