@@ -472,3 +472,52 @@ def test_the_plan_counts_the_declared_grids():
     p6 = presets.validate("ch06", {"n_critics": [1, 5, 10], "seeds": [3, 4]})
     sweep = chapters.grid("ch06", "n_critics", p6)
     assert [v["n_critic"] for v in sweep["grid"]["variant"]] == [1, 10] and sweep["seeds"] == [3]
+
+
+def test_chapters_side_by_side_get_the_scheduler_in_their_kernel(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.delenv("WGANBOOK_SCHEDULER", raising=False)
+    body = "import os\nglue('scheduler_env', str(os.environ.get('WGANBOOK_SCHEDULER')))"
+    _tiny_book(tmp_path / "book", "03_a.ipynb", CH03, body=body)
+    _tiny_book(tmp_path / "book", "07_b.ipynb", body=body)
+    with socket.socket() as listener:  # something that accepts connections stands for the scheduler
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        logs = []
+        records = runner.run_book(
+            preset="quick",
+            out=tmp_path / "runs",
+            book_dir=tmp_path / "book",
+            log=logs.append,
+            scheduler=address,
+            jobs=2,
+        )
+    assert [r["chapter"] for r in records] == ["03_a", "07_b"] and {r["status"] for r in records} == {"completed"}
+    assert [r["metrics"]["scheduler_env"] for r in records] == [address, address]
+    assert "WGANBOOK_SCHEDULER" not in __import__("os").environ  # restored afterwards
+    assert sum("running" in line for line in logs) == 2
+
+
+def test_bad_or_unreachable_scheduler_stops_the_book_before_any_chapter(tmp_path, capsys, monkeypatch):
+    import socket
+
+    monkeypatch.delenv("WGANBOOK_SCHEDULER", raising=False)
+    _tiny_book(tmp_path / "book")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    for argv, expected in [
+        (["--scheduler", closed], f"cannot reach the Dask scheduler at {closed}"),
+        (["--scheduler", "localhost:8786"], "scheduler must be an address tcp://host:port"),
+        (["--jobs", "2"], "jobs=2 needs a scheduler"),
+        (["--jobs", "0"], "jobs must be an int >= 1"),
+    ]:
+        assert _cli("--preset", "quick", "--out", tmp_path / "runs", "--book-dir", tmp_path / "book", *argv) == 2
+        err = capsys.readouterr().err
+        assert expected in err, err
+    monkeypatch.setenv("WGANBOOK_SCHEDULER", "nowhere")
+    assert _cli("--preset", "quick", "--out", tmp_path / "runs", "--book-dir", tmp_path / "book") == 2
+    assert "WGANBOOK_SCHEDULER must be" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -31,6 +31,13 @@ every chapter (see :mod:`wganbook.bookkit.presets`).
 Claims run in *record* mode (``WGANBOOK_CLAIMS=record``): a claim that fails at the full scale is
 a finding, recorded in ``results.json`` (``claims``), not a crash hours into a run; ``--strict-claims``
 raises instead.
+
+On a Dask cluster, ``--scheduler tcp://host:8786`` (or a scheduler file) sends every chapter's
+training runs to that cluster: the runner puts the address into ``$WGANBOOK_SCHEDULER`` for each
+chapter's kernel (:mod:`wganbook.lab.cluster`), and ``--jobs N`` runs up to ``N`` chapters side by
+side, each kernel sending its grid to the same cluster. The scheduler is checked (form and
+connection) before any chapter runs. Results, executed notebooks and checkpoints go under ``--out`` as
+without a cluster; the checkpoints must then lie on a path every worker sees.
 """
 
 from __future__ import annotations
@@ -41,7 +48,9 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
@@ -50,6 +59,7 @@ from wganbook.bookkit import presets
 from wganbook.bookkit.chapters import RUN_PLAN, chapter_key, chapter_notebooks, chapter_parameters
 from wganbook.bookkit.claims import MODE_ENV, collect
 from wganbook.data import IMAGE_DATASETS, DatasetMissingError, default_root, load_images
+from wganbook.lab.cluster import SCHEDULER_ENV, check_scheduler, require_dask, resolve_scheduler
 
 __all__ = [
     "RESULTS_FILE",
@@ -507,6 +517,8 @@ def run_book(
     offline_data: Optional[str] = None,
     dry_run: bool = False,
     strict_claims: bool = False,
+    scheduler: Optional[str] = None,
+    jobs: int = 1,
 ) -> List[Dict[str, object]]:
     """Execute every chapter with papermill at ``preset`` into ``out``; return the results records.
 
@@ -531,16 +543,46 @@ def run_book(
         Validate parameters and data, then return the plan (:func:`plan_book`) without running.
     strict_claims : bool
         Let a failing claim stop its chapter (default: record it in ``results.json``).
+    scheduler : str, optional
+        A Dask scheduler (``tcp://host:port`` or a scheduler file) for every chapter's training runs,
+        passed to each kernel as ``$WGANBOOK_SCHEDULER``; checked (form, then a connection) first.
+        ``None``: ``$WGANBOOK_SCHEDULER`` when it is set, else no cluster.
+    jobs : int
+        Chapters run side by side (default 1); more than one needs ``scheduler`` (without a cluster,
+        each chapter's runs already use every core).
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad preset, parameter, output folder, ``scheduler`` form or ``jobs``, before anything runs.
+    ConnectionError
+        If the scheduler does not answer (naming its address), before anything runs.
+    ImportError
+        With a scheduler but without ``dask``/``distributed`` (``pip install 'wganbook[cluster]'``).
+    DatasetMissingError
+        Offline, when a dataset a chapter needs is missing.
+    RuntimeError
+        When a chapter fails (after the others that were running have finished).
     """
-    import papermill
 
     if preset not in presets.PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(presets.PRESET_NAMES)}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1 (chapters run side by side), got {jobs!r}")
+    scheduler = resolve_scheduler(scheduler)  # None: $WGANBOOK_SCHEDULER when set
+    if jobs > 1 and scheduler is None:
+        raise ValueError(
+            f"jobs={jobs} needs a scheduler (--scheduler tcp://host:port): without a cluster every chapter's "
+            "runs already use all the cores"
+        )
     overrides = dict(overrides or {})
     book_dir, out = Path(book_dir).resolve(), Path(out).resolve()
     _check_out(out, book_dir)
     plans = resolve_chapters(chapter_notebooks(book_dir, chapters), preset, overrides, offline_data)
     check_datasets(plans, preset, overrides, download=download)
+    if scheduler is not None:
+        require_dask()
+        check_scheduler(scheduler)
     if dry_run:
         return plan_book(preset, overrides, chapters, book_dir, offline_data)
     if not force:  # damaged records are reported before anything runs
@@ -549,67 +591,99 @@ def run_book(
             if path.exists():
                 _read_record(path, "rerun that chapter (or pass --force)")
 
-    records = []
     out.mkdir(parents=True, exist_ok=True)
-    for i, plan in enumerate(plans, 1):
-        nb, params = plan["notebook"], plan["parameters"]
-        folder = out / nb.stem
-        folder.mkdir(parents=True, exist_ok=True)
-        results_path = folder / RESULTS_FILE
-        if results_path.exists() and not force:
-            previous = _read_record(results_path, "rerun that chapter (or pass --force)")
-            if previous.get("status") == "completed" and previous.get("parameters") == params:
-                log(f"[{i}/{len(plans)}] {nb.stem}: already completed, skipped")
-                records.append(previous)
-                continue
-        log(f"[{i}/{len(plans)}] {nb.stem}: running with {params} ...")
-        saved = {k: os.environ.get(k) for k in ("WGANBOOK_DOWNLOAD", MODE_ENV)}
-        os.environ[MODE_ENV] = "assert" if strict_claims else "record"
-        if download:
-            os.environ["WGANBOOK_DOWNLOAD"] = "1"
-        started = _dt.datetime.now(_dt.timezone.utc)
-        t0 = time.perf_counter()
-        status, error, failure = "completed", None, None
-        try:
-            executed = papermill.execute_notebook(
-                str(nb),
-                str(folder / nb.name),
-                parameters={**params, CHECKPOINT_PARAMETER: str(folder / "checkpoints")},
-                cwd=str(book_dir),
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-                execution_timeout=execution_timeout,
-            )
-        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised below
-            status, error, executed, failure = "failed", f"{type(exc).__name__}: {exc}"[:2000], None, exc
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        wall = time.perf_counter() - t0
-        record = {
-            "chapter": nb.stem,
-            "status": status,
-            "parameters": params,
-            "wall_time_s": round(wall, 1),
-            "started_utc": started.isoformat(timespec="seconds"),
-            "machine": _device_info(),
-            "git_commit": _git_commit(),
-            "metrics": glued_values(executed) if executed is not None else {},
-            "claims": _claims_of(collect, executed),
-        }
-        if error:
-            record["error"] = error
-        atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
-        records.append(record)
-        log(f"[{i}/{len(plans)}] {nb.stem}: {status} in {wall / 60:.1f} min")
-        if status != "completed":
-            _raise_failure(nb.stem, failure, error)
+    env = {MODE_ENV: "assert" if strict_claims else "record"}
+    if download:
+        env["WGANBOOK_DOWNLOAD"] = "1"
+    if scheduler is not None:
+        env[SCHEDULER_ENV] = scheduler
+    # the kernels inherit this process's environment; the values are the same for every chapter, so they are
+    # set once around all of them (chapters side by side would race on per-chapter changes)
+    saved = {k: os.environ.get(k) for k in (*env, "WGANBOOK_DOWNLOAD", MODE_ENV, SCHEDULER_ENV)}
+    os.environ.update(env)
+    lock = threading.Lock()
+
+    def locked_log(msg: str) -> None:
+        with lock:
+            log(msg)
+
+    run = dict(
+        n=len(plans), out=out, book_dir=book_dir, force=force, log=locked_log, execution_timeout=execution_timeout
+    )
+    try:
+        if jobs == 1:
+            records = []
+            for i, plan in enumerate(plans, 1):
+                record, failure = _run_chapter(i, plan, **run)
+                records.append(record)
+                if failure is not None:
+                    _raise_failure(*failure)
+        else:
+            with ThreadPoolExecutor(max_workers=min(jobs, len(plans)) or 1) as pool:
+                done = list(pool.map(lambda ip: _run_chapter(*ip, **run), enumerate(plans, 1)))
+            records = [record for record, _ in done]
+            for _, failure in done:
+                if failure is not None:
+                    _raise_failure(*failure)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     atomic_write(out / "summary.json", json.dumps(records, indent=2, sort_keys=True))
     return records
+
+
+def _run_chapter(
+    i: int, plan: Dict[str, object], n: int, out: Path, book_dir: Path, force: bool, log, execution_timeout
+):
+    """Execute one chapter (or skip it when completed); return its record and ``None`` or the failure to raise."""
+    import papermill
+
+    nb, params = plan["notebook"], plan["parameters"]
+    folder = out / nb.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    results_path = folder / RESULTS_FILE
+    if results_path.exists() and not force:
+        previous = _read_record(results_path, "rerun that chapter (or pass --force)")
+        if previous.get("status") == "completed" and previous.get("parameters") == params:
+            log(f"[{i}/{n}] {nb.stem}: already completed, skipped")
+            return previous, None
+    log(f"[{i}/{n}] {nb.stem}: running with {params} ...")
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+    status, error, failure = "completed", None, None
+    try:
+        executed = papermill.execute_notebook(
+            str(nb),
+            str(folder / nb.name),
+            parameters={**params, CHECKPOINT_PARAMETER: str(folder / "checkpoints")},
+            cwd=str(book_dir),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=execution_timeout,
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised by the caller
+        status, error, executed, failure = "failed", f"{type(exc).__name__}: {exc}"[:2000], None, exc
+    wall = time.perf_counter() - t0
+    record = {
+        "chapter": nb.stem,
+        "status": status,
+        "parameters": params,
+        "wall_time_s": round(wall, 1),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "machine": _device_info(),
+        "git_commit": _git_commit(),
+        "metrics": glued_values(executed) if executed is not None else {},
+        "claims": _claims_of(collect, executed),
+    }
+    if error:
+        record["error"] = error
+    atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
+    log(f"[{i}/{n}] {nb.stem}: {status} in {wall / 60:.1f} min")
+    return record, (None if status == "completed" else (nb.stem, failure, error))
 
 
 def _raise_failure(stem: str, exc: BaseException, error: str) -> None:
@@ -773,6 +847,20 @@ def add_book_subcommand(subparsers):
         help="a failing claim stops its chapter (default: recorded in results.json)",
     )
     p.add_argument("--execution-timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a Dask scheduler (tcp://host:8786 or a scheduler file) that runs every chapter's training runs; "
+        f"default: ${SCHEDULER_ENV} when set, else this machine (README, 'A cluster')",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="chapters run side by side (needs --scheduler; default 1)",
+    )
     p.set_defaults(func=_run_book_command, _parser=p)
     return p
 
@@ -820,8 +908,10 @@ def _run_book_command(args) -> int:
             offline_data=args.offline_data,
             dry_run=args.dry_run,
             strict_claims=args.strict_claims,
+            scheduler=args.scheduler,
+            jobs=args.jobs,
         )
-    except (DatasetMissingError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (DatasetMissingError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         print(f"wganbook book: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

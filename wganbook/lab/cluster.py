@@ -39,6 +39,7 @@ __all__ = [
     "resolve_scheduler",
     "scheduler_address",
     "check_scheduler",
+    "require_dask",
     "get_client",
     "run_on_cluster",
 ]
@@ -159,6 +160,17 @@ def check_scheduler(scheduler: str, timeout: float = CONNECT_TIMEOUT) -> str:
             f"'dask scheduler' and workers with 'dask worker {address} --nthreads 1', or unset {SCHEDULER_ENV}"
         ) from None
     return address
+
+
+def require_dask():
+    """The ``distributed`` module.
+
+    Raises
+    ------
+    ImportError
+        If dask/distributed are not installed, with ``pip install 'wganbook[cluster]'``.
+    """
+    return _distributed()
 
 
 def _distributed():
