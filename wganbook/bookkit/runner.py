@@ -56,8 +56,16 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 from wganbook._util import atomic_write
 from wganbook.bookkit import presets
-from wganbook.bookkit.chapters import RUN_PLAN, chapter_key, chapter_notebooks, chapter_parameters
+from wganbook.bookkit.chapters import (
+    DECLARATIONS,
+    RUN_PLAN,
+    chapter_key,
+    chapter_notebooks,
+    chapter_parameters,
+    declare,
+)
 from wganbook.bookkit.claims import MODE_ENV, collect
+from wganbook.bookkit.grids import Grid
 from wganbook.data import IMAGE_DATASETS, DatasetMissingError, default_root, load_images
 from wganbook.lab.cluster import SCHEDULER_ENV, check_scheduler, require_dask, resolve_scheduler
 
@@ -75,6 +83,9 @@ __all__ = [
     "load_throughput",
     "plan_book",
     "plan_table",
+    "gpu_rates",
+    "plan_on_gpus",
+    "gpus_table",
     "glued_values",
     "run_book",
     "preset_table",
@@ -377,8 +388,10 @@ def plan_book(
     list of dict
         Per chapter: ``chapter``, ``parameters`` (papermill's), ``runs`` and ``generator_steps``
         (``None`` when :data:`~wganbook.bookkit.chapters.RUN_PLAN` has no entry), ``step_counts`` (every ``steps`` /
-        ``*_steps`` parameter, after ``step_scale``), ``datasets`` and ``gpu_minutes``
-        (``None`` without a measured throughput for the chapter).
+        ``*_steps`` parameter, after ``step_scale``), ``datasets``, ``gpu_minutes``
+        (``None`` without a measured throughput for the chapter) and ``stages`` (the declaration in
+        order: ``(parallel, entries)``, ``parallel`` true for a grid, whose runs are independent, false
+        for runs made one after the other; ``None`` without a declaration), used by :func:`plan_on_gpus`.
     """
 
     if preset not in presets.PRESET_NAMES:
@@ -390,6 +403,9 @@ def plan_book(
     for plan in resolve_chapters(chapter_notebooks(book_dir, chapters), preset, dict(overrides or {}), offline_data):
         p, key = plan["resolved"], plan["key"]
         entries = RUN_PLAN[key](p) if key in RUN_PLAN else None
+        stages = None
+        if key in DECLARATIONS:
+            stages = [(isinstance(e, Grid), e.runs() if isinstance(e, Grid) else [e]) for e in declare(key, p)]
         runs = None if entries is None else sum(e.runs for e in entries)
         steps = None if entries is None else sum(e.runs * e.steps for e in entries)
         rate = (measured.get(key) or {}).get("generator_steps_per_s")
@@ -401,12 +417,180 @@ def plan_book(
                 "runs": runs,
                 "generator_steps": steps,
                 "entries": entries,
+                "stages": stages,
                 "step_counts": {k: v for k, v in p.items() if presets.is_step_count(k) and isinstance(v, int)},
                 "datasets": dataset_parameters(p),
                 "gpu_minutes": (steps / rate / 60.0) if (rate and steps is not None) else None,
             }
         )
     return rows
+
+
+def gpu_rates(plan: Iterable[Dict[str, object]], throughput=None, cpu_rates=None):
+    """Generator steps per second of each chapter of a plan, and where the numbers come from.
+
+    Parameters
+    ----------
+    plan : list of dict
+        Rows of :func:`plan_book`.
+    throughput : dict, optional
+        The measured GPU throughput (the format of :data:`THROUGHPUT_FILE`); used for every chapter it
+        has a ``generator_steps_per_s`` for.
+    cpu_rates : dict of str to float, optional
+        Generator steps per second measured on a CPU, by chapter key (``"ch03"``), for the chapters
+        without a GPU measurement.
+
+    Returns
+    -------
+    dict of str to (float, str)
+        Chapter key -> ``(rate, source)``, ``source`` = ``"measured on <gpu>"`` or ``"estimated from the
+        CPU"``; chapters with neither are left out.
+
+    Raises
+    ------
+    ValueError
+        If a rate is not a positive number (naming the chapter).
+    """
+    measured = (throughput or {}).get("chapters", {}) or {}
+    gpu = (throughput or {}).get("gpu") or "a GPU"
+    out = {}
+    for row in plan:
+        key = row["key"]
+        for rate, source in (
+            ((measured.get(key) or {}).get("generator_steps_per_s"), f"measured on {gpu}"),
+            ((cpu_rates or {}).get(key), "estimated from the CPU"),
+        ):
+            if rate is None:
+                continue
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+                raise ValueError(f"the generator steps per second of {key} must be a positive number, got {rate!r}")
+            out[key] = (float(rate), source)
+            break
+    return out
+
+
+def _makespan(durations: List[float], gpus: int) -> float:
+    """Wall time of independent runs on ``gpus`` GPUs, one run per GPU at a time (longest first)."""
+    loads = [0.0] * gpus
+    for d in sorted(durations, reverse=True):
+        i = loads.index(min(loads))
+        loads[i] += d
+    return max(loads) if loads else 0.0
+
+
+def plan_on_gpus(
+    plan: Iterable[Dict[str, object]], gpus: Iterable[int] = (1, 4, 16), throughput=None, cpu_rates=None
+) -> List[Dict[str, object]]:
+    r"""Wall time of a book run on 1, 4, 16 ... GPUs of a Dask cluster, estimated from the plan's structure.
+
+    A run of :math:`s` generator steps in a chapter of throughput :math:`r` (generator steps per second,
+    :func:`gpu_rates`) takes :math:`s / r`. A chapter's **grid** sends its runs to the cluster at once
+    (:func:`wganbook.lab.sweeps.map_runs`): on :math:`G` GPUs it takes the makespan of its runs, each on
+    one GPU, longest first (at least :math:`\max_j s_j/r` and :math:`\sum_j s_j / (rG)`). Its other runs are
+    made one after the other and take :math:`\sum_j s_j/r` whatever :math:`G`. A chapter's wall time is
+    the sum over its stages, in order. For the whole book two numbers: the chapters one after another
+    (``--jobs 1``: the sum of the chapters' times), and side by side (``--jobs`` = number of chapters,
+    all sharing the GPUs: at least the longest chapter on its own, and at least the total GPU time
+    over :math:`G`, whichever is larger -- a lower bound). Evaluation, data loading and the
+    critic fits outside training runs are not counted.
+
+    Parameters
+    ----------
+    plan : list of dict
+        Rows of :func:`plan_book` (with ``stages``).
+    gpus : iterable of int
+        Numbers of GPUs (each >= 1).
+    throughput, cpu_rates
+        As for :func:`gpu_rates`.
+
+    Returns
+    -------
+    list of dict
+        One row per chapter with a rate (``chapter``, ``key``, ``source``, ``gpu_hours`` -- the
+        total run time on one GPU -- and ``hours`` = ``{G: wall hours}``), then a row ``chapter`` =
+        ``"book, chapters one after another"`` and a row ``"book, chapters side by side"``;
+        ``source`` of these is the chapters' sources joined. Chapters without training runs are left
+        out; so are chapters without a rate or a declaration (the book rows name them in ``missing``).
+
+    Raises
+    ------
+    ValueError
+        If a number of GPUs is not an int >= 1, or a rate is not positive.
+    """
+    gpus = list(gpus)
+    for g in gpus:
+        if isinstance(g, bool) or not isinstance(g, int) or g < 1:
+            raise ValueError(f"gpus must be ints >= 1 (numbers of GPUs), got {g!r}")
+    plan = list(plan)
+    rates = gpu_rates(plan, throughput, cpu_rates)
+    rows, missing = [], []
+    for row in plan:
+        key = row["key"]
+        if not row.get("runs"):  # a chapter without training runs
+            continue
+        if key not in rates or row.get("stages") is None:
+            if row.get("runs"):
+                missing.append(row["chapter"])
+            continue
+        rate, source = rates[key]
+        hours, critical, total = {}, 0.0, 0.0
+        for g in gpus:
+            wall = 0.0
+            for parallel, entries in row["stages"]:
+                durations = [e.steps / rate for e in entries for _ in range(e.runs)]
+                wall += _makespan(durations, g) if parallel else sum(durations)
+            hours[g] = wall / 3600.0
+        for parallel, entries in row["stages"]:
+            durations = [e.steps / rate for e in entries for _ in range(e.runs)]
+            total += sum(durations)
+            critical += (max(durations) if durations else 0.0) if parallel else sum(durations)
+        rows.append(
+            {
+                "chapter": row["chapter"],
+                "key": key,
+                "source": source,
+                "gpu_hours": total / 3600.0,
+                "hours": hours,
+                "critical_hours": critical / 3600.0,
+            }
+        )
+    sources = ", ".join(sorted({r["source"] for r in rows})) or "none"
+    total = sum(r["gpu_hours"] for r in rows)
+    rows.append(
+        {
+            "chapter": "book, chapters one after another",
+            "source": sources,
+            "gpu_hours": total,
+            "hours": {g: sum(r["hours"][g] for r in rows) for g in gpus},
+            "missing": missing,
+        }
+    )
+    longest = max((r["critical_hours"] for r in rows[:-1]), default=0.0)
+    rows.append(
+        {
+            "chapter": "book, chapters side by side",
+            "source": sources,
+            "gpu_hours": total,
+            "hours": {g: max(longest, min(rows[-1]["hours"][g], total / g)) for g in gpus},
+            "missing": missing,
+        }
+    )
+    return rows
+
+
+def gpus_table(rows: Iterable[Dict[str, object]]) -> str:
+    """The rows of :func:`plan_on_gpus` as a Markdown table (hours of wall time per number of GPUs)."""
+    rows = list(rows)
+    gpus = list(rows[0]["hours"]) if rows else []
+    out = [
+        "| chapter | source of the rates | "
+        + " | ".join(f"{g} GPU{'s' if g > 1 else ''} (hours)" for g in gpus)
+        + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in gpus) + " |",
+    ]
+    for r in rows:
+        out.append(f"| {r['chapter']} | {r['source']} | " + " | ".join(f"{r['hours'][g]:.2f}" for g in gpus) + " |")
+    return "\n".join(out)
 
 
 def plan_table(rows: Iterable[Dict[str, object]]) -> str:
