@@ -497,6 +497,7 @@ def test_chapters_side_by_side_get_the_scheduler_in_their_kernel(tmp_path, monke
         )
     assert [r["chapter"] for r in records] == ["03_a", "07_b"] and {r["status"] for r in records} == {"completed"}
     assert [r["metrics"]["scheduler_env"] for r in records] == [address, address]
+    assert [r["scheduler"] for r in records] == [address, address]  # recorded in results.json
     assert "WGANBOOK_SCHEDULER" not in __import__("os").environ  # restored afterwards
     assert sum("running" in line for line in logs) == 2
 

@@ -792,7 +792,13 @@ def run_book(
             log(msg)
 
     run = dict(
-        n=len(plans), out=out, book_dir=book_dir, force=force, log=locked_log, execution_timeout=execution_timeout
+        n=len(plans),
+        out=out,
+        book_dir=book_dir,
+        force=force,
+        log=locked_log,
+        execution_timeout=execution_timeout,
+        scheduler=scheduler,
     )
     try:
         if jobs == 1:
@@ -820,7 +826,15 @@ def run_book(
 
 
 def _run_chapter(
-    i: int, plan: Dict[str, object], n: int, out: Path, book_dir: Path, force: bool, log, execution_timeout
+    i: int,
+    plan: Dict[str, object],
+    n: int,
+    out: Path,
+    book_dir: Path,
+    force: bool,
+    log,
+    execution_timeout,
+    scheduler: Optional[str] = None,
 ):
     """Execute one chapter (or skip it when completed); return its record and ``None`` or the failure to raise."""
     import papermill
@@ -863,6 +877,8 @@ def _run_chapter(
         "metrics": glued_values(executed) if executed is not None else {},
         "claims": _claims_of(collect, executed),
     }
+    if scheduler is not None:  # the training ran on the cluster's workers, not on "machine"
+        record["scheduler"] = scheduler
     if error:
         record["error"] = error
     atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
