@@ -186,3 +186,9 @@ def test_a_run_whose_worker_died_resumes_from_its_checkpoint(local_cluster, one_
     assert marker.exists(), "the run did not kill its worker"
     assert "checkpoint.pt" in resumed.read_text()  # the rerun found the killed run's checkpoint
     _same_records(serial, remote)
+
+
+def test_without_dask_the_error_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if distributed were not installed
+    with pytest.raises(ImportError, match=r"pip install 'wganbook\[cluster\]'"):
+        sweeps.map_runs(abs, [1, 2], scheduler="tcp://127.0.0.1:8786")
