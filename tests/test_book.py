@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -472,3 +473,97 @@ def test_the_plan_counts_the_declared_grids():
     p6 = presets.validate("ch06", {"n_critics": [1, 5, 10], "seeds": [3, 4]})
     sweep = chapters.grid("ch06", "n_critics", p6)
     assert [v["n_critic"] for v in sweep["grid"]["variant"]] == [1, 10] and sweep["seeds"] == [3]
+
+
+def test_chapters_side_by_side_get_the_scheduler_in_their_kernel(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.delenv("WGANBOOK_SCHEDULER", raising=False)
+    body = "import os\nglue('scheduler_env', str(os.environ.get('WGANBOOK_SCHEDULER')))"
+    _tiny_book(tmp_path / "book", "03_a.ipynb", CH03, body=body)
+    _tiny_book(tmp_path / "book", "07_b.ipynb", body=body)
+    with socket.socket() as listener:  # something that accepts connections stands for the scheduler
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+        logs = []
+        records = runner.run_book(
+            preset="quick",
+            out=tmp_path / "runs",
+            book_dir=tmp_path / "book",
+            log=logs.append,
+            scheduler=address,
+            jobs=2,
+        )
+    assert [r["chapter"] for r in records] == ["03_a", "07_b"] and {r["status"] for r in records} == {"completed"}
+    assert [r["metrics"]["scheduler_env"] for r in records] == [address, address]
+    assert [r["scheduler"] for r in records] == [address, address]  # recorded in results.json
+    assert "WGANBOOK_SCHEDULER" not in __import__("os").environ  # restored afterwards
+    assert sum("running" in line for line in logs) == 2
+
+
+def test_bad_or_unreachable_scheduler_stops_the_book_before_any_chapter(tmp_path, capsys, monkeypatch):
+    import socket
+
+    monkeypatch.delenv("WGANBOOK_SCHEDULER", raising=False)
+    _tiny_book(tmp_path / "book")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    for argv, expected in [
+        (["--scheduler", closed], f"cannot reach the Dask scheduler at {closed}"),
+        (["--scheduler", "localhost:8786"], "scheduler must be an address tcp://host:port"),
+        (["--jobs", "2"], "jobs=2 needs a scheduler"),
+        (["--jobs", "0"], "jobs must be an int >= 1"),
+    ]:
+        assert _cli("--preset", "quick", "--out", tmp_path / "runs", "--book-dir", tmp_path / "book", *argv) == 2
+        err = capsys.readouterr().err
+        assert expected in err, err
+    monkeypatch.setenv("WGANBOOK_SCHEDULER", "nowhere")
+    assert _cli("--preset", "quick", "--out", tmp_path / "runs", "--book-dir", tmp_path / "book") == 2
+    assert "WGANBOOK_SCHEDULER must be" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_plan_on_gpus_runs_a_grid_in_parallel_and_the_rest_in_order():
+    from wganbook.bookkit.grids import Runs
+
+    plan = [
+        {  # 10 s alone, then a grid of 3 x 20 s and 1 x 10 s runs (rate 10 steps/s, from the CPU)
+            "chapter": "03_a",
+            "key": "ch03",
+            "runs": 5,
+            "stages": [(False, [Runs("alone", 1, 100)]), (True, [Runs("g", 3, 200), Runs("g", 1, 100)])],
+        },
+        {"chapter": "05_b", "key": "ch05", "runs": 8, "stages": [(True, [Runs("x", 8, 1000)])]},  # 8 x 10 s
+        {"chapter": "06_c", "key": "ch06", "runs": 2, "stages": [(True, [Runs("y", 2, 10)])]},  # no rate
+        {"chapter": "01_d", "key": "ch01", "runs": 0, "stages": []},  # no training runs
+    ]
+    throughput = {"gpu": "H100", "chapters": {"ch05": {"generator_steps_per_s": 100.0}}}
+    rows = runner.plan_on_gpus(plan, gpus=(1, 4, 16), throughput=throughput, cpu_rates={"ch03": 10.0})
+    seconds = {r["chapter"]: {g: round(h * 3600, 9) for g, h in r["hours"].items()} for r in rows}
+    assert seconds["03_a"] == {1: 80.0, 4: 30.0, 16: 30.0}  # 10 + 70; 10 + the longest run (20)
+    assert seconds["05_b"] == {1: 80.0, 4: 20.0, 16: 10.0}  # 8 x 10 s over 1, 4, 8 busy GPUs
+    assert seconds["book, chapters one after another"] == {1: 160.0, 4: 50.0, 16: 40.0}
+    # side by side: at least the longest chapter's critical path (10 + 20 s), at least 160 GPU-seconds / G
+    assert seconds["book, chapters side by side"] == {1: 160.0, 4: 40.0, 16: 30.0}
+    assert [r["source"] for r in rows[:2]] == ["estimated from the CPU", "measured on H100"]
+    assert rows[-1]["missing"] == ["06_c"] and "01_d" not in seconds
+    table = runner.gpus_table(rows)
+    assert "| 16 GPUs (hours) |" in table and "| book, chapters side by side |" in table
+    with pytest.raises(ValueError, match="gpus must be ints >= 1"):
+        runner.plan_on_gpus(plan, gpus=(0,))
+    with pytest.raises(ValueError, match="steps per second of ch03 must be a positive number"):
+        runner.plan_on_gpus(plan, cpu_rates={"ch03": -1.0})
+
+
+def test_plan_on_gpus_of_the_full_preset_has_one_row_per_training_chapter():
+    plan = runner.plan_book("full", book_dir=Path(__file__).resolve().parents[1] / "book")
+    rates = {r["key"]: 50.0 for r in plan}
+    rows = runner.plan_on_gpus(plan, cpu_rates=rates)
+    by = {r["chapter"]: r for r in rows}
+    total_steps = sum(r["generator_steps"] for r in plan if r["runs"])
+    # one GPU, one run after the other: all generator steps at 50 steps/s
+    assert by["book, chapters one after another"]["hours"][1] == pytest.approx(total_steps / 50.0 / 3600)
+    for r in rows:
+        assert r["hours"][1] >= r["hours"][4] >= r["hours"][16] > 0

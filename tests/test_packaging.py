@@ -55,6 +55,13 @@ def test_required_dependencies_are_declared():
         assert needed in names, needed
 
 
+def test_cluster_extra_brings_dask_and_the_dev_extra_too():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for extra in ("cluster", "dev"):  # dev: the cluster tests run in make test on a fresh clone
+        names = {_name(r) for r in extras[extra]}
+        assert {"dask", "distributed"} <= names, extra
+
+
 def test_jupyter_book_is_pinned_below_2():
     spec = _pyproject_requirements()["jupyter-book"]
     assert "<2" in spec

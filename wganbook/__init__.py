@@ -37,6 +37,7 @@ The GAN parts:
 ``wganbook.lab``: the chapters' experiments:
 
 - :mod:`wganbook.lab.sweeps` -- the grid runner ``run_grid``, the worker pool ``map_runs``, summaries and Markdown tables
+- :mod:`wganbook.lab.cluster` -- runs on a Dask cluster: the scheduler (``WGANBOOK_SCHEDULER``) checked before any run, each run one task, a run whose worker died resumed
 - :mod:`wganbook.lab.plotting` -- value surfaces, sample grids, training curves, weight and gradient histograms
 - :mod:`wganbook.lab.gaussians1d` -- WGAN Figure 2: two Gaussians on the line, the optimal discriminator, critic profiles
 - :mod:`wganbook.lab.distances` -- chapter 1: sample W1 of the parallel lines, histogram estimates of the divergences, gradient probes

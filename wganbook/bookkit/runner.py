@@ -31,6 +31,13 @@ every chapter (see :mod:`wganbook.bookkit.presets`).
 Claims run in *record* mode (``WGANBOOK_CLAIMS=record``): a claim that fails at the full scale is
 a finding, recorded in ``results.json`` (``claims``), not a crash hours into a run; ``--strict-claims``
 raises instead.
+
+On a Dask cluster, ``--scheduler tcp://host:8786`` (or a scheduler file) sends every chapter's
+training runs to that cluster: the runner puts the address into ``$WGANBOOK_SCHEDULER`` for each
+chapter's kernel (:mod:`wganbook.lab.cluster`), and ``--jobs N`` runs up to ``N`` chapters side by
+side, each kernel sending its grid to the same cluster. The scheduler is checked (form and
+connection) before any chapter runs. Results, executed notebooks and checkpoints go under ``--out`` as
+without a cluster; the checkpoints must then lie on a path every worker sees.
 """
 
 from __future__ import annotations
@@ -42,15 +49,26 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
 from wganbook._util import atomic_write
 from wganbook.bookkit import presets
-from wganbook.bookkit.chapters import RUN_PLAN, chapter_key, chapter_notebooks, chapter_parameters
+from wganbook.bookkit.chapters import (
+    DECLARATIONS,
+    RUN_PLAN,
+    chapter_key,
+    chapter_notebooks,
+    chapter_parameters,
+    declare,
+)
 from wganbook.bookkit.claims import MODE_ENV, collect
+from wganbook.bookkit.grids import Grid
 from wganbook.data import IMAGE_DATASETS, DatasetMissingError, default_root, load_images
+from wganbook.lab.cluster import SCHEDULER_ENV, check_scheduler, require_dask, resolve_scheduler
 
 __all__ = [
     "RESULTS_FILE",
@@ -66,6 +84,9 @@ __all__ = [
     "load_throughput",
     "plan_book",
     "plan_table",
+    "gpu_rates",
+    "plan_on_gpus",
+    "gpus_table",
     "glued_values",
     "run_book",
     "preset_table",
@@ -368,8 +389,10 @@ def plan_book(
     list of dict
         Per chapter: ``chapter``, ``parameters`` (papermill's), ``runs`` and ``generator_steps``
         (``None`` when :data:`~wganbook.bookkit.chapters.RUN_PLAN` has no entry), ``step_counts`` (every ``steps`` /
-        ``*_steps`` parameter, after ``step_scale``), ``datasets`` and ``gpu_minutes``
-        (``None`` without a measured throughput for the chapter).
+        ``*_steps`` parameter, after ``step_scale``), ``datasets``, ``gpu_minutes``
+        (``None`` without a measured throughput for the chapter) and ``stages`` (the declaration in
+        order: ``(parallel, entries)``, ``parallel`` true for a grid, whose runs are independent, false
+        for runs made one after the other; ``None`` without a declaration), used by :func:`plan_on_gpus`.
     """
 
     if preset not in presets.PRESET_NAMES:
@@ -381,6 +404,9 @@ def plan_book(
     for plan in resolve_chapters(chapter_notebooks(book_dir, chapters), preset, dict(overrides or {}), offline_data):
         p, key = plan["resolved"], plan["key"]
         entries = RUN_PLAN[key](p) if key in RUN_PLAN else None
+        stages = None
+        if key in DECLARATIONS:
+            stages = [(isinstance(e, Grid), e.runs() if isinstance(e, Grid) else [e]) for e in declare(key, p)]
         runs = None if entries is None else sum(e.runs for e in entries)
         steps = None if entries is None else sum(e.runs * e.steps for e in entries)
         rate = (measured.get(key) or {}).get("generator_steps_per_s")
@@ -392,12 +418,180 @@ def plan_book(
                 "runs": runs,
                 "generator_steps": steps,
                 "entries": entries,
+                "stages": stages,
                 "step_counts": {k: v for k, v in p.items() if presets.is_step_count(k) and isinstance(v, int)},
                 "datasets": dataset_parameters(p),
                 "gpu_minutes": (steps / rate / 60.0) if (rate and steps is not None) else None,
             }
         )
     return rows
+
+
+def gpu_rates(plan: Iterable[Dict[str, object]], throughput=None, cpu_rates=None):
+    """Generator steps per second of each chapter of a plan, and where the numbers come from.
+
+    Parameters
+    ----------
+    plan : list of dict
+        Rows of :func:`plan_book`.
+    throughput : dict, optional
+        The measured GPU throughput (the format of :data:`THROUGHPUT_FILE`); used for every chapter it
+        has a ``generator_steps_per_s`` for.
+    cpu_rates : dict of str to float, optional
+        Generator steps per second measured on a CPU, by chapter key (``"ch03"``), for the chapters
+        without a GPU measurement.
+
+    Returns
+    -------
+    dict of str to (float, str)
+        Chapter key -> ``(rate, source)``, ``source`` = ``"measured on <gpu>"`` or ``"estimated from the
+        CPU"``; chapters with neither are left out.
+
+    Raises
+    ------
+    ValueError
+        If a rate is not a positive number (naming the chapter).
+    """
+    measured = (throughput or {}).get("chapters", {}) or {}
+    gpu = (throughput or {}).get("gpu") or "a GPU"
+    out = {}
+    for row in plan:
+        key = row["key"]
+        for rate, source in (
+            ((measured.get(key) or {}).get("generator_steps_per_s"), f"measured on {gpu}"),
+            ((cpu_rates or {}).get(key), "estimated from the CPU"),
+        ):
+            if rate is None:
+                continue
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+                raise ValueError(f"the generator steps per second of {key} must be a positive number, got {rate!r}")
+            out[key] = (float(rate), source)
+            break
+    return out
+
+
+def _makespan(durations: List[float], gpus: int) -> float:
+    """Wall time of independent runs on ``gpus`` GPUs, one run per GPU at a time (longest first)."""
+    loads = [0.0] * gpus
+    for d in sorted(durations, reverse=True):
+        i = loads.index(min(loads))
+        loads[i] += d
+    return max(loads) if loads else 0.0
+
+
+def plan_on_gpus(
+    plan: Iterable[Dict[str, object]], gpus: Iterable[int] = (1, 4, 16), throughput=None, cpu_rates=None
+) -> List[Dict[str, object]]:
+    r"""Wall time of a book run on 1, 4, 16 ... GPUs of a Dask cluster, estimated from the plan's structure.
+
+    A run of :math:`s` generator steps in a chapter of throughput :math:`r` (generator steps per second,
+    :func:`gpu_rates`) takes :math:`s / r`. A chapter's **grid** sends its runs to the cluster at once
+    (:func:`wganbook.lab.sweeps.map_runs`): on :math:`G` GPUs it takes the makespan of its runs, each on
+    one GPU, longest first (at least :math:`\max_j s_j/r` and :math:`\sum_j s_j / (rG)`). Its other runs are
+    made one after the other and take :math:`\sum_j s_j/r` whatever :math:`G`. A chapter's wall time is
+    the sum over its stages, in order. For the whole book two numbers: the chapters one after another
+    (``--jobs 1``: the sum of the chapters' times), and side by side (``--jobs`` = number of chapters,
+    all sharing the GPUs: at least the longest chapter on its own, and at least the total GPU time
+    over :math:`G`, whichever is larger -- a lower bound). Evaluation, data loading and the
+    critic fits outside training runs are not counted.
+
+    Parameters
+    ----------
+    plan : list of dict
+        Rows of :func:`plan_book` (with ``stages``).
+    gpus : iterable of int
+        Numbers of GPUs (each >= 1).
+    throughput, cpu_rates
+        As for :func:`gpu_rates`.
+
+    Returns
+    -------
+    list of dict
+        One row per chapter with a rate (``chapter``, ``key``, ``source``, ``gpu_hours`` -- the
+        total run time on one GPU -- and ``hours`` = ``{G: wall hours}``), then a row ``chapter`` =
+        ``"book, chapters one after another"`` and a row ``"book, chapters side by side"``;
+        ``source`` of these is the chapters' sources joined. Chapters without training runs are left
+        out; so are chapters without a rate or a declaration (the book rows name them in ``missing``).
+
+    Raises
+    ------
+    ValueError
+        If a number of GPUs is not an int >= 1, or a rate is not positive.
+    """
+    gpus = list(gpus)
+    for g in gpus:
+        if isinstance(g, bool) or not isinstance(g, int) or g < 1:
+            raise ValueError(f"gpus must be ints >= 1 (numbers of GPUs), got {g!r}")
+    plan = list(plan)
+    rates = gpu_rates(plan, throughput, cpu_rates)
+    rows, missing = [], []
+    for row in plan:
+        key = row["key"]
+        if not row.get("runs"):  # a chapter without training runs
+            continue
+        if key not in rates or row.get("stages") is None:
+            if row.get("runs"):
+                missing.append(row["chapter"])
+            continue
+        rate, source = rates[key]
+        hours, critical, total = {}, 0.0, 0.0
+        for g in gpus:
+            wall = 0.0
+            for parallel, entries in row["stages"]:
+                durations = [e.steps / rate for e in entries for _ in range(e.runs)]
+                wall += _makespan(durations, g) if parallel else sum(durations)
+            hours[g] = wall / 3600.0
+        for parallel, entries in row["stages"]:
+            durations = [e.steps / rate for e in entries for _ in range(e.runs)]
+            total += sum(durations)
+            critical += (max(durations) if durations else 0.0) if parallel else sum(durations)
+        rows.append(
+            {
+                "chapter": row["chapter"],
+                "key": key,
+                "source": source,
+                "gpu_hours": total / 3600.0,
+                "hours": hours,
+                "critical_hours": critical / 3600.0,
+            }
+        )
+    sources = ", ".join(sorted({r["source"] for r in rows})) or "none"
+    total = sum(r["gpu_hours"] for r in rows)
+    rows.append(
+        {
+            "chapter": "book, chapters one after another",
+            "source": sources,
+            "gpu_hours": total,
+            "hours": {g: sum(r["hours"][g] for r in rows) for g in gpus},
+            "missing": missing,
+        }
+    )
+    longest = max((r["critical_hours"] for r in rows[:-1]), default=0.0)
+    rows.append(
+        {
+            "chapter": "book, chapters side by side",
+            "source": sources,
+            "gpu_hours": total,
+            "hours": {g: max(longest, min(rows[-1]["hours"][g], total / g)) for g in gpus},
+            "missing": missing,
+        }
+    )
+    return rows
+
+
+def gpus_table(rows: Iterable[Dict[str, object]]) -> str:
+    """The rows of :func:`plan_on_gpus` as a Markdown table (hours of wall time per number of GPUs)."""
+    rows = list(rows)
+    gpus = list(rows[0]["hours"]) if rows else []
+    out = [
+        "| chapter | source of the rates | "
+        + " | ".join(f"{g} GPU{'s' if g > 1 else ''} (hours)" for g in gpus)
+        + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in gpus) + " |",
+    ]
+    for r in rows:
+        out.append(f"| {r['chapter']} | {r['source']} | " + " | ".join(f"{r['hours'][g]:.2f}" for g in gpus) + " |")
+    return "\n".join(out)
 
 
 def plan_table(rows: Iterable[Dict[str, object]]) -> str:
@@ -520,6 +714,8 @@ def run_book(
     offline_data: Optional[str] = None,
     dry_run: bool = False,
     strict_claims: bool = False,
+    scheduler: Optional[str] = None,
+    jobs: int = 1,
 ) -> List[Dict[str, object]]:
     """Execute every chapter with papermill at ``preset`` into ``out``; return the results records.
 
@@ -544,16 +740,46 @@ def run_book(
         Validate parameters and data, then return the plan (:func:`plan_book`) without running.
     strict_claims : bool
         Let a failing claim stop its chapter (default: record it in ``results.json``).
+    scheduler : str, optional
+        A Dask scheduler (``tcp://host:port`` or a scheduler file) for every chapter's training runs,
+        passed to each kernel as ``$WGANBOOK_SCHEDULER``; checked (form, then a connection) first.
+        ``None``: ``$WGANBOOK_SCHEDULER`` when it is set, else no cluster.
+    jobs : int
+        Chapters run side by side (default 1); more than one needs ``scheduler`` (without a cluster,
+        each chapter's runs already use every core).
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad preset, parameter, output folder, ``scheduler`` form or ``jobs``, before anything runs.
+    ConnectionError
+        If the scheduler does not answer (naming its address), before anything runs.
+    ImportError
+        With a scheduler but without ``dask``/``distributed`` (``pip install 'wganbook[cluster]'``).
+    DatasetMissingError
+        Offline, when a dataset a chapter needs is missing.
+    RuntimeError
+        When a chapter fails (after the others that were running have finished).
     """
-    import papermill
 
     if preset not in presets.PRESET_NAMES:
         raise ValueError(f"unknown preset {preset!r}; preset must be one of: {', '.join(presets.PRESET_NAMES)}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1 (chapters run side by side), got {jobs!r}")
+    scheduler = resolve_scheduler(scheduler)  # None: $WGANBOOK_SCHEDULER when set
+    if jobs > 1 and scheduler is None:
+        raise ValueError(
+            f"jobs={jobs} needs a scheduler (--scheduler tcp://host:port): without a cluster every chapter's "
+            "runs already use all the cores"
+        )
     overrides = dict(overrides or {})
     book_dir, out = Path(book_dir).resolve(), Path(out).resolve()
     _check_out(out, book_dir)
     plans = resolve_chapters(chapter_notebooks(book_dir, chapters), preset, overrides, offline_data)
     check_datasets(plans, preset, overrides, download=download)
+    if scheduler is not None:
+        require_dask()
+        check_scheduler(scheduler)
     if dry_run:
         return plan_book(preset, overrides, chapters, book_dir, offline_data)
     if not force:  # damaged records are reported before anything runs
@@ -562,67 +788,115 @@ def run_book(
             if path.exists():
                 _read_record(path, "rerun that chapter (or pass --force)")
 
-    records = []
     out.mkdir(parents=True, exist_ok=True)
-    for i, plan in enumerate(plans, 1):
-        nb, params = plan["notebook"], plan["parameters"]
-        folder = out / nb.stem
-        folder.mkdir(parents=True, exist_ok=True)
-        results_path = folder / RESULTS_FILE
-        if results_path.exists() and not force:
-            previous = _read_record(results_path, "rerun that chapter (or pass --force)")
-            if previous.get("status") == "completed" and previous.get("parameters") == params:
-                log(f"[{i}/{len(plans)}] {nb.stem}: already completed, skipped")
-                records.append(previous)
-                continue
-        log(f"[{i}/{len(plans)}] {nb.stem}: running with {params} ...")
-        saved = {k: os.environ.get(k) for k in ("WGANBOOK_DOWNLOAD", MODE_ENV)}
-        os.environ[MODE_ENV] = "assert" if strict_claims else "record"
-        if download:
-            os.environ["WGANBOOK_DOWNLOAD"] = "1"
-        started = _dt.datetime.now(_dt.timezone.utc)
-        t0 = time.perf_counter()
-        status, error, failure = "completed", None, None
-        try:
-            executed = papermill.execute_notebook(
-                str(nb),
-                str(folder / nb.name),
-                parameters={**params, CHECKPOINT_PARAMETER: str(folder / "checkpoints")},
-                cwd=str(book_dir),
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-                execution_timeout=execution_timeout,
-            )
-        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised below
-            status, error, executed, failure = "failed", f"{type(exc).__name__}: {exc}"[:2000], None, exc
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        wall = time.perf_counter() - t0
-        record = {
-            "chapter": nb.stem,
-            "status": status,
-            "parameters": params,
-            "wall_time_s": round(wall, 1),
-            "started_utc": started.isoformat(timespec="seconds"),
-            "machine": _device_info(),
-            "git_commit": _git_commit(),
-            "metrics": glued_values(executed) if executed is not None else {},
-            "claims": _claims_of(collect, executed),
-        }
-        if error:
-            record["error"] = error
-        atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
-        records.append(record)
-        log(f"[{i}/{len(plans)}] {nb.stem}: {status} in {wall / 60:.1f} min")
-        if status != "completed":
-            _raise_failure(nb.stem, failure, error)
+    env = {MODE_ENV: "assert" if strict_claims else "record"}
+    if download:
+        env["WGANBOOK_DOWNLOAD"] = "1"
+    if scheduler is not None:
+        env[SCHEDULER_ENV] = scheduler
+    # the kernels inherit this process's environment; the values are the same for every chapter, so they are
+    # set once around all of them (chapters side by side would race on per-chapter changes)
+    saved = {k: os.environ.get(k) for k in (*env, "WGANBOOK_DOWNLOAD", MODE_ENV, SCHEDULER_ENV)}
+    os.environ.update(env)
+    lock = threading.Lock()
+
+    def locked_log(msg: str) -> None:
+        with lock:
+            log(msg)
+
+    run = dict(
+        n=len(plans),
+        out=out,
+        book_dir=book_dir,
+        force=force,
+        log=locked_log,
+        execution_timeout=execution_timeout,
+        scheduler=scheduler,
+    )
+    try:
+        if jobs == 1:
+            records = []
+            for i, plan in enumerate(plans, 1):
+                record, failure = _run_chapter(i, plan, **run)
+                records.append(record)
+                if failure is not None:
+                    _raise_failure(*failure)
+        else:
+            with ThreadPoolExecutor(max_workers=min(jobs, len(plans)) or 1) as pool:
+                done = list(pool.map(lambda ip: _run_chapter(*ip, **run), enumerate(plans, 1)))
+            records = [record for record, _ in done]
+            for _, failure in done:
+                if failure is not None:
+                    _raise_failure(*failure)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     atomic_write(out / "summary.json", json.dumps(records, indent=2, sort_keys=True))
     return records
+
+
+def _run_chapter(
+    i: int,
+    plan: Dict[str, object],
+    n: int,
+    out: Path,
+    book_dir: Path,
+    force: bool,
+    log,
+    execution_timeout,
+    scheduler: Optional[str] = None,
+):
+    """Execute one chapter (or skip it when completed); return its record and ``None`` or the failure to raise."""
+    import papermill
+
+    nb, params = plan["notebook"], plan["parameters"]
+    folder = out / nb.stem
+    folder.mkdir(parents=True, exist_ok=True)
+    results_path = folder / RESULTS_FILE
+    if results_path.exists() and not force:
+        previous = _read_record(results_path, "rerun that chapter (or pass --force)")
+        if previous.get("status") == "completed" and previous.get("parameters") == params:
+            log(f"[{i}/{n}] {nb.stem}: already completed, skipped")
+            return previous, None
+    log(f"[{i}/{n}] {nb.stem}: running with {params} ...")
+    started = _dt.datetime.now(_dt.timezone.utc)
+    t0 = time.perf_counter()
+    status, error, failure = "completed", None, None
+    try:
+        executed = papermill.execute_notebook(
+            str(nb),
+            str(folder / nb.name),
+            parameters={**params, CHECKPOINT_PARAMETER: str(folder / "checkpoints")},
+            cwd=str(book_dir),
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            execution_timeout=execution_timeout,
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised by the caller
+        status, error, executed, failure = "failed", f"{type(exc).__name__}: {exc}"[:2000], None, exc
+    wall = time.perf_counter() - t0
+    record = {
+        "chapter": nb.stem,
+        "status": status,
+        "parameters": params,
+        "wall_time_s": round(wall, 1),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "machine": _device_info(),
+        "git_commit": _git_commit(),
+        "metrics": glued_values(executed) if executed is not None else {},
+        "claims": _claims_of(collect, executed),
+    }
+    if scheduler is not None:  # the training ran on the cluster's workers, not on "machine"
+        record["scheduler"] = scheduler
+    if error:
+        record["error"] = error
+    atomic_write(results_path, json.dumps(record, indent=2, sort_keys=True))
+    log(f"[{i}/{n}] {nb.stem}: {status} in {wall / 60:.1f} min")
+    return record, (None if status == "completed" else (nb.stem, failure, error))
 
 
 def _raise_failure(stem: str, exc: BaseException, error: str) -> None:
@@ -786,6 +1060,20 @@ def add_book_subcommand(subparsers):
         help="a failing claim stops its chapter (default: recorded in results.json)",
     )
     p.add_argument("--execution-timeout", type=int, default=None, help="per-cell timeout in seconds (default: none)")
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a Dask scheduler (tcp://host:8786 or a scheduler file) that runs every chapter's training runs; "
+        f"default: ${SCHEDULER_ENV} when set, else this machine (README, 'A cluster')",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="chapters run side by side (needs --scheduler; default 1)",
+    )
     p.set_defaults(func=_run_book_command, _parser=p)
     return p
 
@@ -833,8 +1121,10 @@ def _run_book_command(args) -> int:
             offline_data=args.offline_data,
             dry_run=args.dry_run,
             strict_claims=args.strict_claims,
+            scheduler=args.scheduler,
+            jobs=args.jobs,
         )
-    except (DatasetMissingError, ValueError, TypeError, FileNotFoundError) as exc:
+    except (DatasetMissingError, ValueError, TypeError, FileNotFoundError, ImportError) as exc:
         print(f"wganbook book: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:

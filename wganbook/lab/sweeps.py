@@ -24,13 +24,16 @@ metric per group; :func:`markdown_table` renders rows (dicts) as a Markdown tabl
 Independent runs go to worker processes (:func:`map_runs`, one torch thread each): by default
 as many as the usable CPU cores (``$WGANBOOK_WORKERS`` overrides, ``workers=1`` is serial). Every
 run seeds itself, so the records are bit-identical whatever the number of workers; on a GPU the
-runs stay in one process.
+runs stay in one process. When a Dask scheduler is configured (``scheduler=`` or
+``$WGANBOOK_SCHEDULER``), the runs go to that cluster instead (:mod:`wganbook.lab.cluster`), with
+the same records.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import itertools
 import math
 import os
@@ -46,6 +49,7 @@ import torch
 from wganbook import data as wdata
 from wganbook import metrics as wmetrics
 from wganbook.data import seed_everything
+from wganbook.lab import cluster as wcluster
 from wganbook.models import resolve_device
 from wganbook.train.config import TrainConfig
 from wganbook.train.history import TrainingDiverged
@@ -342,7 +346,7 @@ def _worker_call(fn, item, where: str, filters):
         try:
             return _pack(fn(item))
         except BaseException as err:
-            _note(err, f"{where} (in a worker process):\n{traceback.format_exc()}")
+            _note(err, f"{where}:\n{traceback.format_exc()}")
             raise
 
 
@@ -353,6 +357,7 @@ def map_runs(
     *,
     describe: Optional[Callable[[Any], str]] = None,
     device=None,
+    scheduler: Optional[str] = None,
 ) -> list:
     r"""``[fn(item) for item in items]``, the items spread over worker processes.
 
@@ -370,6 +375,14 @@ def map_runs(
     workers when it is one thread, as in every chapter notebook
     (:func:`wganbook.bookkit.notebook.setup_notebook`).
 
+    **On a Dask cluster.** When a scheduler is configured -- ``scheduler``, or else
+    ``$WGANBOOK_SCHEDULER`` (:func:`wganbook.lab.cluster.resolve_scheduler`) -- every item is one
+    task on that cluster (:func:`wganbook.lab.cluster.run_on_cluster`), whatever ``workers`` and
+    ``device`` say: each on one torch thread with the caller's warning filters, as in the local pool,
+    so the records are the same as the serial run's on the same kind of device. The scheduler is
+    checked (its form, then a connection) before any run starts; a run whose worker died is run again
+    by another worker.
+
     Parameters
     ----------
     fn : callable
@@ -381,7 +394,11 @@ def map_runs(
     describe : callable, optional
         ``describe(item) -> str``: how a failing run is named in the error (default ``repr``).
     device : str or torch.device, optional
-        Where the runs train; anything that resolves to a GPU keeps them in this process.
+        Where the runs train; anything that resolves to a GPU keeps them in this process (unless they
+        go to a cluster).
+    scheduler : str, optional
+        A Dask scheduler's address (``tcp://host:8786``) or scheduler file; ``None``:
+        ``$WGANBOOK_SCHEDULER`` when set, else no cluster.
 
     Returns
     -------
@@ -391,14 +408,27 @@ def map_runs(
     Raises
     ------
     TypeError, ValueError
-        For a bad ``workers`` (before any run starts).
+        For a bad ``workers`` or ``scheduler`` (before any run starts).
+    ConnectionError
+        If the scheduler cannot be reached (naming its address), before any run starts.
+    ImportError
+        With a scheduler but without ``dask``/``distributed`` (``pip install 'wganbook[cluster]'``).
     Exception
         The first failing run's own exception (same type and message), with a note naming the
         run (its index and ``describe(item)``) and, from a worker, the worker's traceback.
     """
     n = resolve_workers(workers)
+    address = wcluster.resolve_scheduler(scheduler)
     items = list(items)
     describe = repr if describe is None else describe
+    if address is not None:
+        filters = list(warnings.filters)
+        names = [f"run {i} of {len(items)} failed: {describe(item)}" for i, item in enumerate(items)]
+        calls = [
+            functools.partial(_worker_call, fn, item, f"{name} (in a worker process)", filters)
+            for item, name in zip(items, names)
+        ]
+        return [_unpack(r) for r in wcluster.run_on_cluster(calls, names, address)]
     if n > 1 and device is not None and str(device) != "cpu":
         if resolve_device(device).type != "cpu":
             n = 1
@@ -415,7 +445,9 @@ def map_runs(
 
     filters = list(warnings.filters)
     tasks = (
-        delayed(_worker_call)(fn, item, f"run {i} of {len(items)} failed: {describe(item)}", filters)
+        delayed(_worker_call)(
+            fn, item, f"run {i} of {len(items)} failed: {describe(item)} (in a worker process)", filters
+        )
         for i, item in enumerate(items)
     )
     # the same pool size on every call, so that joblib reuses the running workers
@@ -452,6 +484,7 @@ def run_grid(
     verbose: bool = False,
     workers: Optional[int] = None,
     checkpoint_root=None,
+    scheduler: Optional[str] = None,
 ) -> List[dict]:
     r"""Train one model per grid combination and seed; return one record per run.
 
@@ -506,7 +539,11 @@ def run_grid(
         Passed to every run, ``train_fn(config_kwargs, data=..., checkpoint_root=...)`` (also in
         worker processes; not passed when None): each run checkpoints in its own folder under it,
         named by a digest of the run, and an interrupted grid resumes its runs when called again
-        (see :func:`~wganbook.train.loop.train`).
+        (see :func:`~wganbook.train.loop.train`). On a cluster, put it on a path every worker sees,
+        so that a run whose worker died resumes from its checkpoint on another worker.
+    scheduler : str, optional
+        A Dask scheduler (address or scheduler file) to send the runs to; ``None``:
+        ``$WGANBOOK_SCHEDULER`` when set, else local workers (see :func:`map_runs`).
 
     Returns
     -------
@@ -518,7 +555,9 @@ def run_grid(
     Raises
     ------
     TypeError, ValueError
-        On a malformed grid, seeds, metric or workers (before any training starts).
+        On a malformed grid, seeds, metric, workers or scheduler (before any training starts).
+    ConnectionError
+        If the scheduler cannot be reached (before any training starts).
     Exception
         A run's own error, with a note giving its configuration (see :func:`map_runs`).
     """
@@ -548,6 +587,7 @@ def run_grid(
     if train_fn is None:
         train_fn = _default_train()
     n_workers = resolve_workers(workers)
+    address = wcluster.resolve_scheduler(scheduler)
     tasks = []
     for combo in combos:
         label = dict((k, _label(v)) for k, v in combo)
@@ -573,7 +613,7 @@ def run_grid(
             )
     devices = [t.config.get("device", "auto") for t in tasks]
     device = next((d for d in devices if d is not None and str(d) != "cpu"), "cpu")
-    records = map_runs(_grid_run, tasks, workers=n_workers, describe=_describe_run, device=device)
+    records = map_runs(_grid_run, tasks, workers=n_workers, describe=_describe_run, device=device, scheduler=address)
     if verbose:
         for rec in records:
             if rec["diverged"] is not None:
