@@ -103,3 +103,47 @@ def test_estimate_vs_exact_plots_values_and_ratio():
     assert list(axes[1].get_lines()[0].get_ydata()) == pytest.approx([0.2, 0.2])
     assert axes[1].get_yscale() == "log" and axes[0].get_xlabel() == "generator step"
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# the book's figure style
+# ---------------------------------------------------------------------------------------------
+def test_style_fonts_are_legible_and_figures_fit_a_phone():
+    """Every font of the style is at least MIN_FONT_PT; a figure FIG_WIDTH wide shows 10-point text at >= 9 points
+    in the ~342 px column of a 390 px phone (the browser test measures the built pages)."""
+    from wganbook.lab import plotting as P
+
+    sizes = {k: v for k, v in P.STYLE.items() if k.endswith(("size", "fontsize")) and k != "figure.figsize"}
+    assert sizes and all(v >= P.MIN_FONT_PT for v in sizes.values()), sizes
+    assert P.STYLE["figure.dpi"] == P.STYLE["savefig.dpi"] == P.FIG_DPI >= 150
+    assert 10 * 342 / (72 * P.FIG_WIDTH) >= 9  # 10-pt text at >= 9 pt on the phone
+
+
+def test_figsize_two_panels_at_most_side_by_side():
+    from wganbook.lab import plotting as P
+
+    assert P.figsize(1, 2) == (P.FIG_WIDTH, round(P.FIG_WIDTH / 2 + 0.3, 3))
+    assert P.figsize(3, 1, panel_height=2.0) == (P.FIG_WIDTH, 6.0)
+    for bad in ({"cols": 3}, {"cols": 0}, {"rows": 0}, {"rows": 1.5}, {"panel_height": 0.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            P.figsize(**bad)
+
+
+def test_no_small_fonts_hard_coded_in_the_package():
+    """No plotting code of the package sets a font below the style's minimum (e.g. ``fontsize="small"``)."""
+    import re
+    from pathlib import Path
+
+    import wganbook
+    from wganbook.lab import plotting as P
+
+    root = Path(wganbook.__file__).parent
+    small = re.compile(r"(?:fontsize|labelsize|size)\s*=\s*(?:\"(?:x{0,2}-?small|smaller)\"|(\d+(?:\.\d+)?))")
+    found = []
+    for path in root.rglob("*.py"):
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            for m in small.finditer(line):
+                if m.group(1) is None or float(m.group(1)) < P.MIN_FONT_PT:
+                    if "fontsize" in m.group(0) or "labelsize" in m.group(0) or '"' in m.group(0):
+                        found.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)

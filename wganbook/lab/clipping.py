@@ -212,13 +212,13 @@ def plot_loss_vs_quality(
     axes[0, 1].axhline(np.log(2), color="k", ls=":", label="log 2")
     axes[0, 0].set_ylabel("critic estimate $\\hat W$")
     axes[0, 1].set_ylabel("JS estimate $\\log 2 - L_D/2$")
-    axes[0, 0].set_title(f"{wgan}: its loss", fontsize=10)
-    axes[0, 1].set_title(f"{gan}: its loss", fontsize=10)
+    axes[0, 0].set_title(f"{wgan}: its loss")
+    axes[0, 1].set_title(f"{gan}: its loss")
     for ax in axes[1]:
         ax.set_xlabel("generator step")
         ax.set_ylabel("$W_1$ to the target (quality)")
     for ax in axes.flat:
-        ax.legend(fontsize=9)
+        ax.legend()
 
 
 #: The three states of the best-response experiment, in order.

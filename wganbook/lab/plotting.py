@@ -247,7 +247,7 @@ def toy_samples(ax, real=None, fake=None, lim: Optional[float] = None, max_point
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     if real is not None or fake is not None:
-        ax.legend(loc="upper right", fontsize="small", markerscale=3)
+        ax.legend(loc="upper right", markerscale=3)
     return ax
 
 
@@ -357,7 +357,7 @@ def training_curves(
     if logy:
         ax.set_yscale("log")
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+        ax.legend()
     return ax
 
 
@@ -400,7 +400,7 @@ def weight_histogram(
     ax.set_xlabel("weight value")
     ax.set_ylabel("count")
     if label is not None:
-        ax.legend(fontsize="small")
+        ax.legend()
     return ax
 
 
@@ -430,7 +430,7 @@ def layer_grad_norms(ax, norms_by_label: Mapping[str, Sequence[float]], reverse:
     ax.set_xlabel("critic layer")
     ax.set_ylabel("gradient norm (log scale)")
     if norms_by_label:
-        ax.legend(fontsize="small")
+        ax.legend()
     return ax
 
 
@@ -461,7 +461,7 @@ def gradient_norm_histogram(ax, norms, bins: int = 50, label: Optional[str] = No
     ax.set_xlabel(r"$\|\nabla_x f(x)\|_2$")
     ax.set_ylabel("count")
     if label is not None:
-        ax.legend(fontsize="small")
+        ax.legend()
     return ax
 
 
@@ -509,7 +509,7 @@ def estimate_vs_exact(axes, histories: Mapping[str, Mapping[str, Sequence[float]
         ax_r.set_yscale("log")
     for ax in (ax_v, ax_r):
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small")
+            ax.legend()
     return axes
 
 

@@ -35,6 +35,7 @@ from torch import nn
 
 from wganbook._util import Float, Int, check_value
 from wganbook.divergence import GaussianMixture1D, cdf_gap
+from wganbook.lab import plotting as _plotting
 from wganbook.lab.gaussians1d import gp_slope, optimal_discriminator
 from wganbook.lipschitz import clip_weights_, sample_penalty_points, share_at_bound, singular_values, spectral_norms
 from wganbook.transport import parallel_lines, parallel_lines_excess, transport_plan
@@ -67,16 +68,7 @@ _GAP = 1.2  # half the vertical gap between the two piles of earth_mover
 GENERATED_PILE = ((0.0, 1.0, 2.0, 3.0, 4.0, 5.0), (1, 3, 4, 2, 1, 1))
 REAL_PILE = ((2.0, 3.0, 4.0, 5.0, 6.0, 7.0), (1, 1, 2, 4, 3, 1))
 
-_RC = {
-    "font.size": 11,
-    "axes.titlesize": 12,
-    "axes.labelsize": 11,
-    "xtick.labelsize": 10,
-    "ytick.labelsize": 10,
-    "legend.fontsize": 10,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
+_RC = dict(_plotting.STYLE, **{"savefig.bbox": "tight"})
 
 
 def _finish(fig):
@@ -163,7 +155,7 @@ def earth_mover():
     d = earth_mover_plan()
     x, y, plan, units = d["x"], d["y"], d["plan"], d["units"]
     ua, ub = np.rint(d["a"] * units).astype(int), np.rint(d["b"] * units).astype(int)
-    fig = _figure((6.4, 3.4))
+    fig = _figure((_plotting.FIG_WIDTH, 3.0))
     gs = fig.add_gridspec(1, 2, width_ratios=[1.55, 1.0])
     with plt.rc_context(_RC):
         ax = fig.add_subplot(gs[0])
@@ -193,8 +185,10 @@ def earth_mover():
         ax.spines["left"].set_visible(False)
         ax.set_xticks(np.arange(math.ceil(lo), math.floor(hi) + 1, 1.0))
         ax.set_xlabel("position")
-        ax.text(lo + 0.1, top - 0.2, "generated", color=FAKE_COLOR, fontweight="bold", va="top")
-        ax.text(hi - 0.1, -(ub.max() - 0.3), "real", color=REAL_COLOR, fontweight="bold", ha="right", va="top")
+        # labels where the piles leave room: above the short right end of the generated pile, below the
+        # empty left end of the real one
+        ax.text(hi - 0.1, _GAP + 1.5, "generated", color=FAKE_COLOR, fontweight="bold", ha="right", va="bottom")
+        ax.text(lo + 0.1, -(_GAP + 0.3), "real", color=REAL_COLOR, fontweight="bold", va="top")
         ax.text(
             0.5 * (lo + hi),
             top + 1.4,
@@ -307,7 +301,7 @@ def critic_vs_discriminator():
     mu_r, mu_g, sigma = 2.0, -2.0, 0.5
     x = np.linspace(-4.0, 4.0, 801)
     d = discriminator_and_critic(x, mu_r, mu_g, sigma)
-    fig = _figure((6.4, 3.4))
+    fig = _figure((_plotting.FIG_WIDTH, 2.9))
     with plt.rc_context(_RC):
         axes = fig.subplots(1, 2, sharex=True)
         # left: D*
@@ -502,7 +496,7 @@ def lipschitz_routes():
     import matplotlib.pyplot as plt
 
     clip, pen, spec = clipping_example(), penalty_example(), spectral_example()
-    fig = _figure((6.4, 6.2))
+    fig = _figure((_plotting.FIG_WIDTH, 5.4))
     with plt.rc_context(_RC):
         gs = fig.add_gridspec(2, 2, height_ratios=[0.8, 1.0])
         # weight clipping
@@ -651,7 +645,7 @@ def critic_tracking():
 
     theta = np.linspace(-1.0, 1.0, 401)
     d = tracking_curves(theta)
-    fig = _figure((6.4, 3.6))
+    fig = _figure((_plotting.FIG_WIDTH, 3.4))
     with plt.rc_context(_RC):
         ax = fig.add_subplot(1, 1, 1)
         ax.plot(theta, d["w1"], color="black", lw=2.2, label=r"true $W_1 = |\theta|$")
@@ -666,12 +660,12 @@ def critic_tracking():
                 xytext=(t0, e0),
                 arrowprops={"arrowstyle": "-|>", "color": REAL_COLOR, "lw": 2.0, "mutation_scale": 14},
             )
-        ax.text(0.0, -0.13, r"generator steps: $\theta \to 0$", color=REAL_COLOR, ha="center", va="top")
+        ax.text(-0.05, -0.13, r"generator steps: $\theta \to 0$", color=REAL_COLOR, ha="right", va="top")
         b0 = float(np.interp(0.0, theta, d["batch"]))
         ax.annotate(
             f"two real batches: {b0:.2f}",
             xy=(0.0, b0),
-            xytext=(0.12, 0.42),
+            xytext=(0.2, -0.03),
             arrowprops={"arrowstyle": "->", "color": _ACCENT, "lw": 1.3},
             color=_ACCENT,
         )

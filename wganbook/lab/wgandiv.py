@@ -512,7 +512,7 @@ def plot_strategy_ablation(
     ax.set_xticklabels(strategies, rotation=20, ha="right")
     ax.set_xlabel("sampling strategy r(x)")
     ax.set_ylabel(ylabel or metric)
-    ax.legend(fontsize="small")
+    ax.legend()
     return ax
 
 
