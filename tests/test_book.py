@@ -91,7 +91,7 @@ def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
         body=(
             "import os\n"
             "from wganbook.bookkit.claims import claim\n"
-            "claim('ch7.tiny-fails', 'a claim that does not hold', value=1.0, holds=False)\n"
+            "claim('ch7.tiny-fails', 'a claim that does not hold', value=1.0, holds=False, kind='finding')\n"
             "glue('checkpoint_root', params.checkpoint_root)\n"
             "glue('checkpoint_env', str(os.environ.get('WGANBOOK_CHECKPOINT_DIR')))"
         ),
@@ -541,20 +541,75 @@ def test_plan_on_gpus_runs_a_grid_in_parallel_and_the_rest_in_order():
     ]
     throughput = {"gpu": "H100", "chapters": {"ch05": {"generator_steps_per_s": 100.0}}}
     rows = runner.plan_on_gpus(plan, gpus=(1, 4, 16), throughput=throughput, cpu_rates={"ch03": 10.0})
-    seconds = {r["chapter"]: {g: round(h * 3600, 9) for g, h in r["hours"].items()} for r in rows}
+    seconds = {r["chapter"]: {g: round(h * 3600, 9) for g, h in r["wall"].items()} for r in rows}
     assert seconds["03_a"] == {1: 80.0, 4: 30.0, 16: 30.0}  # 10 + 70; 10 + the longest run (20)
     assert seconds["05_b"] == {1: 80.0, 4: 20.0, 16: 10.0}  # 8 x 10 s over 1, 4, 8 busy GPUs
     assert seconds["book, chapters one after another"] == {1: 160.0, 4: 50.0, 16: 40.0}
-    # side by side: at least the longest chapter's critical path (10 + 20 s), at least 160 GPU-seconds / G
+    # side by side: at least the longest chapter on G GPUs (30 s), at least 160 GPU-seconds / G
     assert seconds["book, chapters side by side"] == {1: 160.0, 4: 40.0, 16: 30.0}
     assert [r["source"] for r in rows[:2]] == ["estimated from the CPU", "measured on H100"]
+    assert {r["unit"] for r in rows} == {"hours"}
     assert rows[-1]["missing"] == ["06_c"] and "01_d" not in seconds
+    assert rows[-1]["one_gpu"] * 3600 == pytest.approx(160.0)
+    assert rows[-1]["speedup"] == pytest.approx({1: 1.0, 4: 4.0, 16: 160 / 30})
     table = runner.gpus_table(rows)
-    assert "| 16 GPUs (hours) |" in table and "| book, chapters side by side |" in table
+    assert "| chapter | source of the rates | 1 GPU (hours) | 4 GPUs (hours) | 16 GPUs (hours) |" in table
+    assert "| 03_a | estimated from the CPU | 0.02 | 0.01 (2.7×) | 0.01 (2.7×) |" in table
+    assert "| book, chapters side by side |" in table
     with pytest.raises(ValueError, match="gpus must be ints >= 1"):
         runner.plan_on_gpus(plan, gpus=(0,))
     with pytest.raises(ValueError, match="steps per second of ch03 must be a positive number"):
         runner.plan_on_gpus(plan, cpu_rates={"ch03": -1.0})
+
+
+def test_plan_on_gpus_in_generator_steps_needs_no_rate():
+    from wganbook.bookkit.grids import Runs
+
+    plan = [
+        # a grid of 5 runs of 10 steps: on 2 GPUs 3 rounds = 30 steps; then 2 runs of 7 steps one after the other
+        {
+            "chapter": "03_a",
+            "key": "ch03",
+            "runs": 7,
+            "stages": [(True, [Runs("g", 5, 10)]), (False, [Runs("s", 2, 7)])],
+        },
+        # two grids, one after the other: 4 x 25 steps, then 1 x 40 steps
+        {
+            "chapter": "04_b",
+            "key": "ch04",
+            "runs": 5,
+            "stages": [(True, [Runs("g", 4, 25)]), (True, [Runs("h", 1, 40)])],
+        },
+        {"chapter": "05_c", "key": "ch05", "runs": 3, "stages": None},  # runs without a declaration
+        {"chapter": "01_d", "key": "ch01", "runs": 0, "stages": []},  # no training runs
+    ]
+    rows = runner.plan_on_gpus(plan, gpus=(1, 2, 16), unit="steps")
+    by = {r["chapter"]: r for r in rows}
+    assert {r["unit"] for r in rows} == {"steps"} and by["03_a"]["source"] == "grid structure"
+    assert by["03_a"]["wall"] == {1: 64.0, 2: 44.0, 16: 24.0}  # 50 + 14; 30 + 14 (sequential stages add); 10 + 14
+    assert by["04_b"]["wall"] == {1: 140.0, 2: 90.0, 16: 65.0}  # 100 + 40; 50 + 40; 25 + 40
+    assert by["03_a"]["critical"] == 24.0 and by["04_b"]["one_gpu"] == 140.0
+    assert by["book, chapters one after another"]["wall"] == {1: 204.0, 2: 134.0, 16: 89.0}
+    # side by side = max(longest chapter on G GPUs, total / G): max(140, 204), max(90, 102), max(65, 12.75)
+    assert by["book, chapters side by side"]["wall"] == {1: 204.0, 2: 102.0, 16: 65.0}
+    assert by["book, chapters side by side"]["speedup"] == {1: 1.0, 2: 2.0, 16: 204 / 65}
+    assert rows[-1]["missing"] == ["05_c"] and "01_d" not in by
+    table = runner.gpus_table(rows)
+    assert table.splitlines()[:2] == [
+        "| chapter | 1 GPU (generator steps) | 2 GPUs (generator steps) | 16 GPUs (generator steps) |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    assert "| 04_b | 140 | 90 (1.6×) | 65 (2.2×) |" in table
+    assert "| book, chapters side by side | 204 | 102 (2×) | 65 (3.1×) |" in table
+    assert runner.gpus_table([]) == ""
+    # the same scheduling as hours: steps over a rate of 1 step/s, in seconds
+    hours = runner.plan_on_gpus(plan, gpus=(1, 2, 16), cpu_rates={"ch03": 1.0, "ch04": 1.0, "ch05": 1.0})
+    for h, s in zip(hours, rows):
+        assert {g: w * 3600 for g, w in h["wall"].items()} == pytest.approx(s["wall"])
+    with pytest.raises(ValueError, match="takes no rates"):
+        runner.plan_on_gpus(plan, unit="steps", cpu_rates={"ch03": 1.0})
+    with pytest.raises(ValueError, match="unit must be one of hours, steps"):
+        runner.plan_on_gpus(plan, unit="minutes")
 
 
 def test_plan_on_gpus_of_the_full_preset_has_one_row_per_training_chapter():
@@ -564,6 +619,11 @@ def test_plan_on_gpus_of_the_full_preset_has_one_row_per_training_chapter():
     by = {r["chapter"]: r for r in rows}
     total_steps = sum(r["generator_steps"] for r in plan if r["runs"])
     # one GPU, one run after the other: all generator steps at 50 steps/s
-    assert by["book, chapters one after another"]["hours"][1] == pytest.approx(total_steps / 50.0 / 3600)
+    assert by["book, chapters one after another"]["wall"][1] == pytest.approx(total_steps / 50.0 / 3600)
     for r in rows:
-        assert r["hours"][1] >= r["hours"][4] >= r["hours"][16] > 0
+        assert r["wall"][1] >= r["wall"][4] >= r["wall"][16] > 0
+    steps = runner.plan_on_gpus(plan, unit="steps")
+    assert [r["chapter"] for r in steps] == [r["chapter"] for r in rows] and not steps[-1]["missing"]
+    assert steps[-2]["wall"][1] == total_steps  # every generator step, one after the other
+    for s, h in zip(steps, rows):
+        assert s["wall"][16] / 50.0 / 3600 == pytest.approx(h["wall"][16])

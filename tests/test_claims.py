@@ -24,11 +24,13 @@ def test_claim_that_holds_returns_its_record(monkeypatch):
         "GP's share >= 0.5",
         value=0.83,
         holds=True,
+        kind="finding",
         details={"per seed": [0.83, 0.9]},
         source="WGAN-GP (Gulrajani et al. 2017)",
     )
     assert rec == {
         "id": "ch4.gp-8gaussians-quality",
+        "kind": "finding",
         "statement": "GP's share >= 0.5",
         "value": 0.83,
         "held": True,
@@ -44,34 +46,34 @@ def test_failing_claim_raises_with_statement_and_value(monkeypatch):
         match=r"ch4\.gp-8gaussians-quality does not hold: "
         r"GP's share >= 0\.5 \(measured value 0\.42",
     ):
-        claim("ch4.gp-8gaussians-quality", "GP's share >= 0.5", value=0.42, holds=lambda v: v >= 0.5)
+        claim("ch4.gp-8gaussians-quality", "GP's share >= 0.5", value=0.42, holds=lambda v: v >= 0.5, kind="finding")
 
 
 def test_record_mode_records_a_failure_without_raising(monkeypatch):
     monkeypatch.setenv(claims.MODE_ENV, "record")
-    rec = claim("ch1.x", "x > 1", value=0.5, holds=lambda v: v > 1)
+    rec = claim("ch1.x", "x > 1", value=0.5, holds=lambda v: v > 1, kind="finding")
     assert rec["held"] is False and rec["value"] == 0.5
     monkeypatch.setenv(claims.MODE_ENV, "loud")
     with pytest.raises(ValueError, match="WGANBOOK_CLAIMS must be one of: assert, record"):
-        claim("ch1.x", "x > 1", value=2.0, holds=True)
+        claim("ch1.x", "x > 1", value=2.0, holds=True, kind="finding")
 
 
 @pytest.mark.parametrize("bad_id", ["ch4", "4.gp", "ch4.GP", "ch4.gp_share", "ch4.-gp", "chX.gp", 7])
 def test_malformed_ids_are_refused(bad_id):
     with pytest.raises(ValueError, match="claim id must look like"):
-        claim(bad_id, "s", value=1.0, holds=True)
+        claim(bad_id, "s", value=1.0, holds=True, kind="finding")
 
 
 def test_values_and_conditions_are_checked():
     with pytest.raises(TypeError, match="value must be a real number"):
-        claim("ch1.x", "s", value=[1.0], holds=True)
+        claim("ch1.x", "s", value=[1.0], holds=True, kind="finding")
     with pytest.raises(TypeError, match="value must be a real number"):
-        claim("ch1.x", "s", value=True, holds=True)
+        claim("ch1.x", "s", value=True, holds=True, kind="finding")
     with pytest.raises(TypeError, match="holds must be a bool"):
-        claim("ch1.x", "s", value=1.0, holds="yes")
+        claim("ch1.x", "s", value=1.0, holds="yes", kind="finding")
     with pytest.raises(ValueError, match="statement must be a non-empty one-line string"):
-        claim("ch1.x", "two\nlines", value=1.0, holds=True)
-    rec = claim("ch1.x", "s", value=float("inf"), holds=True)
+        claim("ch1.x", "two\nlines", value=1.0, holds=True, kind="finding")
+    rec = claim("ch1.x", "s", value=float("inf"), holds=True, kind="finding")
     assert rec["value"] == "inf"  # JSON has no infinity
 
 
@@ -142,7 +144,9 @@ def test_seed_parameters_shift_every_seed_list_to_unused_seeds():
 def test_summarise_min_median_max_and_held():
     def run(v, held):
         return {
-            "claims": [{"id": "ch1.a", "statement": "a", "value": v, "held": held, "source": "this book"}],
+            "claims": [
+                {"id": "ch1.a", "kind": "finding", "statement": "a", "value": v, "held": held, "source": "this book"}
+            ],
             "reported": [{"id": "ch1.r", "statement": "r", "value": 10 * v, "paper": 3.0}],
         }
 
@@ -153,9 +157,12 @@ def test_summarise_min_median_max_and_held():
     assert c["values"] == {"0": 0.6, "1": 0.4, "2": 0.9, "3": 0.7, "4": 0.5} and c["digest"] == "abc"
     assert (r["min"], r["median"], r["max"], r["paper"]) == (4.0, 6.0, 9.0, 3.0)
     page = claims.render_page(claims.build_ledger({"01_distances": out}))
-    assert '| <span id="claim-ch1-a"></span>`ch1.a` | a | – | this book | 0.6 | 0.4 | 0.6 | 0.9 | 4/5 |' in page
+    assert c["kind"] == "finding"
+    assert '<div class="wganbook-claim wganbook-claim-weak wganbook-kind-finding" id="claim-ch1-a">' in page
+    assert '<div class="wganbook-claim-statement">a</div>' in page and ">4/5 held</span>" in page
+    assert 'seeds <span class="wganbook-num">0.4</span> – <span class="wganbook-num">0.6</span> – ' in page
     assert "0 of 1 asserted claims hold for all 5 seeds" in page
-    assert "## Chapter 1: distances" in page and "`ch1.r` | r |" in page
+    assert "## Chapter 1: distances" in page and '<code class="wganbook-claim-id">ch1.r</code>' in page
 
 
 def _tiny_chapter(folder: Path) -> Path:
@@ -168,7 +175,7 @@ def _tiny_chapter(folder: Path) -> Path:
         params,
         nbformat.v4.new_code_cell(
             "from wganbook.bookkit.claims import claim, report\n"
-            "claim('ch7.small-seed', 'the seed is below 2', value=seed, holds=seed < 2)\n"
+            "claim('ch7.small-seed', 'the seed is below 2', value=seed, holds=seed < 2, kind='finding')\n"
             "report('ch7.twice', 'twice the seed', value=2 * seed, paper=1.0)"
         ),
     ]
@@ -198,7 +205,9 @@ def test_ledger_end_to_end_on_a_tiny_chapter(tmp_path, monkeypatch):
     page = (tmp_path / "book" / "claims.md").read_text()
     assert page == claims.render_page(written, claims.claim_sections([path]))
     # each row has the anchor the chapter's check mark links to, and links back to the claim's place
-    assert f'<span id="{claims.anchor(c["id"])}"></span>' in page
+    assert (
+        f'<div class="wganbook-claim wganbook-claim-weak wganbook-kind-finding" id="{claims.anchor(c["id"])}">' in page
+    )
     assert f'href="{path.stem}.html#{claims.anchor(c["id"], "check")}"' in page
     assert f'href="{path.stem}.html#{claims.anchor(r["id"], "report")}"' in page
     # incremental: nothing changed, nothing runs
@@ -326,6 +335,36 @@ def test_claim_sections_finds_the_heading_above_each_record(tmp_path):
 
 
 def test_the_returned_record_displays_nothing_as_a_cells_last_value():
-    rec = claim("ch1.x", "s", value=1.5, holds=True, quiet=True)
-    assert rec == {"id": "ch1.x", "statement": "s", "value": 1.5, "held": True, "details": {}, "source": "this book"}
+    rec = claim("ch1.x", "s", value=1.5, holds=True, kind="sanity", quiet=True)
+    assert rec == {
+        "id": "ch1.x",
+        "kind": "sanity",
+        "statement": "s",
+        "value": 1.5,
+        "held": True,
+        "details": {},
+        "source": "this book",
+    }
     assert rec._ipython_display_() is None  # IPython calls this instead of printing the dict
+
+
+def test_every_claim_declares_its_kind():
+    """A claim without a kind, or with another kind, is refused before anything is recorded; the record keeps it."""
+    with pytest.raises(TypeError, match="kind"):
+        claim("ch1.x", "s", value=1.0, holds=True)  # the missing keyword is the point
+    with pytest.raises(ValueError, match="kind must be one of 'finding', 'sanity', 'identity'"):
+        claim("ch1.x", "s", value=1.0, holds=True, kind="result")
+    for kind in ("finding", "sanity", "identity"):
+        assert claim("ch1.x", "s", value=1.0, holds=True, kind=kind, quiet=True)["kind"] == kind
+
+
+def test_the_ledger_classifies_every_claim():
+    """Every claim of the committed ledger has a kind, and the appendix groups and counts them."""
+    from wganbook.bookkit.claims import KINDS, load_ledger, render_page
+
+    ledger = load_ledger(Path(__file__).resolve().parents[1] / "book" / "claims.json")
+    kinds = [c.get("kind") for c in ledger["claims"]]
+    assert kinds and all(k in KINDS for k in kinds), sorted({str(k) for k in kinds})
+    page = render_page(ledger)
+    for k, title in (("finding", "Findings"), ("sanity", "Sanity checks"), ("identity", "Identities")):
+        assert f"**{title}** ({kinds.count(k)})" in page

@@ -12,7 +12,9 @@
   sphinx-book-theme 1.3.0 work again with pydata-sphinx-theme 0.17 (both themes bind the first
   ``.primary-toggle``, a hidden button of PST 0.17's top navbar, pydata-sphinx-theme#2451 /
   sphinx-book-theme#988), PST's extra top navbar (a second search field) is hidden, and the
-  punctuation after an inline formula stays on the formula's line.
+  punctuation after an inline formula stays on the formula's line; figures open full size on a tap
+  (an overlay, ``.wganbook-lightbox``); the search page loads MathJax and typesets the formulas of
+  its result snippets instead of showing their TeX source.
 """
 
 from __future__ import annotations
@@ -181,10 +183,29 @@ def _add_static(app):
         app.config.html_static_path.append(str(STATIC))
 
 
+def _mathjax_on_search_page(app, pagename, templatename, context, doctree):
+    """The search page loads MathJax with the book's configuration, as a page with equations does:
+    book_fixes.js typesets the formulas of the result snippets (Sphinx shows their TeX source)."""
+    if pagename != "search" or app.builder.format != "html":
+        return
+    if getattr(app.builder, "math_renderer_name", None) != "mathjax":
+        return
+    from sphinx.ext import mathjax
+
+    policy = app.registry.html_assets_policy
+    app.registry.html_assets_policy = "always"
+    try:
+        mathjax.install_mathjax(app, pagename, templatename, context, doctree)
+    finally:
+        app.registry.html_assets_policy = policy
+
+
 def setup(app):
     _register_bibliography_styles()
     app.connect("html-page-context", _dedupe_scripts, priority=900)
+    app.connect("html-page-context", _mathjax_on_search_page)
     app.connect("builder-inited", _add_static)
     app.add_css_file("book_fixes.css")
+    app.add_css_file("claims.css")  # the Claims appendix (wganbook.bookkit.claims.render_page)
     app.add_js_file("book_fixes.js")
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -159,6 +159,20 @@ class _Recorded(dict):
         pass
 
 
+#: The kinds of claim, each with what it means (the Claims appendix groups by kind, in this order).
+KINDS = {
+    "finding": "an empirical result that could have come out otherwise",
+    "sanity": "true by construction or straight from initialisation: it guards the code, it is not evidence",
+    "identity": "a deterministic check of the mathematics or the code: no seed can change it",
+}
+
+
+def _check_kind(kind: Any) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
+    return kind
+
+
 def anchor(claim_id: str, kind: str = "claim") -> str:
     """The HTML id of a claim's row in the Claims appendix (``kind="claim"``), of its check mark in
     the chapter (``"check"``) or of a reported number's place in the chapter (``"report"``)."""
@@ -195,6 +209,7 @@ def claim(
     value: Any,
     holds: Union[bool, Callable[[float], bool]],
     *,
+    kind: str,
     details: Optional[Mapping[str, Any]] = None,
     source: str = _BOOK_SOURCE,
     quiet: bool = False,
@@ -211,6 +226,11 @@ def claim(
         The measured number the condition is about (e.g. the smallest share over the seeds).
     holds : bool or callable
         Whether the claim holds; a callable is called with ``value``.
+    kind : {"finding", "sanity", "identity"}
+        What kind of evidence the claim is (:data:`KINDS`): ``"finding"``, an empirical result that
+        could have come out otherwise; ``"sanity"``, true by construction or straight from
+        initialisation (an untrained or broken run would pass too); ``"identity"``, a deterministic
+        check of the mathematics or the code. Required: every claim declares it.
     details : mapping, optional
         More measured values (per seed, per method, ...), recorded but not summarised.
     source : str, optional
@@ -223,7 +243,7 @@ def claim(
     Returns
     -------
     dict
-        The record: ``id``, ``statement``, ``value``, ``held``, ``details``, ``source``.
+        The record: ``id``, ``kind``, ``statement``, ``value``, ``held``, ``details``, ``source``.
 
     Raises
     ------
@@ -231,9 +251,10 @@ def claim(
         When the claim does not hold (unless ``WGANBOOK_CLAIMS=record``), with the id, the
         statement and the value.
     ValueError, TypeError
-        For a malformed id, statement, value or condition, before anything is recorded.
+        For a malformed id, kind, statement, value or condition, before anything is recorded.
     """
     claim_id = _check_id(claim_id)
+    kind = _check_kind(kind)
     statement = _check_text("statement", statement)
     source = _check_text("source", source)
     v = _number("value", value)
@@ -246,6 +267,7 @@ def claim(
     mode = _mode()
     record = {
         "id": claim_id,
+        "kind": kind,
         "statement": statement,
         "value": jsonable(v),
         "held": holds,
@@ -430,6 +452,7 @@ def summarise(chapter: str, runs: Mapping[int, Mapping[str, List[dict]]], digest
                 "values": {str(s): r["value"] for s, r in per},
             }
             if bucket == "claims":
+                entry["kind"] = rec.get("kind")
                 entry["held"] = sum(1 for _, r in per if r["held"])
             else:
                 entry["paper"] = rec.get("paper")
@@ -446,10 +469,6 @@ def build_ledger(chapters: Mapping[str, Mapping[str, list]], seeds: Sequence[int
         ledger["claims"].extend(chapters[name]["claims"])
         ledger["reported"].extend(chapters[name]["reported"])
     return ledger
-
-
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _title(chapter: str) -> str:
@@ -489,31 +508,137 @@ def claim_sections(notebooks: Iterable[Union[str, os.PathLike]]) -> Dict[str, Di
     return where
 
 
+def _esc(text: Any) -> str:
+    """Text for the appendix's HTML: escaped (statements may hold ``<``, ``&``, ``|``) and on one line."""
+    return html.escape(" ".join(str(text).split()), quote=True)
+
+
 def _back_link(entry: Mapping[str, Any], kind: str, where: Mapping[str, Mapping[str, str]]) -> str:
     place = where.get(entry["id"])
     if not place:
-        return "–"
-    return f'<a href="{place["page"]}#{anchor(entry["id"], kind)}">{_cell(place["section"])}</a>'
+        return '<span class="wganbook-claim-where">–</span>'
+    href = f"{place['page']}#{anchor(entry['id'], kind)}"
+    return (
+        f'<a class="wganbook-claim-where" href="{_esc(href)}" title="where the book makes it">'
+        f"{_with_math(place['section'])}</a>"
+    )
+
+
+_DOLLAR_MATH = re.compile(r"\$([^$]+)\$")
+
+
+def _with_math(text: str) -> str:
+    """A heading's text for the appendix's HTML: escaped, its ``$...$`` formulas typeset by MathJax as in
+    the chapters (Sphinx's inline-math markup: MathJax only typesets elements of class ``math``)."""
+    parts = _DOLLAR_MATH.split(" ".join(str(text).split()))
+    return "".join(
+        html.escape(part, quote=True)
+        if i % 2 == 0
+        else f'<span class="math notranslate nohighlight">\\({html.escape(part, quote=True)}\\)</span>'
+        for i, part in enumerate(parts)
+    )
+
+
+def _num(value: Any) -> str:
+    """A number of the appendix (:func:`fmt`) that a line never breaks inside (``-0.49``, ``2.97e-09``)."""
+    return f'<span class="wganbook-num">{_esc(fmt(value))}</span>'
+
+
+_SEP = '<span class="wganbook-sep" aria-hidden="true"> · </span>'
+_KIND_TITLES = {"finding": "Findings", "sanity": "Sanity checks", "identity": "Identities", None: "Not yet classified"}
+
+
+def _entry_block(entry: Mapping[str, Any], kind: str, seeds: str, where: Mapping[str, Mapping[str, str]]) -> str:
+    """One claim (``kind="claim"``) or reported number (``"report"``) of the appendix as an HTML block
+    (a card: the statement, a line of numbers, a line with the id, the back-link and the source)."""
+    spread = " – ".join(_num(entry[k]) for k in ("min", "median", "max"))
+    numbers = [
+        f'<span class="wganbook-claim-value" title="the value in the stored run (seed 0)">'
+        f"stored <strong>{_num(entry['stored'])}</strong></span>",
+        f'<span class="wganbook-claim-spread" title="minimum – median – maximum over seeds {_esc(seeds)}">'
+        f"seeds {spread}</span>",
+    ]
+    if kind == "claim":
+        # a claim that did not hold in every run is marked (the book asserts only those that do)
+        classes = "wganbook-claim" + (" wganbook-claim-weak" if entry["held"] != entry["runs"] else "")
+        classes += f" wganbook-kind-{entry.get('kind') or 'unclassified'}"
+        numbers.append(
+            f'<span class="wganbook-claim-held" title="runs in which the claim held">'
+            f"{entry['held']}/{entry['runs']} held</span>"
+        )
+        block_id, extra_anchor = anchor(entry["id"]), ""
+    else:
+        classes = "wganbook-report"
+        if entry.get("paper") is not None:
+            numbers.append(
+                f'<span class="wganbook-report-paper" title="the value the paper gives">'
+                f"paper <strong>{_num(entry['paper'])}</strong></span>"
+            )
+        # the report's own anchor, and the one the appendix gave reported numbers before
+        block_id = anchor(entry["id"], "report")
+        extra_anchor = f'<span class="wganbook-anchor" id="{anchor(entry["id"])}"></span>'
+    meta = [
+        f'<code class="wganbook-claim-id">{_esc(entry["id"])}</code>',
+        *([f'<span class="wganbook-claim-kind">{_esc(entry["kind"])}</span>'] if entry.get("kind") else []),
+        _back_link(entry, "check" if kind == "claim" else "report", where),
+        f'<span class="wganbook-claim-source">{_esc(entry["source"])}</span>',
+    ]
+    return "\n".join(
+        [
+            f'<div class="{classes}" id="{block_id}">{extra_anchor}',
+            f'<div class="wganbook-claim-statement">{_esc(entry["statement"])}</div>',
+            f'<div class="wganbook-claim-numbers">{_SEP.join(numbers)}</div>',
+            f'<div class="wganbook-claim-meta">{_SEP.join(meta)}</div>',
+            "</div>",
+        ]
+    )
+
+
+def _entry_list(entries: Sequence[Mapping[str, Any]], kind: str, seeds: str, where) -> List[str]:
+    """A chapter's claims (or reported numbers) as one raw HTML block of Markdown: no blank line inside."""
+    container = "wganbook-claims" if kind == "claim" else "wganbook-reports"
+    return [
+        f'<div class="{container}">',
+        *(_entry_block(e, kind, seeds, where) for e in entries),
+        "</div>",
+        "",
+    ]
 
 
 def render_page(ledger: Mapping[str, Any], where: Optional[Mapping[str, Mapping[str, str]]] = None) -> str:
     """The Markdown of the appendix page "Claims" (``book/claims.md``) for a ledger.
 
-    ``where`` (:func:`claim_sections`) gives each row its link back to the section that makes the
-    claim; every row has an anchor (:func:`anchor`) that the chapter's check mark links to.
+    Each claim is a card (``div.wganbook-claim`` with the id :func:`anchor` gives, which the
+    chapter's check mark links to): its statement, a line with the stored value, the minimum –
+    median – maximum over the seeds and for how many runs it held, and a line with its id, the link
+    back to the section that makes it (``where``, :func:`claim_sections`) and its source. A chapter's
+    claims are grouped by kind (:data:`KINDS`: findings, sanity checks, identities), each group in one
+    ``div.wganbook-claims``; the page's introduction counts each kind; its reported numbers are ``div.wganbook-report`` cards
+    (with the paper's value where there is one) in a ``div.wganbook-reports``. The page's style is
+    ``book/_ext/static/claims.css``.
     """
     where = where or {}
     seeds = ", ".join(str(s) for s in ledger["seeds"])
+    n_seeds = len(ledger["seeds"])
     n_claims = len(ledger["claims"])
-    n_robust = sum(1 for c in ledger["claims"] if c["held"] == c["runs"] == len(ledger["seeds"]))
+    n_robust = sum(1 for c in ledger["claims"] if c["held"] == c["runs"] == n_seeds)
+    counts = {k: sum(1 for c in ledger["claims"] if c.get("kind") == k) for k in (*KINDS, None)}
     lines = [
         "(claims)=",
         "# Claims",
         "",
-        "This appendix is how the book checks itself. Every finding a chapter **asserts** is a named claim:",
-        "one call in the chapter's notebook gives it an id, a one-line statement and its measured value, and",
-        "fails the notebook when it does not hold. In the chapter, a claim shows only as a small check mark",
-        "(✓) that links to its row here; each row links back to the section that makes the claim.",
+        "This appendix is how the book checks itself. Every result a chapter **asserts** is a named claim:",
+        "one call in the chapter's notebook gives it an id, a kind, a one-line statement and its measured value,",
+        "and fails the notebook when it does not hold. In the chapter, a claim shows only as a small check mark",
+        "(✓) that links to its entry here; each entry links back to the section that makes the claim.",
+        "",
+        "Claims are of three kinds, and only the first is evidence:",
+        "",
+        *(f"- **{_KIND_TITLES[k]}** ({counts[k]}): {KINDS[k]}." for k in KINDS),
+        *([f"- **Not yet classified** ({counts[None]})."] if counts[None] else []),
+        "",
+        "Sanity checks and identities keep guarding the code each time a chapter is replayed; the findings are",
+        "what the book has measured.",
         "",
         f"The ledger below was made by `make claims`: each chapter ran with its quick preset for seeds {seeds}",
         "(seed 0 is the stored notebook; the other runs set `seed` and shift every list of seeds to unused",
@@ -521,11 +646,17 @@ def render_page(ledger: Mapping[str, Any], where: Optional[Mapping[str, Mapping[
         "are asserted in the book; the numbers it shows without asserting them are listed after the claims,",
         "beside the papers' values where the papers give one.",
         "",
-        f"{n_robust} of {n_claims} asserted claims hold for all {len(ledger['seeds'])} seeds.",
+        f"{n_robust} of {n_claims} asserted claims hold for all {n_seeds} seeds "
+        f"({sum(1 for c in ledger['claims'] if c.get('kind') == 'finding' and c['held'] == c['runs'] == n_seeds)}"
+        f" of the {counts['finding']} findings).",
         "The values come out of training on a CPU and change from machine to machine: another CPU or torch",
         "build rounds differently, which can move a stored value by as much as the spread between seeds.",
         "The book's tests therefore replay every chapter twice, as stored and with torch's unvectorised",
         "kernels (`ATEN_CPU_CAPABILITY=default`), and every asserted claim must hold in both replays.",
+        "",
+        "Each entry gives the claim in words; beneath it, its value in the stored run (seed 0), the smallest,",
+        "median and largest value over the seeds and for how many runs it held; then its id, the section",
+        "that makes it and its source.",
         "",
     ]
     chapters: List[str] = []
@@ -535,34 +666,15 @@ def render_page(ledger: Mapping[str, Any], where: Optional[Mapping[str, Mapping[
     for chapter in sorted(chapters):
         lines += [f"## {_title(chapter)}", ""]
         claims = [c for c in ledger["claims"] if c["chapter"] == chapter]
-        if claims:
-            lines += [
-                "| claim | statement | where | source | stored | min | median | max | held |",
-                "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
-            ]
-            for c in claims:
-                lines.append(
-                    f'| <span id="{anchor(c["id"])}"></span>`{c["id"]}` | {_cell(c["statement"])} '
-                    f"| {_back_link(c, 'check', where)} | {_cell(c['source'])} | {fmt(c['stored'])} "
-                    f"| {fmt(c['min'])} | {fmt(c['median'])} | {fmt(c['max'])} | {c['held']}/{c['runs']} |"
-                )
-            lines.append("")
+        for k in (*KINDS, None):
+            group = [c for c in claims if c.get("kind") == k]
+            if group:
+                lines += [f"{_KIND_TITLES[k]}:", ""]
+                lines += _entry_list(group, "claim", seeds, where)
         reported = [r for r in ledger["reported"] if r["chapter"] == chapter]
         if reported:
-            lines += [
-                "Reported, not asserted:",
-                "",
-                "| number | what it is | where | source | stored | min | median | max | paper |",
-                "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
-            ]
-            for r in reported:
-                paper = "–" if r.get("paper") is None else fmt(r["paper"])
-                lines.append(
-                    f'| <span id="{anchor(r["id"])}"></span>`{r["id"]}` | {_cell(r["statement"])} '
-                    f"| {_back_link(r, 'report', where)} | {_cell(r['source'])} | {fmt(r['stored'])} "
-                    f"| {fmt(r['min'])} | {fmt(r['median'])} | {fmt(r['max'])} | {_cell(paper)} |"
-                )
-            lines.append("")
+            lines += ["Reported, not asserted:", ""]
+            lines += _entry_list(reported, "report", seeds, where)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

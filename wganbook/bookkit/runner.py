@@ -479,8 +479,33 @@ def _makespan(durations: List[float], gpus: int) -> float:
     return max(loads) if loads else 0.0
 
 
+def _chapter_times(stages, rate: float, gpus: List[int]):
+    """A chapter's time on each number of GPUs, its time on one GPU and its longest path (in seconds).
+
+    ``stages`` as in :func:`plan_book`; every run of ``s`` generator steps takes ``s / rate``. A grid
+    (parallel stage) takes the makespan of its runs, the other stages the sum; the stages add up.
+    """
+    wall, total, critical = dict.fromkeys(gpus, 0.0), 0.0, 0.0
+    for parallel, entries in stages:
+        durations = [e.steps / rate for e in entries for _ in range(e.runs)]
+        total += sum(durations)
+        critical += max(durations, default=0.0) if parallel else sum(durations)
+        for g in gpus:
+            wall[g] += _makespan(durations, g) if parallel else sum(durations)
+    return wall, total, critical
+
+
+# Units of plan_on_gpus: wall hours from the chapters' rates, or generator steps (one GPU's
+# generator steps, the wall time at a rate of one step per second in every chapter).
+_GPU_PLAN_UNITS = ("hours", "steps")
+
+
 def plan_on_gpus(
-    plan: Iterable[Dict[str, object]], gpus: Iterable[int] = (1, 4, 16), throughput=None, cpu_rates=None
+    plan: Iterable[Dict[str, object]],
+    gpus: Iterable[int] = (1, 4, 16),
+    throughput=None,
+    cpu_rates=None,
+    unit: str = "hours",
 ) -> List[Dict[str, object]]:
     r"""Wall time of a book run on 1, 4, 16 ... GPUs of a Dask cluster, estimated from the plan's structure.
 
@@ -491,9 +516,13 @@ def plan_on_gpus(
     made one after the other and take :math:`\sum_j s_j/r` whatever :math:`G`. A chapter's wall time is
     the sum over its stages, in order. For the whole book two numbers: the chapters one after another
     (``--jobs 1``: the sum of the chapters' times), and side by side (``--jobs`` = number of chapters,
-    all sharing the GPUs: at least the longest chapter on its own, and at least the total GPU time
-    over :math:`G`, whichever is larger -- a lower bound). Evaluation, data loading and the
-    critic fits outside training runs are not counted.
+    all sharing the GPUs): the larger of the longest chapter's time on :math:`G` GPUs and the total
+    time on one GPU over :math:`G` -- the best case, as if the GPUs never waited. Evaluation, data
+    loading and the critic fits outside training runs are not counted.
+
+    With ``unit="steps"`` no rate is needed: every chapter runs at one generator step per second, so
+    the times are generator steps on the longest path -- what the grid structure alone determines,
+    the same for every GPU; a chapter's time in hours is its steps over its rate, over 3600.
 
     Parameters
     ----------
@@ -502,95 +531,132 @@ def plan_on_gpus(
     gpus : iterable of int
         Numbers of GPUs (each >= 1).
     throughput, cpu_rates
-        As for :func:`gpu_rates`.
+        As for :func:`gpu_rates` (only for ``unit="hours"``).
+    unit : {"hours", "steps"}
+        ``"hours"`` (default): wall hours from the rates; ``"steps"``: generator steps.
 
     Returns
     -------
     list of dict
-        One row per chapter with a rate (``chapter``, ``key``, ``source``, ``gpu_hours`` -- the
-        total run time on one GPU -- and ``hours`` = ``{G: wall hours}``), then a row ``chapter`` =
-        ``"book, chapters one after another"`` and a row ``"book, chapters side by side"``;
-        ``source`` of these is the chapters' sources joined. Chapters without training runs are left
-        out; so are chapters without a rate or a declaration (the book rows name them in ``missing``).
+        One row per chapter with a rate (``chapter``, ``key``, ``source`` -- where the rate comes from,
+        ``"grid structure"`` for steps --, ``unit``, ``wall`` = ``{G: wall time on G GPUs}``,
+        ``one_gpu`` -- the time on one GPU, all runs one after the other --, ``critical`` -- the time on
+        unlimited GPUs -- and ``speedup`` = ``{G: one_gpu / wall[G]}``), then a row ``chapter`` =
+        ``"book, chapters one after another"`` and a row ``"book, chapters side by side"``; ``source``
+        of these is the chapters' sources joined. Times are in ``unit``. Chapters without training runs
+        are left out; so are chapters without a rate or a declaration (the book rows name them in
+        ``missing``).
 
     Raises
     ------
     ValueError
-        If a number of GPUs is not an int >= 1, or a rate is not positive.
+        If a number of GPUs is not an int >= 1, a rate is not positive, the unit is unknown, or rates
+        are given with ``unit="steps"``.
     """
     gpus = list(gpus)
     for g in gpus:
         if isinstance(g, bool) or not isinstance(g, int) or g < 1:
             raise ValueError(f"gpus must be ints >= 1 (numbers of GPUs), got {g!r}")
+    if unit not in _GPU_PLAN_UNITS:
+        raise ValueError(f"unit must be one of {', '.join(_GPU_PLAN_UNITS)}, got {unit!r}")
     plan = list(plan)
-    rates = gpu_rates(plan, throughput, cpu_rates)
+    if unit == "steps":
+        if throughput is not None or cpu_rates is not None:
+            raise ValueError("unit='steps' counts generator steps and takes no rates (throughput, cpu_rates)")
+        rates = {row["key"]: (1.0, "grid structure") for row in plan}
+        scale = 1.0
+    else:
+        rates = gpu_rates(plan, throughput, cpu_rates)
+        scale = 1.0 / 3600.0
+
+    def row_of(chapter, source, wall, one_gpu, critical, **extra):
+        return {
+            "chapter": chapter,
+            **extra,
+            "source": source,
+            "unit": unit,
+            "wall": wall,
+            "one_gpu": one_gpu,
+            "critical": critical,
+            "speedup": {g: (one_gpu / w if w > 0 else 1.0) for g, w in wall.items()},
+        }
+
     rows, missing = [], []
     for row in plan:
         key = row["key"]
         if not row.get("runs"):  # a chapter without training runs
             continue
         if key not in rates or row.get("stages") is None:
-            if row.get("runs"):
-                missing.append(row["chapter"])
+            missing.append(row["chapter"])
             continue
         rate, source = rates[key]
-        hours, critical, total = {}, 0.0, 0.0
-        for g in gpus:
-            wall = 0.0
-            for parallel, entries in row["stages"]:
-                durations = [e.steps / rate for e in entries for _ in range(e.runs)]
-                wall += _makespan(durations, g) if parallel else sum(durations)
-            hours[g] = wall / 3600.0
-        for parallel, entries in row["stages"]:
-            durations = [e.steps / rate for e in entries for _ in range(e.runs)]
-            total += sum(durations)
-            critical += (max(durations) if durations else 0.0) if parallel else sum(durations)
+        wall, total, critical = _chapter_times(row["stages"], rate, gpus)
         rows.append(
-            {
-                "chapter": row["chapter"],
-                "key": key,
-                "source": source,
-                "gpu_hours": total / 3600.0,
-                "hours": hours,
-                "critical_hours": critical / 3600.0,
-            }
+            row_of(
+                row["chapter"],
+                source,
+                {g: w * scale for g, w in wall.items()},
+                total * scale,
+                critical * scale,
+                key=key,
+            )
         )
     sources = ", ".join(sorted({r["source"] for r in rows})) or "none"
-    total = sum(r["gpu_hours"] for r in rows)
+    total = sum(r["one_gpu"] for r in rows)
+    chapters = list(rows)
     rows.append(
-        {
-            "chapter": "book, chapters one after another",
-            "source": sources,
-            "gpu_hours": total,
-            "hours": {g: sum(r["hours"][g] for r in rows) for g in gpus},
-            "missing": missing,
-        }
+        row_of(
+            "book, chapters one after another",
+            sources,
+            {g: sum(r["wall"][g] for r in chapters) for g in gpus},
+            total,
+            sum(r["critical"] for r in chapters),
+            missing=missing,
+        )
     )
-    longest = max((r["critical_hours"] for r in rows[:-1]), default=0.0)
     rows.append(
-        {
-            "chapter": "book, chapters side by side",
-            "source": sources,
-            "gpu_hours": total,
-            "hours": {g: max(longest, min(rows[-1]["hours"][g], total / g)) for g in gpus},
-            "missing": missing,
-        }
+        row_of(
+            "book, chapters side by side",
+            sources,
+            {g: max(max((r["wall"][g] for r in chapters), default=0.0), total / g) for g in gpus},
+            total,
+            max((r["critical"] for r in chapters), default=0.0),
+            missing=missing,
+        )
     )
     return rows
 
 
 def gpus_table(rows: Iterable[Dict[str, object]]) -> str:
-    """The rows of :func:`plan_on_gpus` as a Markdown table (hours of wall time per number of GPUs)."""
+    """The rows of :func:`plan_on_gpus` as a Markdown table, in either unit.
+
+    One column per number of GPUs: the wall time (hours with two decimals, or generator steps with
+    thousands separators) and, for more than one GPU, the speed-up over one GPU with one decimal, as
+    :func:`~wganbook.bookkit.notebook.glue` writes it (``3.9×``, ``13×``). Hours come with a column
+    naming the source of each chapter's rate.
+    """
+    from wganbook.bookkit.notebook import format_value
+
     rows = list(rows)
-    gpus = list(rows[0]["hours"]) if rows else []
+    if not rows:
+        return ""
+    gpus, unit = list(rows[0]["wall"]), rows[0]["unit"]
+    label, fmt = ("hours", "{:.2f}") if unit == "hours" else ("generator steps", "{:,.0f}")
+    source = unit == "hours"
+
+    def cell(r, g):
+        text = fmt.format(r["wall"][g])
+        return text if g == 1 else f"{text} ({format_value(r['speedup'][g], '.1f')}×)"
+
+    head = ["chapter"] + (["source of the rates"] if source else [])
+    head += [f"{g} GPU{'s' if g > 1 else ''} ({label})" for g in gpus]
     out = [
-        "| chapter | source of the rates | "
-        + " | ".join(f"{g} GPU{'s' if g > 1 else ''} (hours)" for g in gpus)
-        + " |",
-        "| --- | --- | " + " | ".join("---:" for _ in gpus) + " |",
+        "| " + " | ".join(head) + " |",
+        "| --- | " + ("--- | " if source else "") + " | ".join("---:" for _ in gpus) + " |",
     ]
     for r in rows:
-        out.append(f"| {r['chapter']} | {r['source']} | " + " | ".join(f"{r['hours'][g]:.2f}" for g in gpus) + " |")
+        cells = [r["chapter"]] + ([r["source"]] if source else []) + [cell(r, g) for g in gpus]
+        out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 

@@ -39,12 +39,12 @@ __all__ = [
 #: points, at least 9 points for ``w`` up to 5.28 in. 5.0 in leaves room for a legend or a colour bar that
 #: the tight bounding box adds. Two panels side by side at most; more panels stack in rows.
 FIG_WIDTH = 5.0
-#: Resolution of the book's PNG figures (sharp on a high-density screen: 800 px across).
+#: Resolution of the book's PNG figures, sharp on a high-density screen (800 px across).
 FIG_DPI = 160
 #: The smallest font of the book's figures, in points (ticks, legends and annotations included).
 MIN_FONT_PT = 10
 
-#: The figure style of the whole book (matplotlib rcParams): applied by
+#: The figure style of the whole book (matplotlib rcParams), applied by
 #: :func:`wganbook.bookkit.notebook.setup_notebook` and by the schematics and sliders.
 STYLE = {
     "figure.dpi": FIG_DPI,
