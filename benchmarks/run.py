@@ -242,6 +242,55 @@ def trainer_cases(preset: str, quick: bool = False) -> List[dict]:
     return cases
 
 
+#: Pixels per image of the datasets of the trainer cases: a chapter's rate is that of its largest dataset.
+_CASE_PIXELS = {"digits": 64, "mnist": 784, "cifar10": 3072}
+
+
+def throughput_record(trainer_rows: List[dict], plan: List[dict], gpu: str, when: str) -> dict:
+    """The content of ``results/gpu_throughput.json`` (``wganbook.bookkit.runner.THROUGHPUT_FILE``).
+
+    A chapter's generator steps per second are those measured for ``train()`` (WGAN-GP, the chapters'
+    architectures) on the largest image dataset of the chapter's full preset (the 2-D toy when it has
+    none); chapters without training runs, or whose case was not measured, are left out. The plan of
+    chapter 7 (``runner.plan_on_gpus``) turns these rates into wall hours on 1, 4 and 16 GPUs.
+    """
+    rates = {r["case"]: r["trainer_steps_per_s"] for r in trainer_rows}
+    chapters = {}
+    for row in plan:
+        if not row.get("runs"):
+            continue
+        names: List[str] = []
+        for value in (row.get("datasets") or {}).values():
+            names += list(value) if isinstance(value, (list, tuple)) else [value]
+        images = [n for n in names if n in _CASE_PIXELS]
+        case = max(images, key=_CASE_PIXELS.get) if images else "toy"
+        if case in rates:
+            chapters[row["key"]] = {"generator_steps_per_s": rates[case], "case": case}
+    return {
+        "gpu": gpu,
+        "measured": when,
+        "source": "benchmarks/run.py, trainer section: train() with WGAN-GP on each chapter's largest dataset",
+        "chapters": chapters,
+    }
+
+
+def write_throughput(res: dict, path: Path, force: bool = False) -> Path:
+    """Write :func:`throughput_record` of a CUDA benchmark's results to ``path``; an existing file (an earlier
+    measurement) is kept unless ``force``."""
+    from wganbook.bookkit import runner
+
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists (an earlier measurement); pass --force to replace it")
+    plan = runner.plan_book("full", book_dir=ROOT / "book")
+    gpu = res["machine"].get("gpu") or res["machine"].get("device") or "a GPU"
+    record = throughput_record(res.get("trainer", []), plan, str(gpu), _dt.date.today().isoformat())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
 def bench_trainer(args, device, out: dict) -> None:
     """Items 1 and 2: steps/s of train() vs the bare loop; extra time of exact-W1 tracking.
 
@@ -1179,6 +1228,11 @@ def main(argv=None) -> int:
     p.add_argument("--w1-every", type=int, default=100, help="exact-W1 cadence for item 2 (default 100)")
     p.add_argument("--json", default=None, help="also write all measurements to this JSON file")
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="on CUDA: replace an existing results/gpu_throughput.json (the rates chapter 7 plans with)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -1259,6 +1313,10 @@ def main(argv=None) -> int:
     if bad:
         p.error(f"unknown section(s) {bad}; --only must be among: {', '.join(SECTIONS)}")
     os.environ.setdefault("TQDM_DISABLE", "1")
+    throughput_path = ROOT / "results" / "gpu_throughput.json"
+    writes_throughput = device.type == "cuda" and "trainer" in sections and args.preset == "full" and not args.quick
+    if writes_throughput and throughput_path.exists() and not args.force:
+        p.error(f"{throughput_path} exists (an earlier measurement); pass --force to replace it")
 
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     res: dict = {
@@ -1296,6 +1354,8 @@ def main(argv=None) -> int:
     print(f"(benchmark took {res['total_seconds']:.0f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, default=str))
+    if writes_throughput:
+        print(f"GPU throughput for chapter 7's plan written to {write_throughput(res, throughput_path, args.force)}")
     return 0
 
 

@@ -255,3 +255,38 @@ def test_workers_report_marks_goal_and_identity(bench, speedup, identical, marks
     row = next(ln for ln in text.splitlines() if ln.startswith("| 04 |"))
     assert [w_ for w_ in row.replace("|", " ").split() if w_ in ("ok", "MISS", "identical", "DIFFER")] == marks
     assert "load average 0.3 at the start" in text
+
+
+def test_throughput_record_gives_each_chapter_its_largest_datasets_rate(bench, tmp_path):
+    """The GPU throughput file chapter 7 plans with: a chapter's rate is the trainer's on its largest image
+    dataset (the toy without one); chapters without runs or without a measured case are left out; an
+    earlier measurement is not replaced without force."""
+    rows = [
+        {"case": "toy", "trainer_steps_per_s": 50.0},
+        {"case": "mnist", "trainer_steps_per_s": 20.0},
+        {"case": "cifar10", "trainer_steps_per_s": 10.0},
+    ]
+    plan = [
+        {"key": "ch01", "runs": 0, "datasets": {}},
+        {"key": "ch02", "runs": 3, "datasets": {}},
+        {"key": "ch03", "runs": 5, "datasets": {"dataset": "mnist"}},
+        {"key": "ch06", "runs": 4, "datasets": {"image_dataset": "mnist", "image_datasets": ["mnist", "cifar10"]}},
+        {"key": "ch09", "runs": 2, "datasets": {"dataset": "digits"}},  # no digits case measured
+    ]
+    rec = bench.throughput_record(rows, plan, "NVIDIA H100", "2026-12-06")
+    assert rec["gpu"] == "NVIDIA H100" and rec["measured"] == "2026-12-06"
+    assert rec["chapters"] == {
+        "ch02": {"generator_steps_per_s": 50.0, "case": "toy"},
+        "ch03": {"generator_steps_per_s": 20.0, "case": "mnist"},
+        "ch06": {"generator_steps_per_s": 10.0, "case": "cifar10"},
+    }
+    # the format runner.gpu_rates reads
+    from wganbook.bookkit import runner
+
+    rates = runner.gpu_rates([{"key": k} for k in ("ch03", "ch06")], throughput=rec)
+    assert rates == {"ch03": (20.0, "measured on NVIDIA H100"), "ch06": (10.0, "measured on NVIDIA H100")}
+    path = tmp_path / "gpu_throughput.json"
+    path.write_text("{}")
+    with pytest.raises(FileExistsError, match="--force"):
+        bench.write_throughput({"machine": {"gpu": "x"}, "trainer": rows}, path)
+    assert path.read_text() == "{}"

@@ -183,10 +183,16 @@ def _add_static(app):
         app.config.html_static_path.append(str(STATIC))
 
 
+#: Pages whose formulas Sphinx does not see: the search page (book_fixes.js typesets the formulas of its result
+#: snippets) and the Claims appendix (its entries are raw HTML; the section names they link to keep their
+#: formulas as Sphinx's inline-math markup, wganbook.bookkit.claims).
+_MATHJAX_PAGES = ("search", "book/claims")
+
+
 def _mathjax_on_search_page(app, pagename, templatename, context, doctree):
-    """The search page loads MathJax with the book's configuration, as a page with equations does:
-    book_fixes.js typesets the formulas of the result snippets (Sphinx shows their TeX source)."""
-    if pagename != "search" or app.builder.format != "html":
+    """The search page and the Claims appendix load MathJax with the book's configuration, as a page with
+    equations does (Sphinx adds it only to pages with math nodes)."""
+    if pagename not in _MATHJAX_PAGES or app.builder.format != "html":
         return
     if getattr(app.builder, "math_renderer_name", None) != "mathjax":
         return

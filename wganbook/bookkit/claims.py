@@ -227,7 +227,7 @@ def claim(
     holds : bool or callable
         Whether the claim holds; a callable is called with ``value``.
     kind : {"finding", "sanity", "identity"}
-        What kind of evidence the claim is (:data:`KINDS`): ``"finding"``, an empirical result that
+        What kind of evidence the claim is (``KINDS``): ``"finding"``, an empirical result that
         could have come out otherwise; ``"sanity"``, true by construction or straight from
         initialisation (an untrained or broken run would pass too); ``"identity"``, a deterministic
         check of the mathematics or the code. Required: every claim declares it.
@@ -612,7 +612,7 @@ def render_page(ledger: Mapping[str, Any], where: Optional[Mapping[str, Mapping[
     chapter's check mark links to): its statement, a line with the stored value, the minimum –
     median – maximum over the seeds and for how many runs it held, and a line with its id, the link
     back to the section that makes it (``where``, :func:`claim_sections`) and its source. A chapter's
-    claims are grouped by kind (:data:`KINDS`: findings, sanity checks, identities), each group in one
+    claims are grouped by kind (``KINDS``: findings, sanity checks, identities), each group in one
     ``div.wganbook-claims``; the page's introduction counts each kind; its reported numbers are ``div.wganbook-report`` cards
     (with the paper's value where there is one) in a ``div.wganbook-reports``. The page's style is
     ``book/_ext/static/claims.css``.
