@@ -813,7 +813,7 @@ _CLAIMS_LAYOUT_JS = """() => {
   const a = art.getBoundingClientRect();
   const box = e => { if (!e) return null; const r = e.getBoundingClientRect();
                      return {left: r.left, right: r.right, top: r.top, bottom: r.bottom, width: r.width}; };
-  const parts = ['statement', 'value', 'spread', 'held'];
+  const parts = ['statement', 'value', 'spread', 'held', 'more'];
   const entries = Array.from(art.querySelectorAll('.wganbook-claims .wganbook-claim, .wganbook-report'))
     .map(c => { const o = {id: c.id, kind: c.classList.contains('wganbook-claim') ? 'claim' : 'report',
                            box: box(c), code: !!c.querySelector('code.wganbook-claim-id')};
@@ -850,7 +850,8 @@ _ID_CONTRAST_JS = """() => {
 
 def test_claims_appendix_fits_both_widths_and_both_themes(pages):
     """The Claims appendix (``claims.html``; ``div.wganbook-claim`` with a statement, a stored value, a
-    min-median-max spread and held/runs): at 1280 px every part of a claim lies within the article column
+    min-median-max spread and held/runs, and where it has them its positive control, arms and held-out
+    seeds in ``div.wganbook-claim-more``): at 1280 px every part of a claim lies within the article column
     and no list scrolls sideways; at 390 px no claim is wider than the phone and the value sits below the
     statement; a claim's id (``code.wganbook-claim-id``) has a contrast of at least 4.5:1 with its
     background in the light and in the dark theme. Written to ``artifacts/claims_layout.json``."""
@@ -863,10 +864,10 @@ def test_claims_appendix_fits_both_widths_and_both_themes(pages):
     left, right = got["column"]["left"] - 1, got["column"]["right"] + 1
     outside = []
     for e in got["entries"]:
-        for part in ("box", "statement", "value", "spread", "held"):
+        for part in ("box", "statement", "value", "spread", "held", "more"):
             b = e[part]
             if b is None:
-                if e["kind"] == "claim" and part != "box":
+                if e["kind"] == "claim" and part not in ("box", "more"):  # control, arms, held-out: not every claim
                     outside.append(f"{e['id']}: no .wganbook-claim-{part}")
             elif b["width"] > 0 and (b["left"] < left or b["right"] > right):
                 outside.append(f"{e['id']} {part}: {b['left']:.0f}-{b['right']:.0f} px")

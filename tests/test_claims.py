@@ -290,7 +290,7 @@ def test_every_asserted_claim_holds_for_all_ledger_seeds():
 def test_claims_page_renders_the_ledger():
     ledger = claims.load_ledger(BOOK / "claims.json")
     where = claims.claim_sections(sorted(BOOK.glob("0*.ipynb")))
-    page = claims.render_page(ledger, where)
+    page = claims.render_page(ledger, where, claims.load_threshold_changes(BOOK))
     assert (BOOK / "claims.md").read_text() == page, "run `make claims` (or `python -m wganbook claims --page`)"
     # every claim and reported number of the ledger is reachable from its chapter and back
     missing = [e["id"] for e in ledger["claims"] + ledger["reported"] if e["id"] not in where]
@@ -368,3 +368,157 @@ def test_the_ledger_classifies_every_claim():
     page = render_page(ledger)
     for k, title in (("finding", "Findings"), ("sanity", "Sanity checks"), ("identity", "Identities")):
         assert f"**{title}** ({kinds.count(k)})" in page
+
+
+# ---------------------------------------------------------------------------------------------
+# positive controls, both arms, held-out seeds, changed thresholds
+# ---------------------------------------------------------------------------------------------
+def test_a_claim_with_a_positive_control_holds_only_when_the_control_does(monkeypatch):
+    monkeypatch.delenv(claims.MODE_ENV, raising=False)
+    ctrl = {"statement": "the penalised critic is along the rays", "value": 0.98, "holds": True}
+    rec = claim(
+        "ch3.x", "clipping is not along the rays", value=0.6, holds=True, kind="finding", control=ctrl, quiet=True
+    )
+    assert rec["held"] and rec["control"] == {"statement": ctrl["statement"], "value": 0.98, "held": True}
+    bad = dict(ctrl, value=0.3, holds=False)
+    with pytest.raises(AssertionError, match="positive control FAILED: the penalised critic.*0.3"):
+        claim("ch3.x", "clipping is not along the rays", value=0.6, holds=True, kind="finding", control=bad, quiet=True)
+    monkeypatch.setenv(claims.MODE_ENV, "record")
+    rec = claim(
+        "ch3.x", "clipping is not along the rays", value=0.6, holds=True, kind="finding", control=bad, quiet=True
+    )
+    assert rec["held"] is False and rec["control"]["held"] is False
+
+
+@pytest.mark.parametrize(
+    "control, match",
+    [
+        ({"statement": "s", "value": 1.0}, "exactly the keys statement, value, holds"),
+        ({"statement": "s", "value": 1.0, "holds": True, "extra": 1}, "exactly the keys"),
+        ([1, 2, 3], "exactly the keys"),
+        ({"statement": "", "value": 1.0, "holds": True}, "control statement must be a non-empty"),
+        ({"statement": "s", "value": "1", "holds": True}, "control value must be a real number"),
+        ({"statement": "s", "value": 1.0, "holds": 1}, "control holds must be a bool"),
+    ],
+)
+def test_malformed_controls_are_refused(control, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        claim("ch3.x", "s", value=1.0, holds=True, kind="finding", control=control, quiet=True)
+
+
+def test_both_arms_are_recorded_and_checked():
+    rec = claim(
+        "ch6.x", "CT beats GP", value=-0.3, holds=True, kind="finding", arms={"GP": 40.0, "CT": 28.0}, quiet=True
+    )
+    assert rec["arms"] == {"GP": 40.0, "CT": 28.0}
+    for arms in ({"GP": 1.0}, {}, [("GP", 1.0), ("CT", 2.0)]):
+        with pytest.raises(ValueError, match="arms must be a mapping of at least two"):
+            claim("ch6.x", "s", value=1.0, holds=True, kind="finding", arms=arms, quiet=True)
+    with pytest.raises(TypeError, match="arm 'CT' must be a real number"):
+        claim("ch6.x", "s", value=1.0, holds=True, kind="finding", arms={"GP": 1.0, "CT": None}, quiet=True)
+
+
+def test_summarise_spreads_the_control_and_each_arm():
+    def run(v, c, a, b):
+        return {
+            "claims": [
+                {
+                    "id": "ch3.a",
+                    "kind": "finding",
+                    "statement": "a",
+                    "value": v,
+                    "held": c > 0.9,
+                    "control": {"statement": "ctrl", "value": c, "held": c > 0.9},
+                    "arms": {"A": a, "B": b},
+                }
+            ],
+            "reported": [],
+        }
+
+    runs = {0: run(0.5, 0.95, 1.0, 2.0), 1: run(0.6, 0.85, 3.0, 4.0), 2: run(0.4, 0.99, 2.0, 9.0)}
+    (c,) = claims.summarise("03_weight_clipping", runs, "d")["claims"]
+    assert c["held"] == 2
+    assert c["control"] == {
+        "statement": "ctrl",
+        "stored": 0.95,
+        "min": 0.85,
+        "median": 0.95,
+        "max": 0.99,
+        "held": 2,
+        "values": {"0": 0.95, "1": 0.85, "2": 0.99},
+    }
+    assert (c["arms"]["A"]["min"], c["arms"]["A"]["median"], c["arms"]["A"]["max"]) == (1.0, 2.0, 3.0)
+    assert (c["arms"]["B"]["stored"], c["arms"]["B"]["median"]) == (2.0, 4.0)
+    page = claims.render_page(claims.build_ledger({"03_weight_clipping": {"claims": [c], "reported": []}}, (0, 1, 2)))
+    assert '<span class="wganbook-claim-label">positive control</span> ctrl' in page and "2/3 held</div>" in page
+    assert '<span class="wganbook-claim-label">both arms</span>' in page and "A <strong>" in page
+    assert "1 claims have one" in page and "both arms** (1 claims)" in page
+    assert "have not been run for this ledger yet" in page
+
+
+def test_held_out_seeds_run_into_their_own_part_of_the_ledger(tmp_path):
+    from nbclient import NotebookClient
+
+    path = _tiny_chapter(tmp_path / "book")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    digest.stamp_digest(nb)
+    nbformat.write(nb, path)
+    book, quiet = tmp_path / "book", (lambda s: None)
+    certified = claims.run_ledger(book, seeds=(0, 1), jobs=2, out_dir=tmp_path / "runs", log=quiet)
+    ledger = claims.run_ledger(book, holdout=True, seeds=(5, 6), jobs=2, out_dir=tmp_path / "held", log=quiet)
+    assert ledger["claims"] == certified["claims"]  # the certified part untouched
+    part = ledger["holdout"]
+    (c,), (r,) = part["claims"], part["reported"]
+    assert part["seeds"] == [5, 6] and part["digests"] == {path.stem: digest.notebook_digest(path)}
+    assert (c["held"], c["runs"], c["values"], c["stored"]) == (0, 2, {"5": 5, "6": 6}, 5)  # seed < 2 fails
+    assert (r["min"], r["max"]) == (10, 12)
+    page = (book / "claims.md").read_text()
+    assert (
+        '<div class="wganbook-claim-heldout wganbook-claim-weak"><span class="wganbook-claim-label">held-out seeds 5–6'
+        in page
+    )
+    assert "0 of the 1 findings hold on all of them" in page
+    # incremental, and a certified run keeps the held-out part
+    logs = []
+    claims.run_ledger(book, holdout=True, seeds=(5, 6), out_dir=tmp_path / "held", log=logs.append)
+    assert any("0 chapter(s) to run" in line for line in logs)
+    again = claims.run_ledger(book, seeds=(0, 1), everything=True, out_dir=tmp_path / "runs2", log=quiet)
+    assert again["holdout"] == part
+    with pytest.raises(ValueError, match="must not include 0"):
+        claims.run_ledger(book, holdout=True, seeds=(0, 5))
+    with pytest.raises(ValueError, match="must not be ledger seeds"):
+        claims.run_ledger(book, holdout=True, seeds=(4, 5))
+
+
+def test_a_held_out_run_of_another_version_does_not_count():
+    entry = {"id": "ch1.a", "chapter": "01_distances", "digest": "new", "held": 5, "runs": 5}
+    ledger = {"holdout": {"seeds": [5, 6], "digests": {"01_distances": "old"}, "claims": [dict(entry, held=2, runs=2)]}}
+    assert claims._held_out(ledger, "claims")(entry) == {"seeds": [5, 6], "entry": None}
+    ledger["holdout"]["digests"]["01_distances"] = "new"
+    assert claims._held_out(ledger, "claims")(entry)["entry"]["held"] == 2
+
+
+def test_threshold_changes_are_checked_and_listed(tmp_path):
+    assert claims.load_threshold_changes(tmp_path) == []
+    change = {"id": "ch4.q", "old": ">= 0.5", "new": ">= 0.4", "commit": "abc1234", "date": "2026-11-01", "why": "w"}
+    (tmp_path / claims.CHANGES_FILE).write_text(json.dumps([change]))
+    assert claims.load_threshold_changes(tmp_path) == [change]
+    page = claims.render_page({"seeds": [0], "claims": [], "reported": []}, {}, [change])
+    assert "## Thresholds changed after their results were seen" in page and "<td>&gt;= 0.5</td>" in page
+    (tmp_path / claims.CHANGES_FILE).write_text(json.dumps([{"id": "ch4.q", "old": "x"}]))
+    with pytest.raises(ValueError, match="entry 0 must have exactly the keys id, old, new, commit, date, why"):
+        claims.load_threshold_changes(tmp_path)
+
+
+def test_every_asserted_finding_holds_on_the_held_out_seeds():
+    ledger = claims.load_ledger(BOOK / "claims.json")
+    part = ledger.get("holdout") or {}
+    assert part.get("seeds") == list(claims.HOLDOUT_SEEDS), "run `make claims-holdout`"
+    lookup = claims._held_out(ledger, "claims")
+    weak = []
+    for c in ledger["claims"]:
+        held = lookup(c)["entry"]
+        if c.get("kind") == "finding" and held is not None and not held["held"] == held["runs"] == len(part["seeds"]):
+            weak.append(f"{c['id']} held {held['held']}/{held['runs']}")
+    assert not weak, "asserted findings must hold on the held-out seeds too: " + ", ".join(weak)
