@@ -145,3 +145,101 @@ def test_paradox_sets_split_each_dataset_and_its_twin_and_cap_the_batch_sizes():
     twin = torch.cat(sets["Gaussian twin of toy"])
     assert twin.shape == (400, 1, 2, 2)
     assert torch.allclose(twin.mean(0), x.mean(0), atol=0.15)
+
+
+def test_projected_bias_share_closed_form():
+    # a: first coordinate 0, the others arbitrary; b: a shifted by 3 along the first axis. The mean
+    # difference is (3, 0, ...), so the projections are exactly 0 (all of a) and 3 (all of b):
+    # between = W1 of two point masses 3 apart = 3, within = 0, whatever the other coordinates.
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(200, 4, generator=gen) * 5.0
+    a[:, 0] = 0.0
+    b = a.clone()
+    b[:, 0] = 3.0
+    out = paradox.projected_bias_share(a, b, m=16, n_batches=4, seed=1)
+    assert out["between"] == pytest.approx(3.0)
+    assert out["within"] == pytest.approx(0.0, abs=1e-12)
+    assert out["share"] == pytest.approx(0.0, abs=1e-12)
+    # the same pixel-space measurement sees mostly the other coordinates' noise
+    bias = batchw1.estimator_bias(a, b, [16], n_batches=4, seed=1, estimators=("exact",))
+    assert bias["within"]["exact"][0].mean() / bias["between"]["exact"][0].mean() > 0.5
+
+
+def test_projected_bias_share_one_dimension_by_hand():
+    # one-dimensional data along the mean difference: the projection is the data itself (up to a
+    # shift), so the result equals estimator_bias on the raw values
+    a = torch.arange(40, dtype=torch.float64)[:, None]
+    b = a + 10.0
+    out = paradox.projected_bias_share(a, b, m=5, n_batches=3, seed=2)
+    ref = batchw1.estimator_bias(a, b, [5], n_batches=3, seed=2, estimators=("exact",))
+    assert out["between"] == pytest.approx(ref["between"]["exact"][0].mean())
+    assert out["within"] == pytest.approx(ref["within"]["exact"][0].mean())
+    with pytest.raises(ValueError, match="different means"):
+        paradox.projected_bias_share(a, a.clone(), m=5)
+    with pytest.raises(ValueError, match="m"):
+        paradox.projected_bias_share(a, b, m=0)
+
+
+def test_value_range_by_hand():
+    assert paradox.value_range([3.14, 1.0, 2.5]) == "1.0–3.1"
+    assert paradox.value_range([0.5], ".2f") == "0.50–0.50"
+    with pytest.raises(ValueError, match="empty"):
+        paradox.value_range([])
+
+
+class _Zero(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0]) * self.w
+
+
+def test_untrained_ct_estimates_zero_critic_is_nearest_neighbour():
+    # f = 0: the c-transform estimate is mean_j min_i ||x_i - y_j||, by hand on fixed batches
+    x = torch.tensor([[0.0, 0.0], [3.0, 0.0]])
+    y = torch.tensor([[0.0, 1.0], [3.0, 4.0]])
+    out = paradox.untrained_ct_estimates(_Zero, x, y, n_batches=1, batch_size=2, seed=0)
+    assert out["estimate"][0] == pytest.approx((1.0 + 4.0) / 2)
+    # the exact W1 pairs (0,0)-(0,1) and (3,0)-(3,4): (1 + 4) / 2 as well
+    assert out["exact"][0] == pytest.approx(2.5)
+    assert out["error"][0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_untrained_ct_estimates_keeps_the_global_generator():
+    torch.manual_seed(5)
+    before = torch.rand(3)
+    torch.manual_seed(5)
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(40, 4, generator=gen), torch.randn(40, 4, generator=gen) + 1.0
+    a = paradox.untrained_ct_estimates(lambda: nn.Linear(4, 1), x, y, n_batches=3, batch_size=8, init_seed=3)
+    assert torch.equal(torch.rand(3), before)  # the global stream is where it was
+    b = paradox.untrained_ct_estimates(lambda: nn.Linear(4, 1), x, y, n_batches=3, batch_size=8, init_seed=3)
+    np.testing.assert_array_equal(a["estimate"], b["estimate"])  # the same initialisation
+    assert (a["estimate"] <= a["exact"] + 1e-9).all()  # weak duality
+    with pytest.raises(ValueError, match="make_critic"):
+        paradox.untrained_ct_estimates(None, x, y)
+
+
+def test_static_test_same_batches_and_weak_duality():
+    # every method is trained on the same batch sequence and evaluated on the same batch pairs, so
+    # the exact W1 columns agree across methods (and with the untrained c-transform's); the
+    # c-transform estimate never exceeds the exact value (weak duality)
+    gen = torch.Generator().manual_seed(0)
+    mu = torch.rand(60, 1, 8, 8, generator=gen) * 2 - 1
+    nu = (torch.rand(60, 1, 8, 8, generator=gen) * 2 - 1) * 0.5
+    methods = ["wgan-gp", "wgan-ct"]
+    out = paradox.static_test("digits", mu, nu, methods, steps=2, batch_size=8, eval_batches=3, seed=4)
+    ex = out["wgan-ct"]["eval"]["exact"]
+    np.testing.assert_array_equal(out["wgan-gp"]["eval"]["exact"], ex)
+    np.testing.assert_array_equal(out["ct-untrained"]["exact"], ex)
+    np.testing.assert_allclose(out["wgan-gp"]["hist"]["w1_exact"], out["wgan-ct"]["hist"]["w1_exact"])
+    assert (out["wgan-ct"]["eval"]["estimate"] <= ex + 1e-9).all()
+    assert (out["ct-untrained"]["estimate"] <= ex + 1e-9).all()
+    same = batchw1.batch_w1_samples(mu, mu, 8, 3, seed=6)
+    np.testing.assert_array_equal(out["same"], same)
+    again = paradox.static_test("digits", mu, nu, ["wgan-ct"], steps=2, batch_size=8, eval_batches=3, seed=4)
+    np.testing.assert_array_equal(again["wgan-ct"]["eval"]["estimate"], out["wgan-ct"]["eval"]["estimate"])
+    with pytest.raises(ValueError, match="methods"):
+        paradox.static_test("digits", mu, nu, ["nope"], steps=1)

@@ -180,3 +180,49 @@ def test_best_response_summary_hand_values():
     assert s["keep"] == {"clipped WGAN": {"seed 0": pytest.approx(0.8)}}
     assert s["concentration"] == [0.9, 1.0] and s["median_norm"] == [5.0, 10.0]
     assert s["table"][1]["critic retrained"] == "—" and s["table"][0]["critic retrained"] == 0.4
+
+
+def test_rmsprop_best_response_to_a_linear_critic_hand_values():
+    # against f(x) = w . x the gradient of -w . b is the constant -w; RMSProp (alpha 0.99, no bias
+    # correction) keeps v_t = (1 - 0.99^t) w^2, so step t moves each coordinate by
+    # lr / sqrt(1 - 0.99^t) towards sign(w): ten times Adam's pace at the first step
+    w = torch.tensor([[2.0, -0.5]])
+    critic = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        critic.weight.copy_(w)
+    gen = Constant([0.1, 0.2])
+    C.best_response_rmsprop("wgan-clip", critic, gen, steps=10, lr=1e-3, seed=3)
+    dist = sum(1e-3 / math.sqrt(1 - 0.99**t) for t in range(1, 11))
+    assert torch.allclose(gen.b.detach(), torch.tensor([0.1 + dist, 0.2 - dist]), atol=1e-6)
+    assert dist > 0.01  # faster than Adam's 10 * lr
+    assert torch.equal(critic.weight.detach(), w) and critic.weight.requires_grad
+    with pytest.raises(ValueError, match="steps"):
+        C.best_response_rmsprop("wgan-clip", critic, gen, steps=0)
+    with pytest.raises(ValueError, match="lr"):
+        C.best_response_rmsprop("wgan-clip", critic, gen, steps=1, lr=0.0)
+
+
+def test_best_response_experiment_rmsprop_arm_and_summary():
+    w = torch.tensor([[2.0, -0.5]])
+    critic = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        critic.weight.copy_(w)
+    result = SimpleNamespace(generator=Constant([0.1, 0.2]), critic=critic, config=SimpleNamespace(method="wgan-clip"))
+    (row,) = C.best_response_experiment(
+        [{"seed": 4, "result": result}],
+        ["clipped WGAN"],
+        steps=10,
+        dataset="8gaussians",
+        rmsprop=["clipped WGAN"],
+        n=64,
+        n_w1=64,
+    )
+    dist = sum(1e-3 / math.sqrt(1 - 0.99**t) for t in range(1, 11))
+    end = torch.tensor([0.1 + dist, 0.2 - dist])
+    assert torch.allclose(row["samples"]["frozen critic, RMSProp"], end.expand(64, 2), atol=1e-6)
+    s = C.best_response_summary([row])
+    ratio = row["w1_to_target"]["frozen critic, RMSProp"] / row["w1_to_target"]["start"]
+    assert s["grow_rmsprop"] == {"clipped WGAN": {"clipped WGAN seed 4": ratio}}
+    assert s["table"][0]["frozen critic, RMSProp"] == row["w1_to_target"]["frozen critic, RMSProp"]
+    with pytest.raises(ValueError, match="rmsprop"):
+        C.best_response_experiment([{"seed": 0, "result": result}], ["GAN"], 1, "8gaussians", rmsprop=["WGAN"])

@@ -69,3 +69,38 @@ def test_ray_gradients_of_a_linear_critic():
     _, cos = K.ray_gradients(critic, real, fake, [1], [0], n_points=2)
     u = torch.tensor([1.6, 1.8]) / math.hypot(1.6, 1.8)
     assert torch.allclose(cos, (u @ torch.tensor([3.0, 4.0]) / 5).expand(2), atol=1e-6)
+
+
+def test_generator_gradient_matches_the_closed_form_of_a_linear_critic_and_generator():
+    # f(x) = w.x + c and g(z) = A z + b: -E f(g(z)) = -(w.(A zbar + b) + c), so the gradient is
+    # -w zbar^T in A and -w in b, whatever the batch
+    w = torch.tensor([0.5, -2.0, 1.5])
+    critic, gen = nn.Linear(3, 1), nn.Linear(2, 3)
+    with torch.no_grad():
+        critic.weight.copy_(w[None, :])
+        critic.bias.fill_(0.7)
+    z = torch.tensor([[1.0, 2.0], [3.0, -1.0], [-0.5, 0.5]])
+    out = K.generator_gradient(critic, gen, z)
+    expected = torch.cat([(-w[:, None] * z.mean(0)[None, :]).reshape(-1), -w]).double()
+    assert torch.allclose(out["autograd"], expected, atol=1e-12)
+    assert torch.allclose(out["explicit"], expected, atol=1e-12)
+    assert out["max_abs_diff"] < 1e-12
+
+
+def test_generator_gradient_explicit_equals_autograd_for_nonlinear_networks_and_leaves_them_alone():
+    torch.manual_seed(0)
+    critic = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    gen = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    before = [p.detach().clone() for p in gen.parameters()]
+    z = torch.randn(20, 3)
+    out = K.generator_gradient(critic, gen, z)
+    assert out["rel_diff"] < 1e-10 and out["autograd"].norm() > 1e-3
+    assert all(torch.equal(a, b) for a, b in zip(before, gen.parameters()))
+    assert all(p.grad is None for p in gen.parameters())
+
+
+def test_generator_gradient_rejects_bad_noise():
+    with pytest.raises(ValueError, match="z must"):
+        K.generator_gradient(nn.Linear(2, 1), nn.Linear(2, 2), torch.zeros(3))
+    with pytest.raises(ValueError, match="z must"):
+        K.generator_gradient(nn.Linear(2, 1), nn.Linear(2, 2), torch.zeros(0, 2))

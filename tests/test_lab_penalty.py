@@ -92,3 +92,79 @@ def test_toy_gan_summary_when_the_modes_are_never_all_covered():
         penalty.toy_gan_summary([])
     with pytest.raises(ValueError, match="no discrete modes"):
         penalty.toy_gan_summary([_run([0.1], [1], [1.0], 0.1, toy="swissroll")])
+
+
+def test_mode_shares_count_each_mode_by_hand():
+    import torch
+
+    from wganbook.metrics import mode_centres
+
+    centres, std = mode_centres("8gaussians")
+    c = torch.as_tensor(np.asarray(centres), dtype=torch.float32)
+    # 3 points on mode 0, 1 on mode 5 (2 std off), 1 on mode 5 but 4 std off, 1 far away
+    off = torch.tensor([2.0 * std, 0.0])
+    pts = torch.stack([c[0], c[0], c[0], c[5] + off, c[5] + 2 * off, torch.tensor([0.0, 0.0])])
+    s = penalty.mode_shares(pts, "8gaussians")
+    expect = np.zeros(8)
+    expect[0], expect[5] = 3 / 6, 1 / 6
+    assert s == pytest.approx(expect)
+    # the shares sum to the high-quality share; a wider threshold takes in the 4-std point
+    assert penalty.mode_shares(pts, "8gaussians", std_threshold=5.0)[5] == pytest.approx(2 / 6)
+    # a collapsed generator: every other mode gets 0
+    assert penalty.mode_shares(c[[2, 2, 2]], "8gaussians").min() == 0.0
+    with pytest.raises(ValueError, match="std_threshold"):
+        penalty.mode_shares(pts, "8gaussians", std_threshold=0.0)
+
+
+def test_bjorck_gives_the_polar_factor():
+    import torch
+
+    g = torch.Generator().manual_seed(3)
+    for shape in ((6, 6), (7, 3), (2, 5)):
+        w = torch.randn(*shape, generator=g, dtype=torch.float64)
+        q = penalty.bjorck_orthonormalize(w, iters=60)
+        u, _, vh = torch.linalg.svd(w, full_matrices=False)
+        assert torch.allclose(q, u @ vh, atol=1e-8)  # the orthonormal polar factor U V^T
+        small = min(shape)
+        gram = q.T @ q if shape[0] >= shape[1] else q @ q.T
+        assert torch.allclose(gram, torch.eye(small, dtype=torch.float64), atol=1e-8)
+    # one step maps a singular value s to 1.5 s - 0.5 s^3: diag(0.5) -> 0.6875
+    q1 = penalty.bjorck_orthonormalize(0.5 * torch.eye(3, dtype=torch.float64), iters=1, scale=1.0)
+    assert torch.allclose(q1, 0.6875 * torch.eye(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="iters"):
+        penalty.bjorck_orthonormalize(w, iters=-1)
+
+
+def test_maxmin_sorts_pairs_and_preserves_gradient_norms():
+    import torch
+
+    x = torch.tensor([[1.0, 3.0, -2.0, -5.0]])
+    assert penalty.maxmin(x).tolist() == [[3.0, 1.0, -2.0, -5.0]]
+    with pytest.raises(ValueError, match="even"):
+        penalty.maxmin(torch.ones(1, 3))
+
+
+def test_groupsort_critic_is_1_lipschitz_with_orthonormal_weights():
+    import torch
+
+    torch.manual_seed(0)
+    f = penalty.GroupSortCritic(2, width=16, depth=3, iters=30)
+    for layer in f.layers:
+        w = layer.ortho_weight().detach().double()
+        gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+        assert torch.allclose(gram, torch.eye(gram.shape[0], dtype=torch.float64), atol=1e-5)
+    x = torch.randn(400, 2, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x).sum(), x)
+    assert g.norm(dim=1).max() <= 1 + 1e-4  # every gradient norm is at most 1
+    xs = torch.randn(200, 2)
+    d = (f(xs) - f(xs.flip(0))).abs().squeeze(1) / (xs - xs.flip(0)).norm(dim=1)
+    assert d.max() <= 1 + 1e-4
+    # a linear piece with slope exactly 1: one hidden layer whose output weight points along a
+    # pair's max unit, input weights with orthonormal columns -> f(x) = e_1^T W x, |grad f| = 1
+    lin = penalty.GroupSortCritic(2, width=2, depth=1, iters=30)
+    with torch.no_grad():
+        lin.layers[0].weight.copy_(torch.eye(2))
+        lin.layers[1].weight.copy_(torch.tensor([[1.0, 0.0]]))
+    x = torch.tensor([[2.0, -1.0], [0.5, 0.2]], requires_grad=True)  # x_1 > x_2: max is x_1
+    (g,) = torch.autograd.grad(lin(x).sum(), x)
+    assert torch.allclose(g, torch.tensor([[1.0, 0.0], [1.0, 0.0]]), atol=1e-5)

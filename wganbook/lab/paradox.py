@@ -14,6 +14,7 @@ from wganbook.data import seed_everything
 from wganbook.metrics import ClassifierFeatures
 from wganbook.objectives import METHODS
 from wganbook.train.config import TrainConfig
+from wganbook.train.critic import fit_critic
 from wganbook.train.history import estimate_vs_exact
 from wganbook.train.loop import train
 
@@ -34,6 +35,10 @@ __all__ = [
     "batch_schedule",
     "crossovers",
     "format_crossover",
+    "projected_bias_share",
+    "untrained_ct_estimates",
+    "static_test",
+    "value_range",
 ]
 
 
@@ -555,3 +560,210 @@ def format_crossover(value: Optional[float], largest: int) -> str:
     """A crossover batch size as the chapter prints it: ``"23"``, or ``"beyond m = 64"`` when the
     competitor still wins at the largest batch size of the sweep (``value`` is ``None``)."""
     return f"beyond m = {largest}" if value is None else f"{value:.0f}"
+
+
+def projected_bias_share(a, b, m: int, n_batches: int = 10, seed: int = 0) -> Dict[str, float]:
+    r"""The exact batch :math:`W_1`'s within/between share on one dimension: the direction between the means.
+
+    Every row of ``a`` and ``b`` (flattened) is projected onto the unit vector
+    :math:`d = (\bar b - \bar a) / \lVert \bar b - \bar a\rVert` of the full-data means, and the
+    within/between comparison of :func:`wganbook.batchw1.estimator_bias` (exact :math:`W_1`, the same
+    disjoint draws) is made on the projections: ``between`` :math:`= W_1(A, B)`, ``within``
+    :math:`= W_1(A, A')` with :math:`A, A'` disjoint batches of ``a``. In one dimension the batch
+    :math:`W_1` of :math:`m` points converges like :math:`m^{-1/2}`, so the sampling noise that
+    dominates the batch value in many dimensions is small here: this is the positive control of the
+    claim that the exact batch :math:`W_1` in pixel space cannot tell two batches of one distribution
+    from batches of two.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor, shape (N_a, ...) and (N_b, ...)
+        Samples of the two distributions (at least ``2 m`` rows of ``a``, ``m`` of ``b``), with
+        different means.
+    m : int
+        Batch size.
+    n_batches : int, optional
+        Repetitions (pairs of batches).
+    seed : int, optional
+        Seed of the draws.
+
+    Returns
+    -------
+    dict
+        ``"between"`` and ``"within"`` (means over the repetitions) and ``"share"`` (their ratio).
+
+    Raises
+    ------
+    ValueError
+        If ``m`` or ``n_batches`` is not a positive int, ``m`` exceeds half of ``a`` or all of ``b``,
+        or the two means coincide (no direction).
+    """
+    m = check_value("m", m, Int(lo=1))
+    n_batches = check_value("n_batches", n_batches, Int(lo=1))
+    x, y = _flat64(_as_tensor(a, "a")), _flat64(_as_tensor(b, "b"))
+    d = y.mean(0) - x.mean(0)
+    norm = float(np.linalg.norm(d))
+    if norm == 0.0:
+        raise ValueError("a and b must have different means (the projection direction is their difference)")
+    d = d / norm
+    bias = batchw1.estimator_bias(
+        torch.from_numpy(x @ d)[:, None],
+        torch.from_numpy(y @ d)[:, None],
+        [m],
+        n_batches=n_batches,
+        seed=seed,
+        estimators=("exact",),
+    )
+    between = float(bias["between"]["exact"][0].mean())
+    within = float(bias["within"]["exact"][0].mean())
+    return {"between": between, "within": within, "share": within / between}
+
+
+def value_range(values, spec: str = ".1f") -> str:
+    r"""``"min–max"`` of a list of numbers, each formatted by ``spec`` (the spread quoted in the prose).
+
+    Parameters
+    ----------
+    values : sequence of float
+    spec : str, optional
+        A format spec, e.g. ``".1f"``.
+
+    Returns
+    -------
+    str
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        raise ValueError("values must not be empty")
+    return f"{v.min():{spec}}–{v.max():{spec}}"
+
+
+def untrained_ct_estimates(
+    make_critic: Callable[[], torch.nn.Module],
+    real,
+    fake,
+    n_batches: int = 50,
+    batch_size: int = 64,
+    seed: int = 0,
+    init_seed: int = 0,
+) -> Dict[str, np.ndarray]:
+    r"""The c-transform estimate of an **untrained** critic against the exact batch :math:`W_1`.
+
+    The critic is built by ``make_critic()`` after ``torch.manual_seed(init_seed)`` (the
+    initialisation a run seeded with ``init_seed`` starts from) inside :func:`torch.random.fork_rng`,
+    so torch's global generator is left as it was and later draws do not change; it is then
+    evaluated by :func:`evaluate_estimates` with ``method="wgan-ct"`` on the batch pairs that
+    ``seed`` draws. With a critic :math:`f \approx 0` the estimate is the mean nearest-neighbour
+    distance :math:`\frac1m \sum_j \min_i \lVert x_i - y_j\rVert`: what the c-transform gives
+    before any training.
+
+    Parameters
+    ----------
+    make_critic : callable
+        ``() -> torch.nn.Module``, e.g. ``lambda: models.make_critic("digits")``.
+    real, fake : torch.Tensor or callable
+        As in :func:`evaluate_estimates`.
+    n_batches, batch_size : int, optional
+    seed : int, optional
+        Seed of the batch draws.
+    init_seed : int, optional
+        Seed of the critic's initialisation.
+
+    Returns
+    -------
+    dict
+        As :func:`evaluate_estimates`: ``"estimate"``, ``"exact"``, ``"error"``.
+    """
+    if not callable(make_critic):
+        raise ValueError("make_critic must be a callable returning a torch.nn.Module")
+    init_seed = check_value("init_seed", init_seed, Int(lo=0))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        critic = make_critic()
+    return evaluate_estimates("wgan-ct", critic, real, fake, n_batches=n_batches, batch_size=batch_size, seed=seed)
+
+
+def static_test(
+    dataset: str,
+    mu,
+    nu,
+    methods,
+    steps: int,
+    batch_size: int = 64,
+    eval_batches: int = 50,
+    seed: int = 0,
+    record_every: int = 1,
+    device=None,
+) -> Dict[str, object]:
+    r"""Chapter 6's static test: critics trained to tell two fixed distributions apart, then frozen.
+
+    For each method, in the given order: every generator is seeded (:func:`wganbook.data.seed_everything`
+    with ``seed``), a fresh critic ``models.make_critic(dataset)`` is trained by
+    :func:`wganbook.train.fit_critic` for ``steps`` steps on batches of ``mu`` (real) and ``nu`` (fake),
+    recording its estimate and the exact batch :math:`W_1` of the same batches, and the frozen critic
+    is evaluated by :func:`evaluate_estimates` on ``eval_batches`` fresh batch pairs drawn with
+    ``seed + 1``. Every method sees the same training batches and the same evaluation batches. Then
+    the untrained c-transform critic (:func:`untrained_ct_estimates`, initialisation seed ``seed``) on
+    the same evaluation batches, and the exact :math:`W_1` between two independent batches of ``mu``
+    (seed ``seed + 2``): the batch value between a distribution and itself.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset name for :func:`wganbook.models.make_critic`.
+    mu, nu : torch.Tensor
+        The two distributions' images.
+    methods : sequence of str
+        Keys of ``wganbook.objectives.METHODS``, e.g. ``["wgan-clip", "wgan-gp", "wgan-ct"]``.
+    steps : int
+        Critic steps of each method.
+    batch_size, eval_batches : int, optional
+    seed : int, optional
+    record_every : int, optional
+        Steps between two records of the training history.
+    device : torch.device or str, optional
+        Where the critics train.
+
+    Returns
+    -------
+    dict
+        ``method -> {"hist": history, "eval": evaluate_estimates(...)}`` for every method, plus
+        ``"ct-untrained"`` (the untrained c-transform critic's evaluation) and ``"same"`` (float64
+        array of the exact :math:`W_1` between two batches of ``mu``).
+    """
+    methods = list(methods)
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; methods must be keys of: {', '.join(METHODS)}")
+    if not methods:
+        raise ValueError(f"methods must be a non-empty list of: {', '.join(METHODS)}")
+    out: Dict[str, object] = {}
+    for method in methods:
+        seed_everything(seed)
+        critic = models.make_critic(dataset)
+        hist = fit_critic(
+            method,
+            critic,
+            mu,
+            nu,
+            steps=steps,
+            batch_size=batch_size,
+            seed=seed,
+            record_every=record_every,
+            exact_w1=True,
+            device=device,
+            track_grad_norm=False,
+        )
+        ev = evaluate_estimates(method, critic, mu, nu, n_batches=eval_batches, batch_size=batch_size, seed=seed + 1)
+        out[method] = {"hist": hist, "eval": ev}
+    out["ct-untrained"] = untrained_ct_estimates(
+        lambda: models.make_critic(dataset),
+        mu,
+        nu,
+        n_batches=eval_batches,
+        batch_size=batch_size,
+        seed=seed + 1,
+        init_seed=seed,
+    )
+    out["same"] = batchw1.batch_w1_samples(mu, mu, batch_size, eval_batches, seed=seed + 2)
+    return out

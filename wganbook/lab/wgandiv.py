@@ -25,6 +25,7 @@ __all__ = [
     "make_models",
     "make_train_fn",
     "fit_critic_1d",
+    "objective_over_steps",
     "strategy_sensitivity",
     "sensitivity_summary",
     "select_records",
@@ -241,6 +242,8 @@ def fit_critic_1d(
         The distributions P (scored high) and Q.
     steps, batch_size, width, depth, lr, betas, seed :
         Training settings (``seed`` fixes the initialisation, the samples and the penalty points).
+        ``steps=0`` evaluates the untrained critic (the same initialisation as any ``steps``), the
+        baseline that shows what training did.
     activation : str
         Hidden nonlinearity (``wganbook.models.ACTIVATIONS``).
     n_eval : int
@@ -254,14 +257,14 @@ def fit_critic_1d(
         ``{"objective", "gap", "penalty", "grad_norm"}`` (floats) and the trained critic.
     """
 
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an int >= 1; got {steps!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be an int >= 0; got {steps!r}")
     seed_everything(seed)
     critic = MLPCritic(1, width=width, depth=depth, activation=activation)
     rng = torch.Generator().manual_seed(seed)
     noise = torch.Generator().manual_seed(seed + 7919)
     opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=tuple(float(b) for b in betas))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / steps)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - t / max(steps, 1))
     for _ in range(steps):
         loss, _ = objectives.critic_loss(
             method, critic, real.sample(batch_size, rng), fake.sample(batch_size, rng), generator=noise, **hp
@@ -274,6 +277,81 @@ def fit_critic_1d(
     x, y = real.sample(n_eval, ev), fake.sample(n_eval, ev)
     out = critic_objective(method, critic, x, y, generator=torch.Generator().manual_seed(seed), **hp)
     return out, critic
+
+
+def objective_over_steps(
+    method: str,
+    real: GaussianMixture1D,
+    fake: GaussianMixture1D,
+    checkpoints,
+    batch_size: int = 256,
+    width: int = 32,
+    depth: int = 2,
+    lr: float = 2e-3,
+    betas=(0.5, 0.9),
+    seed: int = 0,
+    n_eval: int = 4096,
+    activation: str = "elu",
+    **hp,
+) -> list:
+    r"""Train a 1-D critic with a constant learning rate and record its objective at checkpoints.
+
+    The same critic and training as :func:`fit_critic_1d` (``MLPCritic(1, width, depth,
+    activation)``, Adam, fresh samples each step), but the learning rate stays constant, so that
+    the objective shows what more critic steps do: where the method's objective has a finite
+    maximum it levels off, where it has none (e.g. WGAN-div with ``strategy="real+fake"`` and
+    separated supports, :math:`W_{k,p} = \infty`) it keeps growing. At each checkpoint
+    :func:`critic_objective` is evaluated on the same ``n_eval`` samples per distribution and the
+    same penalty points.
+
+    Parameters
+    ----------
+    method : str
+        A method of ``wganbook.objectives`` (e.g. ``"wgan-div"``).
+    real, fake : GaussianMixture1D
+        The distributions P (scored high) and Q.
+    checkpoints : sequence of int
+        Strictly increasing step counts >= 1 at which to evaluate.
+    batch_size, width, depth, lr, betas, seed, activation :
+        As in :func:`fit_critic_1d`.
+    n_eval : int
+        Evaluation samples per distribution.
+    **hp
+        Method hyper-parameters (``k``, ``p``, ``strategy``, ...).
+
+    Returns
+    -------
+    list of dict
+        One row ``{"step", "objective", "gap", "penalty", "grad_norm"}`` per checkpoint.
+    """
+
+    checkpoints = list(checkpoints)
+    if (
+        not checkpoints
+        or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 1 for c in checkpoints)
+        or any(b <= a for a, b in zip(checkpoints, checkpoints[1:]))
+    ):
+        raise ValueError(f"checkpoints must be strictly increasing ints >= 1; got {checkpoints!r}")
+    seed_everything(seed)
+    critic = MLPCritic(1, width=width, depth=depth, activation=activation)
+    rng = torch.Generator().manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed + 7919)
+    opt = torch.optim.Adam(critic.parameters(), lr=lr, betas=tuple(float(b) for b in betas))
+    ev = torch.Generator().manual_seed(seed + 10007)
+    x, y = real.sample(n_eval, ev), fake.sample(n_eval, ev)
+    rows, done = [], 0
+    for stop in checkpoints:
+        for _ in range(int(stop) - done):
+            loss, _ = objectives.critic_loss(
+                method, critic, real.sample(batch_size, rng), fake.sample(batch_size, rng), generator=noise, **hp
+            )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        done = int(stop)
+        out = critic_objective(method, critic, x, y, generator=torch.Generator().manual_seed(seed), **hp)
+        rows.append({"step": done, **out})
+    return rows
 
 
 def strategy_sensitivity(records, metric: str = "fd", by: str = "method") -> list:

@@ -60,6 +60,12 @@ def declare(p) -> List[Entry]:
             p["br_steps"],
             via_train=False,
         ),
+        Runs(
+            "the same best responses with RMSProp (clipped WGAN, control): seeds",
+            n_seeds,
+            p["br_steps"],
+            via_train=False,
+        ),
         Runs("image run (clipping)", 1, p["image_steps"]),
     ]
 
