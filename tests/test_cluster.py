@@ -49,6 +49,12 @@ def local_cluster():
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, host="127.0.0.1"
     ) as lc:
         yield lc.scheduler_address
+        # the clients get_client cached for this cluster: closed with it, or their background thread
+        # keeps reconnecting to the closed scheduler, drawing from Python's global `random` (retry
+        # jitter) while later tests of this process seed and draw from it
+        for address, client in list(cluster._clients.items()):
+            client.close()
+            del cluster._clients[address]
 
 
 def _same_records(a, b):
