@@ -699,7 +699,7 @@ def static_test(
 
     For each method, in the given order: every generator is seeded (:func:`wganbook.data.seed_everything`
     with ``seed``), a fresh critic ``models.make_critic(dataset)`` is trained by
-    :func:`wganbook.train.fit_critic` for ``steps`` steps on batches of ``mu`` (real) and ``nu`` (fake),
+    :func:`wganbook.train.critic.fit_critic` for ``steps`` steps on batches of ``mu`` (real) and ``nu`` (fake),
     recording its estimate and the exact batch :math:`W_1` of the same batches, and the frozen critic
     is evaluated by :func:`evaluate_estimates` on ``eval_batches`` fresh batch pairs drawn with
     ``seed + 1``. Every method sees the same training batches and the same evaluation batches. Then

@@ -380,6 +380,7 @@ class GroupSortCritic(nn.Module):
         self.layers = nn.ModuleList(BjorckLinear(a, b, iters) for a, b in zip(dims[:-1], dims[1:]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The score of each sample: MaxMin after every orthonormal layer but the last, then the last layer."""
         h = x.flatten(1)
         for layer in self.layers[:-1]:
             h = maxmin(layer(h))
