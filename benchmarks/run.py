@@ -252,7 +252,7 @@ def throughput_record(trainer_rows: List[dict], plan: List[dict], gpu: str, when
     A chapter's generator steps per second are those measured for ``train()`` (WGAN-GP, the chapters'
     architectures) on the largest image dataset of the chapter's full preset (the 2-D toy when it has
     none); chapters without training runs, or whose case was not measured, are left out. The plan of
-    chapter 7 (``runner.plan_on_gpus``) turns these rates into wall hours on 1, 4 and 16 GPUs.
+    chapter 8 (``runner.plan_on_gpus``) turns these rates into wall hours on 1, 4 and 16 GPUs.
     """
     rates = {r["case"]: r["trainer_steps_per_s"] for r in trainer_rows}
     chapters = {}
@@ -1230,7 +1230,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--force",
         action="store_true",
-        help="on CUDA: replace an existing results/gpu_throughput.json (the rates chapter 7 plans with)",
+        help="on CUDA: replace an existing results/gpu_throughput.json (the rates chapter 8 plans with)",
     )
     p.add_argument(
         "--threads",
@@ -1355,7 +1355,7 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, default=str))
     if writes_throughput:
-        print(f"GPU throughput for chapter 7's plan written to {write_throughput(res, throughput_path, args.force)}")
+        print(f"GPU throughput for chapter 8's plan written to {write_throughput(res, throughput_path, args.force)}")
     return 0
 
 

@@ -258,7 +258,7 @@ def test_workers_report_marks_goal_and_identity(bench, speedup, identical, marks
 
 
 def test_throughput_record_gives_each_chapter_its_largest_datasets_rate(bench, tmp_path):
-    """The GPU throughput file chapter 7 plans with: a chapter's rate is the trainer's on its largest image
+    """The GPU throughput file chapter 8 plans with: a chapter's rate is the trainer's on its largest image
     dataset (the toy without one); chapters without runs or without a measured case are left out; an
     earlier measurement is not replaced without force."""
     rows = [

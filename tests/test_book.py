@@ -11,7 +11,7 @@ from wganbook.bookkit import chapters, presets, runner
 from wganbook.data import DatasetMissingError
 
 
-def _tiny_book(folder, name="07_tiny.ipynb", params_source=None, body=None):
+def _tiny_book(folder, name="08_tiny.ipynb", params_source=None, body=None):
     """A stand-in chapter: a parameters cell, a validate call, glued values (and an optional body)."""
     folder.mkdir(parents=True, exist_ok=True)
     key = "ch" + name[:2]
@@ -62,8 +62,8 @@ def test_chapter_helpers(tmp_path):
     _tiny_book(tmp_path / "book")
     _tiny_book(tmp_path / "book", "03_other.ipynb", CH03)
     paths = chapters.chapter_notebooks(tmp_path / "book")
-    assert [p.name for p in paths] == ["03_other.ipynb", "07_tiny.ipynb"]
-    assert [p.name for p in chapters.chapter_notebooks(tmp_path / "book", ["ch07"])] == ["07_tiny.ipynb"]
+    assert [p.name for p in paths] == ["03_other.ipynb", "08_tiny.ipynb"]
+    assert [p.name for p in chapters.chapter_notebooks(tmp_path / "book", ["ch08"])] == ["08_tiny.ipynb"]
     assert chapters.chapter_key(paths[0]) == "ch03"
     assert chapters.chapter_parameters(paths[1]) == {
         "preset": "quick",
@@ -91,7 +91,7 @@ def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
         body=(
             "import os\n"
             "from wganbook.bookkit.claims import claim\n"
-            "claim('ch7.tiny-fails', 'a claim that does not hold', value=1.0, holds=False, kind='finding')\n"
+            "claim('ch8.tiny-fails', 'a claim that does not hold', value=1.0, holds=False, kind='finding')\n"
             "glue('checkpoint_root', params.checkpoint_root)\n"
             "glue('checkpoint_env', str(os.environ.get('WGANBOOK_CHECKPOINT_DIR')))"
         ),
@@ -99,7 +99,7 @@ def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
     out = tmp_path / "runs"
     logs = []
     records = runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
-    rec = json.loads((out / "07_tiny" / runner.RESULTS_FILE).read_text())
+    rec = json.loads((out / "08_tiny" / runner.RESULTS_FILE).read_text())
     assert rec == records[0]
     assert rec["status"] == "completed" and rec["parameters"] == {"preset": "full"}
     # the chapter's checkpoint folder arrives as the parameter checkpoint_root (no environment variable),
@@ -108,35 +108,35 @@ def test_run_book_writes_results_atomically_and_skips_completed(tmp_path):
         "answer": 0.125,
         "preset_used": "full",
         "checkpoint_env": "None",
-        "checkpoint_root": str((out / "07_tiny" / "checkpoints").resolve()),
+        "checkpoint_root": str((out / "08_tiny" / "checkpoints").resolve()),
     }
     # claims run in record mode: the failing claim is recorded, not raised
-    assert rec["claims"] == [{"id": "ch7.tiny-fails", "held": False, "value": 1.0}]
+    assert rec["claims"] == [{"id": "ch8.tiny-fails", "held": False, "value": 1.0}]
     assert rec["machine"]["device"] in ("cpu", "cuda", "mps") and rec["wall_time_s"] >= 0
-    assert sorted(p.name for p in (out / "07_tiny").iterdir()) == [
-        "07_tiny.ipynb",
+    assert sorted(p.name for p in (out / "08_tiny").iterdir()) == [
+        "08_tiny.ipynb",
         "checkpoints",
         "results.json",
-    ] or sorted(p.name for p in (out / "07_tiny").iterdir()) == ["07_tiny.ipynb", "results.json"]
+    ] or sorted(p.name for p in (out / "08_tiny").iterdir()) == ["08_tiny.ipynb", "results.json"]
     assert not list(out.rglob("*.tmp"))  # atomic writes leave no temporary files
-    executed = nbformat.read(out / "07_tiny" / "07_tiny.ipynb", as_version=4)
+    executed = nbformat.read(out / "08_tiny" / "08_tiny.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     # the stored notebook is untouched
-    stored = nbformat.read(tmp_path / "book" / "07_tiny.ipynb", as_version=4)
+    stored = nbformat.read(tmp_path / "book" / "08_tiny.ipynb", as_version=4)
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in stored.cells)
     # a second run skips the completed chapter
     logs.clear()
     runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
     assert any("already completed" in line for line in logs)
-    assert runner.load_results(out)[0]["chapter"] == "07_tiny"
+    assert runner.load_results(out)[0]["chapter"] == "08_tiny"
     table = runner.results_table(runner.load_results(out))
-    assert "07_tiny" in table and "completed" in table
+    assert "08_tiny" in table and "completed" in table
     # a truncated results.json: a clear error naming the file and what to do, before any run
-    path = out / "07_tiny" / runner.RESULTS_FILE
+    path = out / "08_tiny" / runner.RESULTS_FILE
     path.write_text(path.read_text()[:40])
     with pytest.raises(ValueError, match=r"results\.json is not valid JSON .*Delete it"):
         runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append)
-    with pytest.raises(ValueError, match=r"07_tiny.results\.json is not valid JSON"):
+    with pytest.raises(ValueError, match=r"08_tiny.results\.json is not valid JSON"):
         runner.load_results(out)
     # --force reruns it and replaces the damaged record
     runner.run_book(preset="full", out=out, book_dir=tmp_path / "book", log=logs.append, force=True)
@@ -151,12 +151,12 @@ def test_run_book_rejects_bad_input_before_running(tmp_path):
         runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"lamda": 1.0})
     with pytest.raises(ValueError, match="preset must be one of: quick, full"):
         runner.run_book(preset="huge", out=tmp_path / "runs", book_dir=tmp_path / "book")
-    with pytest.raises(TypeError, match="07_tiny: seed"):
+    with pytest.raises(TypeError, match="08_tiny: seed"):
         runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"seed": "zero"})
     with pytest.raises(ValueError, match="--offline-data must be one of: digits"):
         runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", offline_data="mnist")
     # step_scale must reach every chapter: one without it in its parameters cell is named
-    with pytest.raises(ValueError, match="step_scale: chapter.s. 07_tiny do not take step_scale"):
+    with pytest.raises(ValueError, match="step_scale: chapter.s. 08_tiny do not take step_scale"):
         runner.run_book(out=tmp_path / "runs", book_dir=tmp_path / "book", overrides={"step_scale": 0.5})
     assert not (tmp_path / "runs").exists()
 
@@ -217,16 +217,16 @@ def test_chapter_constraints_are_checked_up_front_and_by_the_dry_run(tmp_path, c
 
 def test_a_chapter_that_refuses_a_parameter_is_not_called_resumable(tmp_path):
     """A chapter failing on a bad parameter of its own: one line, no "rerun to resume"; a cell error: fix, rerun."""
-    _tiny_book(tmp_path / "book", body="presets.validate('ch07', {'seed': -1})")
+    _tiny_book(tmp_path / "book", body="presets.validate('ch08', {'seed': -1})")
     with pytest.raises(ValueError) as info:
         runner.run_book(preset="quick", out=tmp_path / "runs", book_dir=tmp_path / "book", log=lambda s: None)
     msg = str(info.value)
-    assert msg.startswith("07_tiny: seed must be an int") and "would fail the same way" in msg, msg
+    assert msg.startswith("08_tiny: seed must be an int") and "would fail the same way" in msg, msg
     assert "resume" not in msg and "\n" not in msg
-    rec = json.loads((tmp_path / "runs" / "07_tiny" / runner.RESULTS_FILE).read_text())
+    rec = json.loads((tmp_path / "runs" / "08_tiny" / runner.RESULTS_FILE).read_text())
     assert rec["status"] == "failed" and "ParameterError" in rec["error"]
     _tiny_book(tmp_path / "book2", body="raise RuntimeError('boom')")
-    with pytest.raises(RuntimeError, match=r"(?s)chapter 07_tiny failed: .*boom.*After fixing the cause, rerun"):
+    with pytest.raises(RuntimeError, match=r"(?s)chapter 08_tiny failed: .*boom.*After fixing the cause, rerun"):
         runner.run_book(preset="quick", out=tmp_path / "runs2", book_dir=tmp_path / "book2", log=lambda s: None)
 
 
@@ -369,9 +369,9 @@ def test_run_plan_names_only_preset_parameters():
 
 
 def test_preset_table_lists_both_presets():
-    table = runner.preset_table(["ch07"])
+    table = runner.preset_table(["ch08"])
     assert table.splitlines()[0] == "| chapter | parameter | quick | full |"
-    assert "| ch07 | `results_dir` | ../results | ../results |" in table
+    assert "| ch08 | `results_dir` | ../results | ../results |" in table
 
 
 def test_cli_book_subcommand_reports_bad_input(tmp_path, capsys):
@@ -481,7 +481,7 @@ def test_chapters_side_by_side_get_the_scheduler_in_their_kernel(tmp_path, monke
     monkeypatch.delenv("WGANBOOK_SCHEDULER", raising=False)
     body = "import os\nglue('scheduler_env', str(os.environ.get('WGANBOOK_SCHEDULER')))"
     _tiny_book(tmp_path / "book", "03_a.ipynb", CH03, body=body)
-    _tiny_book(tmp_path / "book", "07_b.ipynb", body=body)
+    _tiny_book(tmp_path / "book", "08_b.ipynb", body=body)
     with socket.socket() as listener:  # something that accepts connections stands for the scheduler
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)
@@ -495,7 +495,7 @@ def test_chapters_side_by_side_get_the_scheduler_in_their_kernel(tmp_path, monke
             scheduler=address,
             jobs=2,
         )
-    assert [r["chapter"] for r in records] == ["03_a", "07_b"] and {r["status"] for r in records} == {"completed"}
+    assert [r["chapter"] for r in records] == ["03_a", "08_b"] and {r["status"] for r in records} == {"completed"}
     assert [r["metrics"]["scheduler_env"] for r in records] == [address, address]
     assert [r["scheduler"] for r in records] == [address, address]  # recorded in results.json
     assert "WGANBOOK_SCHEDULER" not in __import__("os").environ  # restored afterwards

@@ -175,12 +175,12 @@ def _tiny_chapter(folder: Path) -> Path:
         params,
         nbformat.v4.new_code_cell(
             "from wganbook.bookkit.claims import claim, report\n"
-            "claim('ch7.small-seed', 'the seed is below 2', value=seed, holds=seed < 2, kind='finding')\n"
-            "report('ch7.twice', 'twice the seed', value=2 * seed, paper=1.0)"
+            "claim('ch8.small-seed', 'the seed is below 2', value=seed, holds=seed < 2, kind='finding')\n"
+            "report('ch8.twice', 'twice the seed', value=2 * seed, paper=1.0)"
         ),
     ]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / "07_tiny.ipynb"
+    path = folder / "08_tiny.ipynb"
     nbformat.write(nb, path)
     return path
 
@@ -219,7 +219,7 @@ def test_ledger_end_to_end_on_a_tiny_chapter(tmp_path, monkeypatch):
 
 def test_ledger_refuses_a_stale_notebook(tmp_path):
     _tiny_chapter(tmp_path / "book")
-    with pytest.raises(ValueError, match="07_tiny.ipynb has no digest.*make execute"):
+    with pytest.raises(ValueError, match="08_tiny.ipynb has no digest.*make execute"):
         claims.run_ledger(tmp_path / "book", out_dir=tmp_path / "runs", log=lambda s: None)
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         claims.run_ledger(tmp_path / "book", jobs=0)
@@ -233,12 +233,12 @@ def test_ledger_refuses_a_stale_notebook(tmp_path):
 def test_stale_chapters_follow_the_code_cells_and_only_the_imported_modules(tmp_path):
     path = _tiny_chapter(tmp_path / "book")
     nb = json.loads(path.read_text())
-    entry = {"id": "ch7.small-seed", "chapter": path.stem, "digest": digest.notebook_digest(nb)}
+    entry = {"id": "ch8.small-seed", "chapter": path.stem, "digest": digest.notebook_digest(nb)}
     nb["cells"][1]["outputs"] = [
         {
             "output_type": "display_data",
             "data": {"text/plain": "x"},
-            "metadata": {"wganbook": {"claim": {"id": "ch7.small-seed"}}},
+            "metadata": {"wganbook": {"claim": {"id": "ch8.small-seed"}}},
         }
     ]
     path.write_text(json.dumps(nb))

@@ -36,7 +36,7 @@ from wganbook.bookkit import runner
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
 #: Factor on every step count of the full preset (each floors at presets.MIN_STEPS = 2), and the
-#: test-only overrides per chapter: both live in the package (chapter 7 shows them).
+#: test-only overrides per chapter: both live in the package (chapter 8 shows them).
 STEP_SCALE = runner.SMOKE_STEP_SCALE
 OVERRIDES = runner.SMOKE_OVERRIDES
 

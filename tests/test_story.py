@@ -75,4 +75,4 @@ def test_intro_gives_the_answer_and_the_reading_path():
     assert "## The answer in one paragraph" in intro and "## Reading path" in intro
     path = intro.split("## Reading path", 1)[1].split("\n## ", 1)[0]
     assert "1 → 2 → 4 → 6" in path and "03_weight_clipping" in path and "05_wgan_div" in path
-    assert "07_at_scale" in path and "claims" in path
+    assert "08_at_scale" in path and "claims" in path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping
 
-from wganbook.bookkit.grids import Entry, Grid, Runs, ch03, ch04, ch05, ch06, pick
+from wganbook.bookkit.grids import Entry, Grid, Runs, ch03, ch04, ch05, ch06, ch07, pick
 from wganbook.bookkit.toc import chapter_key, chapter_notebooks, chapter_parameters
 
 __all__ = [
@@ -37,7 +37,8 @@ DECLARATIONS: Dict[str, Callable[[Mapping[str, Any]], List[Entry]]] = {
     "ch04": ch04.declare,
     "ch05": ch05.declare,
     "ch06": ch06.declare,
-    "ch07": _none,
+    "ch07": ch07.declare,
+    "ch08": _none,
 }
 
 

@@ -32,7 +32,7 @@ import copy
 import types
 from typing import Any, Mapping, Optional, Tuple
 
-from wganbook._util import Choice, Seq, Spec, Str, _infer, check_value
+from wganbook._util import Choice, Float, Int, Seq, Spec, Str, _infer, check_value
 from wganbook.data import IMAGE_DATASETS
 from wganbook.metrics import MODE_DATASETS
 from wganbook.schema import PRESET_NAMES, SCHEMA
@@ -58,6 +58,11 @@ BASE = {"seed": 0, "device": "auto", "step_scale": 1.0, "checkpoint_root": None}
 BASE_SPECS = {"checkpoint_root": Str(none_ok=True)}
 
 
+#: Chapter 7's methods and optimiser settings (``wganbook.lab.robustness.METHODS`` / ``SETTINGS``).
+ROBUSTNESS_METHODS = ("GAN-NS", "GAN-NS + SN", "WGAN, no constraint", "WGAN-GP", "WGAN-clip")
+ROBUSTNESS_SETTINGS = ("A", "B", "C", "D", "E", "F")
+
+
 def _images() -> Tuple[str, ...]:
     return tuple(IMAGE_DATASETS)
 
@@ -75,6 +80,17 @@ CHAPTER_SPECS = {
         "dataset": Choice(_images),
         "method": Choice(("wgan-gp", "wgan-lp")),
         "toy_datasets": Seq(Choice(_mode_toys)),
+    },
+    # the names of wganbook.lab.robustness.METHODS and SETTINGS (kept literal here, so that chapter 7's
+    # module is not part of every chapter's digest; tests/test_lab_robustness.py checks they agree)
+    "ch07": {
+        "toy_dataset": Choice(_mode_toys),
+        "methods": Seq(Choice(ROBUSTNESS_METHODS)),
+        "settings": Seq(Choice(ROBUSTNESS_SETTINGS)),
+        "lr_scale": Float(lo=0.0, lo_open=True),
+        "width": Int(lo=1),
+        "depth": Int(lo=1),
+        "batch_size": Int(lo=1),
     },
 }
 
@@ -293,8 +309,40 @@ PRESETS = {
             "estimator_batches": 50,
         },
     },
-    # chapter 7 only reads the results of full runs stored in the repository
+    # chapter 7: the robustness grid (methods x optimiser settings x seeds), trained as one ensemble
+    # per seed. quick: the 8 Gaussians with small nets, every setting's learning rate x10 so that
+    # 2000 generator steps reach a plateau; full: the 25 Gaussians at gan_toy.py's width, SNGAN's
+    # six settings at their own rates and its 100K generator updates.
     "ch07": {
+        "quick": {
+            "toy_dataset": "8gaussians",
+            "methods": ["GAN-NS", "GAN-NS + SN", "WGAN, no constraint", "WGAN-GP", "WGAN-clip"],
+            "settings": ["A", "C", "D", "F"],
+            "seeds": [0, 1, 2],
+            "steps": 2000,
+            "lr_scale": 10.0,
+            "width": 32,
+            "depth": 3,
+            "batch_size": 64,
+            "eval_every": 200,
+            "n_eval": 2048,
+        },
+        "full": {
+            "toy_dataset": "25gaussians",
+            "methods": ["GAN-NS", "GAN-NS + SN", "WGAN, no constraint", "WGAN-GP", "WGAN-clip"],
+            "settings": ["A", "B", "C", "D", "E", "F"],
+            "seeds": [0, 1, 2, 3, 4],
+            "steps": 100000,
+            "lr_scale": 1.0,
+            "width": 512,
+            "depth": 3,
+            "batch_size": 256,
+            "eval_every": 5000,
+            "n_eval": 10000,
+        },
+    },
+    # chapter 8 only reads the results of full runs stored in the repository
+    "ch08": {
         "quick": {"results_dir": "../results"},
         "full": {"results_dir": "../results"},
     },
@@ -455,7 +503,7 @@ def validate(chapter: str, params: Optional[Mapping[str, Any]] = None) -> Params
     Parameters
     ----------
     chapter : str
-        ``"ch01"`` ... ``"ch07"`` or ``"train"``.
+        ``"ch01"`` ... ``"ch08"`` or ``"train"``.
     params : mapping, optional
         The notebook's namespace (``globals()``), or a dict of parameter name -> value (or
         ``None``). The chapter's parameters (its preset's names and :data:`BASE`'s) are read from

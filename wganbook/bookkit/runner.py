@@ -135,6 +135,7 @@ SMOKE_OVERRIDES: Dict[str, Dict[str, object]] = {
         "eval_batches": 2,
         "estimator_batches": 2,
     },
+    "ch07": {"seeds": [0], "settings": ["A", "F"], "n_eval": 256},
 }
 
 #: Measured GPU throughput (repository-relative), read by the dry run's plan when it exists:
