@@ -63,7 +63,7 @@ __all__ = [
     "plot_samples",
 ]
 
-#: SNGAN's optimiser settings (Miyato et al. 2018, Table 1): Adam learning rate (critic and
+#: The optimiser settings of SNGAN (Miyato et al. 2018, Table 1), each an Adam learning rate (critic and
 #: generator), betas and critic steps per generator step. A is WGAN-GP's setting, C DCGAN's; D-F
 #: are the aggressive ones (a ten times larger rate; F with momentum 0.9).
 SETTINGS: Dict[str, Dict[str, Any]] = {
@@ -78,7 +78,7 @@ SETTINGS: Dict[str, Dict[str, Any]] = {
 LOSSES = ("ns", "wgan")
 CONSTRAINTS = ("none", "sn", "gp", "clip")
 
-#: The grid's methods: a loss and a constraint on the critic each. Two pairs share a loss and differ
+#: The methods of the grid, each a loss and a constraint on the critic. Two pairs share a loss and differ
 #: only by the constraint (GAN-NS / GAN-NS + SN, WGAN without constraint / WGAN-GP).
 METHODS: Dict[str, Dict[str, str]] = {
     "GAN-NS": {"loss": "ns", "constraint": "none"},
@@ -552,12 +552,13 @@ def outcome_table(result: Mapping[str, Any]) -> List[dict]:
 
 
 def loss_and_constraint_effects(result: Mapping[str, Any]) -> Dict[str, float]:
-    """The thesis in numbers: mean failure rate over settings per method, and the two effects.
+    """The thesis in numbers: each method's mean failure rate over the grid (``failure[method]``), and the effects.
 
-    * ``constraint_gan`` = failure(GAN-NS) - failure(GAN-NS + SN): what the constraint does to one loss;
-    * ``constraint_wgan`` = failure(WGAN, no constraint) - failure(WGAN-GP): same for the other loss;
-    * ``loss_constrained`` = |failure(GAN-NS + SN) - failure(WGAN-GP)|: what the loss changes between
-      two constrained critics.
+    * ``constraint_gan`` = ``failure[GAN-NS] - failure[GAN-NS + SN]``: what the constraint does to one loss;
+    * ``constraint_wgan`` = ``failure[WGAN, no constraint] - failure[WGAN-GP]``: same for the other loss;
+    * ``constraint_pooled``: the mean of the two;
+    * ``loss_constrained`` = ``abs(failure[GAN-NS + SN] - failure[WGAN-GP])``: what the loss changes
+      between two constrained critics.
     """
     rates = failure_rates(result)
     per: Dict[str, list] = {}
