@@ -10,7 +10,7 @@ The foundation:
 The maths:
 
 - :mod:`wganbook.transport` -- exact optimal transport: ``w1`` (POT, differentiable), ``w1_1d``, cost matrices, the closed forms of chapter 1 (parallel lines, shifts), histogram divergences
-- :mod:`wganbook.duality` -- Kantorovich duality: optimal potentials, the Kantorovich–Rubinstein potential, the c-transform and its checks
+- :mod:`wganbook.duality` -- Kantorovich duality: optimal potentials, the Kantorovich–Rubinstein potential, the c-transform, the (c, ε)-transform and its checks
 - :mod:`wganbook.batchw1` -- batch-W1 estimators: copies, mean image, k-means centroids, blur, Sinkhorn divergence, sliced W1, the paradox sweep
 - :mod:`wganbook.divergence` -- the Wasserstein divergence W_{k,p} in closed form on the line, sampling-strategy densities, the published penalty variants
 - :mod:`wganbook.likelihood` -- maximum likelihood on data near a line: ``gaussian_kl``, ``line_kl``, ``ml_noise_width``
@@ -47,6 +47,7 @@ The GAN parts:
 - :mod:`wganbook.lab.penalty` -- chapter 4: penalty settings, estimate/exact ratio curves, the toy GAN's summary
 - :mod:`wganbook.lab.wgandiv` -- chapter 5: WGAN-GP and WGAN-div with each sampling strategy, their summaries, the published tables
 - :mod:`wganbook.lab.paradox` -- chapter 6: exact-W1 generators, critics' estimates against exact W1, the batch-W1 paradox on images
+- :mod:`wganbook.lab.groundtruth` -- chapter 6's ground truth: critics trained on the digits and their translate, whose W1 is the norm of the shift
 - :mod:`wganbook.lab.robustness` -- chapter 7: the robustness grid (methods x SNGAN's optimiser settings x seeds), trained as one batched ensemble per seed; failure rates and the constraint's effect
 - :mod:`wganbook.lab.schematics` -- pictures of the intuition: W1 as moving sand with its optimal plan (ch. 1), discriminator against critic (ch. 2), three ways to a Lipschitz critic (ch. 4), what a trained critic tracks (ch. 6)
 - :mod:`wganbook.lab.interactive` -- figures a reader moves in the static page (precomputed frames, offline): a θ slider over the parallel lines (ch. 1), a λ slider for the penalised critic's slope (ch. 4)
