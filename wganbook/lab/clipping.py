@@ -444,7 +444,7 @@ def best_response_summary(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
 
 
 # ------------------------------------------------------------------ RMSProp against Adam
-#: The critic optimisers compared under clipping (WGAN, Sec. 3): RMSProp as published, and Adam with
+#: The critic optimisers compared under clipping in WGAN's Section 3, RMSProp as published and Adam with
 #: the betas of the official code's ``--adam`` option, (0.5, 0.999); everything else is shared.
 OPTIMIZER_ARMS: Dict[str, Dict[str, Any]] = {
     "RMSProp": {"optimizer": "rmsprop"},
@@ -483,7 +483,7 @@ def optimizer_comparison(
     arms : mapping, optional
         Arm name -> overrides of ``optimizer`` and ``betas``.
     checkpoint_root : path, optional
-        Passed to :func:`wganbook.train.train`.
+        Passed to ``wganbook.train.train``.
     n_eval : int, optional
         Samples of the final evaluation (:func:`wganbook.lab.sweeps.final_metrics`).
     workers : int, optional

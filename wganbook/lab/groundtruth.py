@@ -43,7 +43,7 @@ __all__ = [
     "ground_truth_test",
 ]
 
-#: The critics of the ground-truth test: key -> label. Every key but ``"wgan-cteps"`` is a key of
+#: The critics of the ground-truth test, key -> label. Every key but ``"wgan-cteps"`` is a key of
 #: ``wganbook.objectives.METHODS``; ``"wgan-cteps"`` is the :math:`(c, \varepsilon)`-transform.
 CRITICS: Dict[str, str] = {
     "wgan-clip": "weight clipping",
