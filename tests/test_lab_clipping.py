@@ -232,8 +232,20 @@ def test_best_response_experiment_rmsprop_arm_and_summary():
 def _tiny_clip_config(**kw):
     from wganbook import train as wtrain
 
-    base = dict(method="wgan-clip", data="8gaussians", steps=12, clip=0.01, lr=5e-4, n_critic=2,
-                width=16, batch_size=32, seed=0, device="cpu", w1_every=4, track_grad_norm=False)
+    base = dict(
+        method="wgan-clip",
+        data="8gaussians",
+        steps=12,
+        clip=0.01,
+        lr=5e-4,
+        n_critic=2,
+        width=16,
+        batch_size=32,
+        seed=0,
+        device="cpu",
+        w1_every=4,
+        track_grad_norm=False,
+    )
     base.update(kw)
     return wtrain.TrainConfig(**base)
 
@@ -263,8 +275,10 @@ def test_optimizer_summary_by_hand():
     def run(w1, curve, modes):
         return {"final": {"w1_target": w1, "modes": modes}, "w1_step": [1, 2, 3, 4], "w1_exact": curve}
 
-    comp = {"A": {0: run(0.2, [4.0, 3.0, 2.0, 2.0], 8), 1: run(0.4, [4.0, 3.0, 2.0, 2.0], 6)},
-            "B": {0: run(0.5, [4.0, 3.0, 3.0, 1.0], 2)}}
+    comp = {
+        "A": {0: run(0.2, [4.0, 3.0, 2.0, 2.0], 8), 1: run(0.4, [4.0, 3.0, 2.0, 2.0], 6)},
+        "B": {0: run(0.5, [4.0, 3.0, 3.0, 1.0], 2)},
+    }
     s = clipping.optimizer_summary(comp)
     assert s["A"]["mean_w1"] == pytest.approx(0.3) and s["A"]["modes"] == [8, 6]
     # 4 parts of 1 record: |2 - 2| / 2 = 0 for A; |1 - 3| / 1 = 2 for B

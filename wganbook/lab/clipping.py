@@ -26,11 +26,11 @@ import torch
 
 from wganbook import lipschitz, metrics
 from wganbook._util import Float, Int, check_value
+from wganbook.lab.sweeps import final_metrics, map_runs
 from wganbook.models import sample_noise
 from wganbook.objectives import generator_loss, get_method, js_estimate, resolve_hparams
-from wganbook.train.critic import best_response
-from wganbook.lab.sweeps import final_metrics, map_runs
 from wganbook.train.config import TrainConfig
+from wganbook.train.critic import best_response
 from wganbook.train.history import estimate_vs_exact, plateau_change
 from wganbook.train.loop import train
 
