@@ -226,3 +226,77 @@ def test_best_response_experiment_rmsprop_arm_and_summary():
     assert s["table"][0]["frozen critic, RMSProp"] == row["w1_to_target"]["frozen critic, RMSProp"]
     with pytest.raises(ValueError, match="rmsprop"):
         C.best_response_experiment([{"seed": 0, "result": result}], ["GAN"], 1, "8gaussians", rmsprop=["WGAN"])
+
+
+# ------------------------------------------------------------------ RMSProp against Adam under clipping
+def _tiny_clip_config(**kw):
+    from wganbook import train as wtrain
+
+    base = dict(
+        method="wgan-clip",
+        data="8gaussians",
+        steps=12,
+        clip=0.01,
+        lr=5e-4,
+        n_critic=2,
+        width=16,
+        batch_size=32,
+        seed=0,
+        device="cpu",
+        w1_every=4,
+        track_grad_norm=False,
+    )
+    base.update(kw)
+    return wtrain.TrainConfig(**base)
+
+
+def test_optimizer_comparison_arms_share_everything_but_the_optimiser():
+    import dataclasses
+
+    from wganbook import train as wtrain
+    from wganbook.lab import clipping, sweeps
+
+    cfg = _tiny_clip_config()
+    comp = clipping.optimizer_comparison(cfg, [3], workers=1, n_eval=256)
+    # the RMSProp arm of seed 3 is exactly the run of the same config with seed 3
+    ref = wtrain.train(dataclasses.replace(cfg, seed=3))
+    want = sweeps.final_metrics(ref, n=256)
+    assert comp["RMSProp"][3]["final"]["w1_target"] == want["w1_target"]
+    # the Adam arm is that config with Adam (0.5, 0.999): the same final metrics as a direct run
+    ref_a = wtrain.train(dataclasses.replace(cfg, seed=3, optimizer="adam", betas=(0.5, 0.999)))
+    assert comp["Adam"][3]["final"]["w1_target"] == sweeps.final_metrics(ref_a, n=256)["w1_target"]
+    assert comp["Adam"][3]["final"]["w1_target"] != want["w1_target"]
+    assert list(comp["RMSProp"][3]["w1_step"]) == [4, 8, 12]
+
+
+def test_optimizer_summary_by_hand():
+    from wganbook.lab import clipping
+
+    def run(w1, curve, modes):
+        return {"final": {"w1_target": w1, "modes": modes}, "w1_step": [1, 2, 3, 4], "w1_exact": curve}
+
+    comp = {
+        "A": {0: run(0.2, [4.0, 3.0, 2.0, 2.0], 8), 1: run(0.4, [4.0, 3.0, 2.0, 2.0], 6)},
+        "B": {0: run(0.5, [4.0, 3.0, 3.0, 1.0], 2)},
+    }
+    s = clipping.optimizer_summary(comp)
+    assert s["A"]["mean_w1"] == pytest.approx(0.3) and s["A"]["modes"] == [8, 6]
+    # 4 parts of 1 record: |2 - 2| / 2 = 0 for A; |1 - 3| / 1 = 2 for B
+    assert s["A"]["late_change"] == 0.0 and s["B"]["late_change"] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="no runs"):
+        clipping.optimizer_summary({"A": {}})
+
+
+def test_optimizer_comparison_refuses_bad_input_before_training():
+    from wganbook.lab import clipping
+
+    with pytest.raises(ValueError, match="method must be 'wgan-clip'"):
+        clipping.optimizer_comparison(_tiny_clip_config(method="wgan-gp", clip=None), [0])
+    with pytest.raises(ValueError, match="w1_every"):
+        clipping.optimizer_comparison(_tiny_clip_config(w1_every=0), [0])
+    with pytest.raises(ValueError, match="unknown override"):
+        clipping.optimizer_comparison(_tiny_clip_config(), [0], arms={"SGD": {"momentum": 0.9}})
+    with pytest.raises(ValueError, match="seeds"):
+        clipping.optimizer_comparison(_tiny_clip_config(), [])
+    with pytest.raises(TypeError, match="TrainConfig"):
+        clipping.optimizer_comparison({"method": "wgan-clip"}, [0])

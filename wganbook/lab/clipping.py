@@ -26,10 +26,12 @@ import torch
 
 from wganbook import lipschitz, metrics
 from wganbook._util import Float, Int, check_value
+from wganbook.lab.sweeps import final_metrics, map_runs
 from wganbook.models import sample_noise
 from wganbook.objectives import generator_loss, get_method, js_estimate, resolve_hparams
+from wganbook.train.config import TrainConfig
 from wganbook.train.critic import best_response
-from wganbook.train.history import plateau_change
+from wganbook.train.history import estimate_vs_exact, plateau_change
 from wganbook.train.loop import train
 
 __all__ = [
@@ -43,6 +45,9 @@ __all__ = [
     "best_response_rmsprop",
     "best_response_experiment",
     "best_response_summary",
+    "OPTIMIZER_ARMS",
+    "optimizer_comparison",
+    "optimizer_summary",
 ]
 
 
@@ -436,3 +441,113 @@ def best_response_summary(rows: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
         "concentration": conc,
         "median_norm": far,
     }
+
+
+# ------------------------------------------------------------------ RMSProp against Adam
+#: The critic optimisers compared under clipping in WGAN's Section 3, RMSProp as published and Adam with
+#: the betas of the official code's ``--adam`` option, (0.5, 0.999); everything else is shared.
+OPTIMIZER_ARMS: Dict[str, Dict[str, Any]] = {
+    "RMSProp": {"optimizer": "rmsprop"},
+    "Adam": {"optimizer": "adam", "betas": (0.5, 0.999)},
+}
+
+
+def _optimizer_run(item) -> Dict[str, Any]:
+    cfg, checkpoint_root, n_eval = item
+    run = train(cfg, checkpoint_root=checkpoint_root)
+    steps, _, exact = estimate_vs_exact(run.history)
+    return {"final": final_metrics(run, n=n_eval), "w1_step": steps, "w1_exact": exact}
+
+
+def optimizer_comparison(
+    config: TrainConfig,
+    seeds: Sequence[int],
+    arms: Optional[Mapping[str, Mapping[str, Any]]] = None,
+    checkpoint_root=None,
+    n_eval: int = 1024,
+    workers: Optional[int] = None,
+) -> Dict[str, Dict[int, Dict[str, Any]]]:
+    r"""The same clipped WGAN trained with each critic optimiser, seed by seed.
+
+    Every run is ``config`` with its ``seed`` replaced and the arm's overrides applied (by default
+    ``OPTIMIZER_ARMS``: RMSProp, and Adam with betas (0.5, 0.999)), with no evaluation callback;
+    learning rate, steps, :math:`n_\text{critic}`, clipping bound, networks and batches are
+    shared, so the arms of one seed start from the same weights and see the same data. The runs go
+    through :func:`wganbook.lab.sweeps.map_runs` (workers or a Dask cluster).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The clipped WGAN's configuration (``method="wgan-clip"``; needs ``w1_every`` > 0 for the curves).
+    seeds : sequence of int
+    arms : mapping, optional
+        Arm name -> overrides of ``optimizer`` and ``betas``.
+    checkpoint_root : path, optional
+        Passed to ``wganbook.train.train``.
+    n_eval : int, optional
+        Samples of the final evaluation (:func:`wganbook.lab.sweeps.final_metrics`).
+    workers : int, optional
+        Worker processes (default: ``$WGANBOOK_WORKERS`` or the usable cores).
+
+    Returns
+    -------
+    dict
+        ``arm -> seed -> {"final": final_metrics(...), "w1_step", "w1_exact"}`` (the exact batch
+        :math:`W_1` between real and generated batches along training).
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
+    if config.method != "wgan-clip":
+        raise ValueError(f"config.method must be 'wgan-clip'; got {config.method!r}")
+    if not config.w1_every:
+        raise ValueError("config.w1_every must be > 0: the comparison records the exact batch W1")
+    arms = dict(OPTIMIZER_ARMS if arms is None else arms)
+    if not arms:
+        raise ValueError("arms must name at least one optimiser arm")
+    for name, over in arms.items():
+        bad = sorted(set(over) - {"optimizer", "betas"})
+        if bad:
+            raise ValueError(f"arm {name!r}: unknown override(s) {', '.join(bad)}; allowed: optimizer, betas")
+    seeds = [check_value("seeds", s, Int(lo=0)) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must be a non-empty list of ints >= 0")
+    n_eval = check_value("n_eval", n_eval, Int(lo=1))
+    items, keys = [], []
+    for name, over in arms.items():
+        for s in seeds:
+            cfg = dataclasses.replace(config, seed=s, eval_fn=None, eval_every=0, **dict(over))
+            items.append((cfg, checkpoint_root, n_eval))
+            keys.append((name, s))
+    results = map_runs(_optimizer_run, items, workers, describe=lambda it: f"{it[0].optimizer} seed {it[0].seed}")
+    out: Dict[str, Dict[int, Dict[str, Any]]] = {name: {} for name in arms}
+    for (name, s), r in zip(keys, results):
+        out[name][s] = r
+    return out
+
+
+def optimizer_summary(comparison: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> Dict[str, Dict[str, Any]]:
+    r"""Per arm of :func:`optimizer_comparison`: the final :math:`W_1` to the target and how much the
+    exact batch :math:`W_1` still moves at the end.
+
+    Returns
+    -------
+    dict
+        ``arm -> {"w1_target": per-seed list, "mean_w1": their mean, "modes": per-seed list,
+        "late_change": relative change of the seed-averaged exact batch W1 curve between the last two
+        quarters of training (:func:`wganbook.train.history.plateau_change` with 4 parts)}``.
+    """
+    out: Dict[str, Dict[str, Any]] = {}
+    for name, runs in comparison.items():
+        if not runs:
+            raise ValueError(f"arm {name!r} has no runs")
+        w1 = [float(r["final"]["w1_target"]) for r in runs.values()]
+        curves = [np.asarray(r["w1_exact"], dtype=float) for r in runs.values()]
+        if len({c.size for c in curves}) != 1:
+            raise ValueError(f"arm {name!r}: the runs' curves have different lengths")
+        out[name] = {
+            "w1_target": w1,
+            "mean_w1": float(np.mean(w1)),
+            "modes": [r["final"].get("modes") for r in runs.values()],
+            "late_change": plateau_change(np.mean(curves, axis=0), parts=4),
+        }
+    return out

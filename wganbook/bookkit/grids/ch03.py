@@ -52,6 +52,8 @@ def declare(p) -> List[Entry]:
     n_seeds = len(p["seeds"])
     return [
         Runs("toy run (clipping, snapshots)", 1, p["toy_steps"]),
+        # lab.clipping.optimizer_comparison: the toy run again with each of OPTIMIZER_ARMS' two optimisers
+        Runs("the toy run with RMSProp and with Adam (clipping): optimisers x seeds", 2 * n_seeds, p["toy_steps"]),
         toy,
         Runs("clipped WGAN continued with its critic retrained: seeds", n_seeds, p["br_steps"]),
         Runs(
