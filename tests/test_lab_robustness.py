@@ -33,8 +33,12 @@ def _reference(member, seed, dataset="8gaussians", batch_size=16, width=8, depth
     order as ``train_grid`` (init of G, init of D, u/v of each critic layer, then per critic iteration
     real, z, t; then z)."""
     g = torch.Generator().manual_seed(seed)
-    G = _mlp(R._init_layers([2] + [width] * depth + [2], g))
-    Dl = R._init_layers([2] + [width] * depth + [1], g)
+    z_dim, x_dim = (16, 64) if dataset == "digits" else (2, 2)
+    G = _mlp(R._init_layers([z_dim] + [width] * depth + [x_dim], g))
+    if dataset == "digits":  # images in [-1, 1]: a tanh on the generator's output
+        G = nn.Sequential(*G, nn.Tanh())
+        pool = data.load_images("digits")[0].flatten(1).to(torch.get_default_dtype())
+    Dl = R._init_layers([x_dim] + [width] * depth + [1], g)
     sn = member.constraint == "sn"
     D = _mlp(Dl, spectral=sn)
     uv = [
@@ -59,8 +63,11 @@ def _reference(member, seed, dataset="8gaussians", batch_size=16, width=8, depth
     og = torch.optim.Adam(G.parameters(), lr=s["lr"], betas=s["betas"], eps=1e-8)
     n_max = max(R.SETTINGS[k]["n_critic"] for k in R.SETTINGS)
     for i in range(n_max):
-        real = data.sample_toy(dataset, batch_size, generator=g).to(torch.get_default_dtype())
-        z = torch.randn(batch_size, 2, generator=g)
+        if dataset == "digits":  # uniform draws, with replacement, from the 1 797 images
+            real = pool[torch.randint(pool.shape[0], (batch_size,), generator=g)]
+        else:
+            real = data.sample_toy(dataset, batch_size, generator=g).to(torch.get_default_dtype())
+        z = torch.randn(batch_size, z_dim, generator=g)
         t = torch.rand(batch_size, 1, generator=g)
         if i >= s["n_critic"]:
             continue
@@ -82,7 +89,7 @@ def _reference(member, seed, dataset="8gaussians", batch_size=16, width=8, depth
             with torch.no_grad():
                 for p in D.parameters():
                     p.clamp_(-0.01, 0.01)
-    z = torch.randn(batch_size, 2, generator=g)
+    z = torch.randn(batch_size, z_dim, generator=g)
     f = D(G(z)).squeeze(-1)
     gl = F.softplus(-f).mean() if member.loss == "ns" else -f.mean()
     og.zero_grad()
@@ -92,7 +99,7 @@ def _reference(member, seed, dataset="8gaussians", batch_size=16, width=8, depth
 
 
 def _linears(seq):
-    return [m for m in seq if not isinstance(m, nn.ReLU)]
+    return [m for m in seq if not isinstance(m, (nn.ReLU, nn.Tanh))]
 
 
 @pytest.fixture
@@ -105,13 +112,14 @@ def float64():
     torch.set_default_dtype(old)
 
 
-def test_every_member_makes_exactly_the_update_of_its_own_method(float64):
+@pytest.mark.parametrize("dataset", ["8gaussians", "digits"])
+def test_every_member_makes_exactly_the_update_of_its_own_method(float64, dataset):
     # two settings with different lr, betas and n_critic; two seeds; every method: 20 members in one loop
     grid = R.members(list(R.METHODS), ["C", "F"], [3, 8])
-    res = R.train_grid(grid, "8gaussians", steps=1, batch_size=16, width=8, depth=2, n_eval=64)
+    res = R.train_grid(grid, dataset, steps=1, batch_size=16, width=8, depth=2, n_eval=64)
     assert not res["diverged"].any()
     for e, member in enumerate(grid):
-        G, D = _reference(member, member.seed)
+        G, D = _reference(member, member.seed, dataset)
         for k, lin in enumerate(_linears(G)):
             torch.testing.assert_close(res["state"]["generator"][2 * k][e], lin.weight.T, rtol=1e-10, atol=1e-12)
             torch.testing.assert_close(
@@ -246,3 +254,46 @@ def test_failure_curve_counts_modes_and_divergence_at_each_evaluation():
 
 def test_every_method_has_a_short_key():
     assert set(R.METHOD_KEYS) == set(R.METHODS) and len(set(R.METHOD_KEYS.values())) == len(R.METHODS)
+
+
+class _FixedLogits:
+    """A stand-in classifier whose logits are given: class_coverage's counting, by hand."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, logits):
+        self.logits = torch.as_tensor(logits, dtype=torch.float32)
+        self.model = lambda x: self.logits[: x.shape[0]]
+
+
+def test_class_coverage_counts_confident_images_per_class_by_hand():
+    # 20 images, 10 classes: a class is covered with ceil(0.2 * 20 / 10) = 1 confident image of it
+    big, small = 10.0, 0.0  # softmax: e^10 / (e^10 + 9) = 0.9996 (confident); a flat row: 0.1 (not)
+    logits = np.full((20, 10), small)
+    for i in range(6):  # images 0-5: confidently classes 0, 0, 1, 2, 3, 3
+        logits[i, [0, 0, 1, 2, 3, 3][i]] = big
+    logits[6, 4] = 2.0  # class 4 at e^2 / (e^2 + 9) = 0.45: not confident
+    cov = R.class_coverage(torch.zeros(20, 64), "digits", _FixedLogits(logits))
+    assert cov["counts"] == [2, 1, 1, 2, 0, 0, 0, 0, 0, 0]
+    assert cov["modes"] == 4 and cov["total_modes"] == 10
+    assert cov["high_quality"] == pytest.approx(6 / 20)
+    # 100 images: a class needs ceil(0.2 * 100 / 10) = 2 confident images, so a class seen once is not covered
+    logits = np.zeros((100, 10))
+    logits[:3, 0] = big
+    logits[3, 1] = big
+    cov = R.class_coverage(torch.zeros(100, 1, 8, 8), "digits", _FixedLogits(logits))
+    assert cov["counts"][:2] == [3, 1] and cov["modes"] == 1
+
+
+def test_real_digits_cover_every_class_confidently():
+    # the positive control of the digits grid's failure rule: the data itself covers all ten classes
+    images = data.load_images("digits")[0]
+    cov = R.class_coverage(images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:1000]])
+    assert cov["modes"] == 10 and cov["high_quality"] > 0.85
+
+
+def test_class_coverage_refuses_bad_images_and_datasets():
+    with pytest.raises(ValueError, match="images must have shape"):
+        R.class_coverage(torch.zeros(5, 63), "digits", _FixedLogits(np.zeros((5, 10))))
+    with pytest.raises(ValueError, match="unknown dataset"):
+        R.class_coverage(torch.zeros(5, 64), "8gaussians")

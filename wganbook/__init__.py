@@ -48,7 +48,7 @@ The GAN parts:
 - :mod:`wganbook.lab.wgandiv` -- chapter 5: WGAN-GP and WGAN-div with each sampling strategy, their summaries, the published tables
 - :mod:`wganbook.lab.paradox` -- chapter 6: exact-W1 generators, critics' estimates against exact W1, the batch-W1 paradox on images
 - :mod:`wganbook.lab.groundtruth` -- chapter 6's ground truth: critics trained on the digits and their translate, whose W1 is the norm of the shift
-- :mod:`wganbook.lab.robustness` -- chapter 7: the robustness grid (methods x SNGAN's optimiser settings x seeds), trained as one batched ensemble per seed; failure rates and the constraint's effect
+- :mod:`wganbook.lab.robustness` -- chapter 7: the robustness grid (methods x SNGAN's optimiser settings x seeds) on a toy and on the 8x8 digits, trained as one batched ensemble per seed; failure rates and the constraint's effect
 - :mod:`wganbook.lab.schematics` -- pictures of the intuition: W1 as moving sand with its optimal plan (ch. 1), discriminator against critic (ch. 2), three ways to a Lipschitz critic (ch. 4), what a trained critic tracks (ch. 6)
 - :mod:`wganbook.lab.interactive` -- figures a reader moves in the static page (precomputed frames, offline): a θ slider over the parallel lines (ch. 1), a λ slider for the penalised critic's slope (ch. 4)
 
@@ -60,7 +60,7 @@ The GAN parts:
 - :mod:`wganbook.bookkit.grids.ch04` -- chapter 4's training runs, declared once
 - :mod:`wganbook.bookkit.grids.ch05` -- chapter 5's training runs, declared once
 - :mod:`wganbook.bookkit.grids.ch06` -- chapter 6's training runs, declared once
-- :mod:`wganbook.bookkit.grids.ch07` -- chapter 7's runs (the robustness grid), declared for the run plan
+- :mod:`wganbook.bookkit.grids.ch07` -- chapter 7's runs (the robustness grid on a toy and on the digits), declared for the run plan
 - :mod:`wganbook.bookkit.chapters` -- every chapter's declaration, ``grid()`` and the run plan ``RUN_PLAN``, read from the declarations
 - :mod:`wganbook.bookkit.toc` -- the chapter notebooks of a book folder, their keys and parameters cells
 - :mod:`wganbook.bookkit.digest` -- a chapter's scoped digest (its code cells and the modules it imports) and ``python -m wganbook stale``

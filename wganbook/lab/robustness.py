@@ -1,9 +1,11 @@
-r"""Chapter 7: is it the Lipschitz constraint? A robustness grid of toy GANs, trained all at once.
+r"""Chapter 7: is it the Lipschitz constraint? A robustness grid of small GANs, trained all at once.
 
 The papers' evidence that a constrained critic makes GAN training robust is a grid: the same
 networks trained under several optimiser settings (SNGAN, Miyato et al. 2018, Fig. 1 and Table 1,
 settings A-F), and a failure rate per method and setting. This module trains such a grid on a 2-D
-mixture of Gaussians: every combination of a *method* (a loss and a constraint on the critic), an
+mixture of Gaussians or on scikit-learn's 8x8 digits (flattened; the generator draws 16-dimensional noise
+and ends in a tanh, and a run's digits are judged by the book's digit classifier, :func:`class_coverage`):
+every combination of a *method* (a loss and a constraint on the critic), an
 optimiser *setting* and a *seed* is one **member** of an ensemble. All members are trained in one
 loop, with batched matrix products (``torch.baddbmm``): member :math:`e` has its own generator and
 critic weights, its own Adam state, learning rate, betas and number of critic steps, and nothing it
@@ -61,6 +63,10 @@ __all__ = [
     "plot_failure_map",
     "plot_failure_curves",
     "plot_samples",
+    "GRID_DATASETS",
+    "class_coverage",
+    "digits_schedule",
+    "plot_digit_samples",
 ]
 
 #: The optimiser settings of SNGAN (Miyato et al. 2018, Table 1), each an Adam learning rate (critic and
@@ -98,6 +104,14 @@ METHOD_KEYS: Dict[str, str] = {
 }
 
 _LAM, _CLIP, _EPS = 10.0, 0.01, 1e-8
+
+#: Datasets a grid trains on: the two Gaussian-mixture toys and scikit-learn's 8x8 digits (flattened).
+GRID_DATASETS = ("8gaussians", "25gaussians", "digits")
+#: Noise and data dimensions of the networks, per dataset.
+_DIMS = {"8gaussians": (2, 2), "25gaussians": (2, 2), "digits": (16, 64)}
+#: Digits: a class counts as covered when at least this share of a perfect generator's samples of it
+#: is classified as it with at least ``_CONFIDENCE`` (the toys' rule, with the classifier for a radius).
+_MIN_SHARE, _CONFIDENCE = 0.2, 0.9
 
 
 @dataclass(frozen=True)
@@ -169,9 +183,10 @@ def _stack(per_member: List[List[List[torch.Tensor]]], device) -> List[torch.Ten
 
 
 def _forward(
-    params: Sequence[torch.Tensor], x: torch.Tensor, scale: Optional[List[torch.Tensor]] = None
+    params: Sequence[torch.Tensor], x: torch.Tensor, scale: Optional[List[torch.Tensor]] = None, squash: bool = False
 ) -> torch.Tensor:
-    """ReLU MLP; ``scale[l]`` (E, 1, 1) divides layer ``l``'s weight (spectral normalisation)."""
+    """ReLU MLP; ``scale[l]`` (E, 1, 1) divides layer ``l``'s weight (spectral normalisation);
+    ``squash``: a tanh on the output (images in [-1, 1])."""
     n = len(params) // 2
     for i in range(n):
         w, b = params[2 * i], params[2 * i + 1]
@@ -180,7 +195,80 @@ def _forward(
         x = torch.baddbmm(b, x, w)
         if i < n - 1:
             x = torch.relu(x)
-    return x
+    return torch.tanh(x) if squash else x
+
+
+def digits_schedule(steps: int) -> Dict[str, int]:
+    """The digits grid's schedule from the toy grid's generator steps: a quarter of them (at least 2),
+    with ten evaluations of 1 000 generated images each (``train_grid``'s ``steps``, ``eval_every``, ``n_eval``)."""
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    d = max(2, int(steps) // 4)
+    return {"steps": d, "eval_every": max(1, d // 10), "n_eval": 1000}
+
+
+def _real_sampler(dataset: str):
+    """``(n, generator) -> (n, d)`` real batches: the toy's sampler, or digits drawn uniformly with
+    replacement from the 1 797 flattened images (in [-1, 1])."""
+    if dataset != "digits":
+        return lambda n, g: wdata.sample_toy(dataset, n, generator=g).to(torch.get_default_dtype())
+    pool = wdata.load_images("digits")[0].flatten(1).to(torch.get_default_dtype())
+    return lambda n, g: pool[torch.randint(pool.shape[0], (n,), generator=g)]
+
+
+def class_coverage(images: torch.Tensor, dataset: str = "digits", features=None) -> dict:
+    r"""Classes of an image dataset that generated images cover, and the share of confident ones.
+
+    The toys' two questions (:func:`wganbook.metrics.mode_coverage`), with the book's classifier
+    (:class:`wganbook.metrics.ClassifierFeatures`) in place of the distance to a mode centre: an image
+    is *confident* when the classifier gives its most likely class a probability of at least 0.9;
+    class :math:`k` is *covered* when at least :math:`\max(1, \lceil 0.2\, n / K \rceil)` of the
+    :math:`n` images are confident and of class :math:`k`, a fifth of a perfect generator's share.
+
+    Parameters
+    ----------
+    images : torch.Tensor, shape (n, C, H, W) or (n, C * H * W)
+        Images in [-1, 1] (flattened ones are reshaped to the dataset's image shape).
+    dataset : str
+        An image dataset of ``wganbook.data.IMAGE_DATASETS``.
+    features : ClassifierFeatures, optional
+        The classifier (default: ``ClassifierFeatures(dataset)``).
+
+    Returns
+    -------
+    dict
+        ``{"modes": covered classes, "high_quality": share of confident images, "total_modes": K,
+        "counts": confident images per class}``.
+    """
+    if dataset not in wdata.IMAGE_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wdata.IMAGE_DATASETS)}")
+    shape = wdata.image_shape(dataset)
+    x = torch.as_tensor(images).detach().to("cpu", torch.float32)
+    if x.ndim == 2 and x.shape[1] == math.prod(shape):
+        x = x.view(-1, *shape)
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape) or x.shape[0] < 1:
+        raise ValueError(
+            f"images must have shape (n, {', '.join(map(str, shape))}) or (n, {math.prod(shape)}), "
+            f"got {tuple(images.shape)}"
+        )
+    clf = features if features is not None else wmetrics.ClassifierFeatures(dataset)
+    weights = getattr(clf.model, "parameters", None)  # the classifier's dtype (float64 under that default)
+    x = x.to(next(weights()).dtype) if weights is not None else x
+    with torch.no_grad():
+        probs = torch.cat(
+            [torch.softmax(clf.model(x[i : i + 1000].to(clf.device)), 1).cpu() for i in range(0, x.shape[0], 1000)]
+        )
+    top, label = probs.max(1)
+    k = probs.shape[1]
+    sure = top >= _CONFIDENCE
+    counts = torch.bincount(label[sure], minlength=k)
+    need = max(1, math.ceil(_MIN_SHARE * x.shape[0] / k))
+    return {
+        "modes": int((counts >= need).sum()),
+        "high_quality": float(sure.double().mean()),
+        "total_modes": int(k),
+        "counts": [int(v) for v in counts],
+    }
 
 
 class _Adam:
@@ -261,15 +349,17 @@ def train_grid(
     grid : list of Member
         From :func:`members`.
     dataset : str
-        ``"8gaussians"`` or ``"25gaussians"``.
+        ``"8gaussians"``, ``"25gaussians"`` or ``"digits"`` (:data:`GRID_DATASETS`).
     steps : int
         Generator steps (at least 1).
     batch_size, width, depth : int
-        Batch size, hidden units per layer and hidden layers of both networks (generator noise: 2-D).
+        Batch size, hidden units per layer and hidden layers of both networks (generator noise: 2-D
+        for the toys, 16-D for the digits).
     eval_every : int
         Also evaluate every member every that many generator steps (0: only at the end).
     n_eval : int
-        Generated samples per evaluation (:func:`wganbook.metrics.mode_coverage`).
+        Generated samples per evaluation (:func:`wganbook.metrics.mode_coverage` for the toys,
+        :func:`class_coverage` for the digits: "modes" are then the digits covered).
     eval_seed : int
         Seed of the evaluation noise (the same for every member).
     lr_scale : float
@@ -283,7 +373,7 @@ def train_grid(
     dict
         ``{"members": grid, "modes": (E,) int array, "high_quality": (E,) array, "diverged": (E,) bool
         array (step + 1 of divergence or 0), "total_modes": K, "curve": {"steps": [...], "modes": (T, E)
-        array, "high_quality": (T, E) array}, "lr_scale": lr_scale, "samples": (E, 512, 2) array of final samples, "state":
+        array, "high_quality": (T, E) array}, "lr_scale": lr_scale, "samples": (E, 512, d) array of final samples, "state":
         {"generator": [...], "critic": [...]}}`` (the final weights and biases, stacked over members:
         weight ``(E, in, out)``, bias ``(E, 1, out)``).
     """
@@ -291,8 +381,8 @@ def train_grid(
         raise TypeError("grid must be a non-empty list of Member (see robustness.members)")
     if not all(isinstance(m, Member) for m in grid):
         raise TypeError("grid must hold Member entries (see robustness.members)")
-    if dataset not in wmetrics.MODE_DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(wmetrics.MODE_DATASETS)}")
+    if dataset not in GRID_DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; dataset must be one of: {', '.join(GRID_DATASETS)}")
     for name, v, lo in (
         ("steps", steps, 1),
         ("batch_size", batch_size, 1),
@@ -312,8 +402,12 @@ def train_grid(
     sidx = torch.tensor([seeds.index(m.seed) for m in grid])
     sidx_dev = sidx.to(dev)
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    gdims = [2] + [width] * depth + [2]
-    cdims = [2] + [width] * depth + [1]
+    z_dim, x_dim = _DIMS[dataset]
+    image = dataset in wdata.IMAGE_DATASETS
+    sample_real = _real_sampler(dataset)
+    clf = wmetrics.ClassifierFeatures(dataset) if image else None
+    gdims = [z_dim] + [width] * depth + [x_dim]
+    cdims = [x_dim] + [width] * depth + [1]
     init = [(_init_layers(gdims, g), _init_layers(cdims, g)) for g in gens]
     G = _stack([init[i][0] for i in sidx.tolist()], dev)
     D = _stack([init[i][1] for i in sidx.tolist()], dev)
@@ -346,7 +440,7 @@ def train_grid(
             _power_iteration(D[0::2], us, vs)
     alive = torch.ones(E, dtype=torch.bool, device=dev)
     diverged = np.zeros(E, dtype=int)
-    eval_z = torch.randn(n_eval, 2, generator=torch.Generator().manual_seed(eval_seed)).to(dev).expand(E, -1, -1)
+    eval_z = torch.randn(n_eval, z_dim, generator=torch.Generator().manual_seed(eval_seed)).to(dev).expand(E, -1, -1)
     curve: Dict[str, list] = {"steps": [], "modes": [], "high_quality": []}
 
     def scales(idx: torch.Tensor) -> List[torch.Tensor]:
@@ -363,14 +457,14 @@ def train_grid(
 
     def evaluate():
         with torch.no_grad():
-            x = _forward(G, eval_z).cpu()
+            x = _forward(G, eval_z, squash=image).cpu()
         modes, hq = [], []
         for e in range(E):
             if not alive[e] or not torch.isfinite(x[e]).all():
                 modes.append(0)
                 hq.append(0.0)
                 continue
-            cov = wmetrics.mode_coverage(x[e], dataset)
+            cov = class_coverage(x[e], dataset, clf) if image else wmetrics.mode_coverage(x[e], dataset)
             modes.append(cov["modes"])
             hq.append(cov["high_quality"])
         return np.array(modes), np.array(hq), x
@@ -388,10 +482,8 @@ def train_grid(
     for step in range(steps):
         for i in range(int(ncrit.max())):
             active = alive & (ncrit > i)
-            real_all = torch.stack(
-                [wdata.sample_toy(dataset, batch_size, generator=g).to(torch.get_default_dtype()) for g in gens]
-            ).to(dev)
-            z_all = torch.stack([torch.randn(batch_size, 2, generator=g) for g in gens]).to(dev)
+            real_all = torch.stack([sample_real(batch_size, g) for g in gens]).to(dev)
+            z_all = torch.stack([torch.randn(batch_size, z_dim, generator=g) for g in gens]).to(dev)
             t_all = torch.stack([torch.rand(batch_size, 1, generator=g) for g in gens]).to(dev)
             idx = torch.nonzero(active).flatten()
             if len(idx) == 0:
@@ -399,7 +491,7 @@ def train_grid(
             real, z = real_all[sidx_dev[idx]], z_all[sidx_dev[idx]]
             Ds = [p[idx] for p in D]
             with torch.no_grad():
-                fake = _forward([p[idx] for p in G], z)
+                fake = _forward([p[idx] for p in G], z, squash=image)
             sc = scales(idx)
             f_real, f_fake = _forward(Ds, real, sc).squeeze(-1), _forward(Ds, fake, sc).squeeze(-1)
             loss = _critic_losses(loss_ns[idx], f_real, f_fake)
@@ -423,10 +515,10 @@ def train_grid(
                 cm = (clip & upd).view(-1, 1, 1)
                 for p in D:
                     p.copy_(torch.where(cm, p.clamp(-_CLIP, _CLIP), p))
-        z = torch.stack([torch.randn(batch_size, 2, generator=g) for g in gens]).to(dev)[sidx_dev]
+        z = torch.stack([torch.randn(batch_size, z_dim, generator=g) for g in gens]).to(dev)[sidx_dev]
         everyone = torch.arange(E, device=dev)
         sc = [s.detach() for s in scales(everyone)]
-        g_loss = _generator_losses(loss_ns, _forward(D, _forward(G, z), sc).squeeze(-1))
+        g_loss = _generator_losses(loss_ns, _forward(D, _forward(G, z, squash=image), sc).squeeze(-1))
         kill(~torch.isfinite(g_loss.detach()), step)
         g_loss = torch.where(alive, g_loss, torch.zeros_like(g_loss))
         grads = torch.autograd.grad(g_loss.sum(), G)
@@ -448,7 +540,7 @@ def train_grid(
         "modes": m,
         "high_quality": h,
         "diverged": diverged,
-        "total_modes": int(wmetrics.mode_centres(dataset)[0].shape[0]),
+        "total_modes": int(clf.model.head.out_features) if image else int(wmetrics.mode_centres(dataset)[0].shape[0]),
         "lr_scale": float(lr_scale),
         "curve": {
             "steps": curve["steps"],
@@ -647,5 +739,31 @@ def plot_samples(axes, result: Mapping[str, Any], settings: Sequence[str], seed:
             ax.scatter(fake[:, 0], fake[:, 1], s=2, c=plotting.FAKE_COLOR, alpha=0.5)
             ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xticks=[], yticks=[], aspect="equal")
             status = "diverged" if result["diverged"][e] else f"{int(result['modes'][e])}/{k} modes"
+            ax.set_title(f"{method}\n{setting}: {status}", fontsize=plotting.MIN_FONT_PT)
+    return axes
+
+
+def plot_digit_samples(axes, result: Mapping[str, Any], settings: Sequence[str], seed: int, n: int = 4):
+    """The final images of every method (rows of ``axes``) in ``settings`` (columns) for one seed of a
+    digits grid, ``n x n`` of them per panel, each panel titled with the method, the setting and the
+    classes covered."""
+    methods = list(dict.fromkeys(m.method for m in result["members"]))
+    axes = np.asarray(axes).reshape(len(methods), len(settings))
+    k = result["total_modes"]
+    for i, method in enumerate(methods):
+        for j, setting in enumerate(settings):
+            e = result["members"].index(Member(method, setting, int(seed)))
+            imgs = np.nan_to_num(result["samples"][e][: n * n]).reshape(n, n, 8, 8)
+            mosaic = np.pad(imgs, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1.0)
+            ax = axes[i, j]
+            ax.imshow(
+                mosaic.transpose(0, 2, 1, 3).reshape(n * 10, n * 10),
+                cmap="gray",
+                vmin=-1,
+                vmax=1,
+                interpolation="nearest",
+            )
+            ax.set(xticks=[], yticks=[])
+            status = "diverged" if result["diverged"][e] else f"{int(result['modes'][e])}/{k} classes"
             ax.set_title(f"{method}\n{setting}: {status}", fontsize=plotting.MIN_FONT_PT)
     return axes
