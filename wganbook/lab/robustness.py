@@ -105,7 +105,7 @@ METHOD_KEYS: Dict[str, str] = {
 
 _LAM, _CLIP, _EPS = 10.0, 0.01, 1e-8
 
-#: Datasets a grid trains on: the two Gaussian-mixture toys and scikit-learn's 8x8 digits (flattened).
+#: The datasets a grid trains on (the two Gaussian-mixture toys and scikit-learn's 8x8 digits, flattened).
 GRID_DATASETS = ("8gaussians", "25gaussians", "digits")
 #: Noise and data dimensions of the networks, per dataset.
 _DIMS = {"8gaussians": (2, 2), "25gaussians": (2, 2), "digits": (16, 64)}
